@@ -1,0 +1,30 @@
+"""weirflow: concurrent data pipelines and data services.
+
+Stages run a plain function with N workers (threads, asyncio tasks, or inline) and are joined by
+bounded queues. The functional API follows pypeln 0.4, so ``import weirflow as pl`` runs pypeln
+programs unchanged.
+
+Example:
+    >>> import weirflow as wf
+    >>> stage = wf.thread.map(lambda x: x * 2, range(4), workers=2)
+    >>> list(wf.thread.ordered(stage))
+    [0, 2, 4, 6]
+"""
+
+from __future__ import annotations
+
+from . import sync as sync
+from . import task as task
+from . import thread as thread
+from ._errors import ConfigError as ConfigError
+from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import InvalidCallableError as InvalidCallableError
+from ._errors import StageReuseError as StageReuseError
+from ._errors import WeirflowError as WeirflowError
+from ._errors import WorkerDied as WorkerDied
+from ._runtime._batch import Element as Element
+from ._runtime._inject import StageStatus as StageStatus
+from ._runtime._inject import WorkerInfo as WorkerInfo
+from ._stage import Partial as Partial
+from ._stage import Stage as Stage
+from ._version import __version__ as __version__

@@ -1,0 +1,484 @@
+"""The functional API, written once and bound to each worker kind.
+
+``weirflow.thread``, ``weirflow.task``, ``weirflow.sync`` (and ``weirflow.process``) each expose the
+methods of one :class:`Operators` instance as module functions, with pypeln 0.4's signatures and
+defaults. Every argument is checked here, when the stage is created, so mistakes surface at the
+line that made them rather than inside a worker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import AsyncIterable, Callable, Iterable
+from typing import Any, TypeVar, overload
+
+from ._errors import InvalidArgumentError, InvalidCallableError
+from ._runtime._inject import check_hook, check_stage_function
+from ._runtime._ops import Filter, FlatMap, Map, Operation
+from ._runtime._spec import Kind, StageSpec
+from ._runtime._supervisor import Run, iterate_values
+from ._stage import Partial, Stage
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class _Undefined:
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Any = _Undefined()
+
+Source = Stage[A] | Iterable[A] | AsyncIterable[A]
+Hook = Callable[..., Any] | None
+
+
+class Operators:
+    """The operators of one worker kind."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+
+    # -- transforms ---------------------------------------------------------------------------
+
+    @overload
+    def map(
+        self,
+        f: Callable[..., B],
+        stage: Source[Any],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[B]: ...
+
+    @overload
+    def map(
+        self,
+        f: Callable[..., B],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Partial[Stage[B]]: ...
+
+    def map(
+        self,
+        f: Callable[..., Any],
+        stage: Any = UNDEFINED,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[Any] | Partial[Stage[Any]]:
+        """Apply ``f`` to every element, concurrently; like the built-in ``map``.
+
+        Args:
+            f: ``f(x, **injected) -> y``; it may also name ``element_index``, ``worker_info``
+                or any key of the dict ``on_start`` returns. In ``task``, may be ``async``.
+            stage: a stage or any iterable; omit it to get a ``Partial`` for ``|``.
+            workers: how many workers run ``f`` at once.
+            maxsize: how many elements the stage may hold (0 = unbounded); bounds memory.
+            timeout: seconds an element may take; an element that takes longer is skipped.
+            on_start: called once per worker; returns a dict of resources for ``f``.
+            on_done: called once per worker when it stops, however it stops.
+
+        Returns:
+            A lazy ``Stage`` (or a ``Partial`` when ``stage`` is omitted). Order is not kept;
+            pipe into ``ordered`` to restore it.
+
+        Example:
+            >>> import weirflow as wf
+            >>> sorted(wf.thread.map(lambda x: x + 1, range(5), workers=3, maxsize=4))
+            [1, 2, 3, 4, 5]
+        """
+        return self._transform(Map(f), "map", stage, workers, maxsize, timeout, on_start, on_done)
+
+    @overload
+    def filter(
+        self,
+        f: Callable[..., Any],
+        stage: Source[A],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[A]: ...
+
+    @overload
+    def filter(
+        self,
+        f: Callable[..., Any],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Partial[Stage[Any]]: ...
+
+    def filter(
+        self,
+        f: Callable[..., Any],
+        stage: Any = UNDEFINED,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[Any] | Partial[Stage[Any]]:
+        """Keep the elements for which ``f`` returns a true value; like the built-in ``filter``.
+
+        Arguments are those of :meth:`map`.
+
+        Example:
+            >>> import weirflow as wf
+            >>> sorted(wf.thread.filter(lambda x: x % 2 == 0, range(6), workers=2))
+            [0, 2, 4]
+        """
+        return self._transform(
+            Filter(f), "filter", stage, workers, maxsize, timeout, on_start, on_done
+        )
+
+    @overload
+    def flat_map(
+        self,
+        f: Callable[..., Iterable[B] | AsyncIterable[B]],
+        stage: Source[Any],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[B]: ...
+
+    @overload
+    def flat_map(
+        self,
+        f: Callable[..., Iterable[B] | AsyncIterable[B]],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Partial[Stage[B]]: ...
+
+    def flat_map(
+        self,
+        f: Callable[..., Any],
+        stage: Any = UNDEFINED,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[Any] | Partial[Stage[Any]]:
+        """Replace every element by the elements of the iterable ``f`` returns (or yields).
+
+        ``f`` may be a generator function (an async generator function in ``task``); its items
+        are streamed downstream as they are produced. Arguments are those of :meth:`map`.
+
+        Example:
+            >>> import weirflow as wf
+            >>> def twice(x):
+            ...     yield x
+            ...     yield x
+            >>> list(wf.sync.flat_map(twice, [1, 2]))
+            [1, 1, 2, 2]
+        """
+        return self._transform(
+            FlatMap(f), "flat_map", stage, workers, maxsize, timeout, on_start, on_done
+        )
+
+    @overload
+    def each(
+        self,
+        f: Callable[..., Any],
+        stage: Source[Any],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+        run: bool = False,
+    ) -> Stage[None] | None: ...
+
+    @overload
+    def each(
+        self,
+        f: Callable[..., Any],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+        run: bool = False,
+    ) -> Partial[Stage[None] | None]: ...
+
+    def each(
+        self,
+        f: Callable[..., Any],
+        stage: Any = UNDEFINED,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+        run: bool = False,
+    ) -> Stage[None] | None | Partial[Stage[None] | None]:
+        """Call ``f`` on every element for its side effects; the stage emits nothing.
+
+        With ``run=True`` the stage is run to the end here and ``None`` is returned.
+        Arguments are otherwise those of :meth:`map`.
+
+        Example:
+            >>> import weirflow as wf
+            >>> seen = []
+            >>> wf.thread.each(seen.append, [1, 2, 3], run=True)
+            >>> sorted(seen)
+            [1, 2, 3]
+        """
+        operation = Filter(f, name="each", emits=False)
+        if stage is UNDEFINED:
+            return Partial(
+                lambda s: self.each(f, s, workers, maxsize, timeout, on_start, on_done, run)
+            )
+        result = self._transform(
+            operation, "each", stage, workers, maxsize, timeout, on_start, on_done
+        )
+        assert isinstance(result, Stage)
+        if not run:
+            return result
+        self.run(result)
+        return None
+
+    # -- structure ----------------------------------------------------------------------------
+
+    @overload
+    def ordered(self, stage: Source[A], maxsize: int = 0) -> Stage[A]: ...
+
+    @overload
+    def ordered(self, *, maxsize: int = 0) -> Partial[Stage[Any]]: ...
+
+    def ordered(self, stage: Any = UNDEFINED, maxsize: int = 0) -> Stage[Any] | Partial[Stage[Any]]:
+        """Restore source order, releasing each element as soon as all earlier ones have left.
+
+        Example:
+            >>> import weirflow as wf
+            >>> list(wf.thread.map(lambda x: x * 10, range(5), workers=4) | wf.thread.ordered)
+            [0, 10, 20, 30, 40]
+        """
+        if stage is UNDEFINED:
+            return Partial(lambda s: self.ordered(s, maxsize))
+        _check_maxsize(maxsize, f"{self.kind}.ordered")
+        upstream = self._to_spec(stage, maxsize, f"{self.kind}.ordered")
+        return Stage(
+            StageSpec(f"{self.kind}.ordered", self.kind, "ordered", (upstream,), maxsize=maxsize)
+        )
+
+    def concat(self, stages: list[Any], maxsize: int = 0) -> Stage[Any]:
+        """Merge several stages or iterables into one, elements in the order they arrive.
+
+        Example:
+            >>> import weirflow as wf
+            >>> sorted(wf.thread.concat([[1, 2], wf.thread.map(abs, [-3])]))
+            [1, 2, 3]
+        """
+        name = f"{self.kind}.concat"
+        _check_maxsize(maxsize, name)
+        if isinstance(stages, (str, bytes)) or not isinstance(stages, Iterable):
+            raise InvalidCallableError(f"stage {name!r}: stages must be a list of stages")
+        upstreams = tuple(self._to_spec(stage, maxsize, name) for stage in stages)
+        return Stage(StageSpec(name, self.kind, "concat", upstreams, maxsize=maxsize))
+
+    @overload
+    def from_iterable(
+        self, iterable: Iterable[A] | AsyncIterable[A], use_thread: bool = True, maxsize: int = 0
+    ) -> Stage[A]: ...
+
+    @overload
+    def from_iterable(self, *, use_thread: bool = True, maxsize: int = 0) -> Partial[Stage[Any]]: ...
+
+    def from_iterable(
+        self, iterable: Any = UNDEFINED, use_thread: bool = True, maxsize: int = 0
+    ) -> Stage[Any] | Partial[Stage[Any]]:
+        """A stage whose elements are those of ``iterable``.
+
+        In ``thread``, ``task`` and ``process`` the iterable is consumed by a thread of its own
+        (``use_thread``; an async iterable, or ``use_thread=False`` in ``task``, is consumed on
+        the event loop), so a slow or blocking source overlaps with the work downstream.
+
+        Example:
+            >>> import weirflow as wf
+            >>> list(wf.thread.from_iterable(range(3)))
+            [0, 1, 2]
+        """
+        if iterable is UNDEFINED:
+            return Partial(lambda it: self.from_iterable(it, use_thread, maxsize))
+        return Stage(self._source(iterable, maxsize, use_thread))
+
+    @overload
+    def to_iterable(
+        self, stage: Source[A], maxsize: int = 0, return_index: bool = False
+    ) -> Iterable[A]: ...
+
+    @overload
+    def to_iterable(
+        self, *, maxsize: int = 0, return_index: bool = False
+    ) -> Partial[Iterable[Any]]: ...
+
+    def to_iterable(
+        self, stage: Any = UNDEFINED, maxsize: int = 0, return_index: bool = False
+    ) -> Iterable[Any] | Partial[Iterable[Any]]:
+        """An iterable over the stage's elements (``Element(index, value)`` with ``return_index``).
+
+        Example:
+            >>> import weirflow as wf
+            >>> list(wf.thread.to_iterable(wf.thread.map(str, [1])))
+            ['1']
+        """
+        if stage is UNDEFINED:
+            return Partial(lambda s: self.to_iterable(s, maxsize, return_index))
+        name = f"{self.kind}.to_iterable"
+        _check_maxsize(maxsize, name)
+        spec = self._to_spec(stage, maxsize, name)
+        return iterate_values(Run(spec), maxsize, with_index=return_index)
+
+    def run(self, *stages: Any, maxsize: int = 0) -> None:
+        """Run one or more stages to the end, discarding their output (several are concatenated).
+
+        Example:
+            >>> import weirflow as wf
+            >>> out = []
+            >>> wf.thread.run(wf.thread.each(out.append, [1, 2]))
+            >>> sorted(out)
+            [1, 2]
+        """
+        if not stages:
+            return
+        stage = stages[0] if len(stages) == 1 else self.concat(list(stages), maxsize=maxsize)
+        for _ in self.to_iterable(stage, maxsize=maxsize):
+            pass
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _transform(
+        self,
+        operation: Operation,
+        op_name: str,
+        stage: Any,
+        workers: int,
+        maxsize: int,
+        timeout: float,
+        on_start: Hook,
+        on_done: Hook,
+    ) -> Stage[Any] | Partial[Stage[Any]]:
+        f = operation.f
+        name = f"{self.kind}.{op_name}({_function_name(f)})"
+        signature = check_stage_function(f, name)
+        if operation.is_async and self.kind != "task":
+            raise InvalidCallableError(
+                f"stage {name!r}: {_function_name(f)} is an async function, which only the "
+                f"'task' kind can run; use weirflow.task.{op_name} or a plain function"
+            )
+        _check_workers(workers, name)
+        _check_maxsize(maxsize, name)
+        _check_timeout(timeout, name)
+        on_start_signature = check_hook(on_start, "on_start", name, allowed={"worker_info"})
+        on_done_signature = check_hook(on_done, "on_done", name, allowed=None)
+        if self.kind != "task":
+            for hook, label in ((on_start, "on_start"), (on_done, "on_done")):
+                if hook is not None and inspect.iscoroutinefunction(hook):
+                    raise InvalidCallableError(
+                        f"stage {name!r}: {label} is async; only 'task' stages can await it"
+                    )
+        if stage is UNDEFINED:
+            return Partial(
+                lambda s: self._transform(
+                    operation, op_name, s, workers, maxsize, timeout, on_start, on_done
+                )
+            )
+        upstream = self._to_spec(stage, maxsize, name)
+        return Stage(
+            StageSpec(
+                name,
+                self.kind,
+                "transform",
+                (upstream,),
+                operation=operation,
+                workers=1 if self.kind == "sync" else workers,
+                maxsize=maxsize,
+                timeout=timeout,
+                on_start=on_start,
+                on_done=on_done,
+                signature=signature,
+                on_start_signature=on_start_signature,
+                on_done_signature=on_done_signature,
+            )
+        )
+
+    def _to_spec(self, stage: Any, maxsize: int, consumer: str) -> StageSpec:
+        if isinstance(stage, Stage):
+            return stage.spec
+        if isinstance(stage, Partial):
+            raise InvalidCallableError(
+                f"stage {consumer!r}: got a Partial (an operator without its input) where a "
+                "stage or iterable was expected; give it its input first"
+            )
+        return self._source(stage, maxsize, use_thread=True, consumer=consumer)
+
+    def _source(
+        self, iterable: Any, maxsize: int, use_thread: bool, consumer: str | None = None
+    ) -> StageSpec:
+        name = f"{self.kind}.from_iterable"
+        _check_maxsize(maxsize, name)
+        is_async = isinstance(iterable, AsyncIterable)
+        if not (isinstance(iterable, Iterable) or is_async):
+            where = consumer or name
+            raise InvalidCallableError(
+                f"stage {where!r}: expected a stage or an iterable, got "
+                f"{type(iterable).__name__} {iterable!r}"
+            )
+        if is_async and self.kind != "task":
+            raise InvalidCallableError(
+                f"stage {consumer or name!r}: an async iterable can only feed 'task' stages"
+            )
+        return StageSpec(
+            name, self.kind, "source", iterable=iterable, use_thread=use_thread, maxsize=maxsize
+        )
+
+
+def _function_name(f: Any) -> str:
+    return str(getattr(f, "__name__", None) or type(f).__name__)
+
+
+def _check_workers(workers: Any, stage: str) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgumentError(
+            f"stage {stage!r}: workers must be a whole number of at least 1, got {workers!r}"
+        )
+
+
+def _check_maxsize(maxsize: Any, stage: str) -> None:
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+        raise InvalidArgumentError(
+            f"stage {stage!r}: maxsize must be a whole number >= 0 (0 = unbounded), "
+            f"got {maxsize!r}"
+        )
+
+
+def _check_timeout(timeout: Any, stage: str) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout < 0:
+        raise InvalidArgumentError(
+            f"stage {stage!r}: timeout must be a number of seconds >= 0 (0 = none), "
+            f"got {timeout!r}"
+        )

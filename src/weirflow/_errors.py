@@ -1,0 +1,53 @@
+"""The exceptions weirflow raises, all under one base class.
+
+The tree::
+
+    WeirflowError
+    ├── ConfigError                  bad configuration, raised when a stage or flow is built
+    │   ├── InvalidArgumentError     (also a ValueError)   e.g. ``workers=-1``
+    │   └── InvalidCallableError     (also a TypeError)    e.g. a non-callable ``f``
+    ├── StageReuseError              a stage object was wired into a pipeline it cannot join
+    └── WorkerDied                   a worker process ended without raising (killed, crashed)
+
+Errors raised by *user* functions are never wrapped: the consumer of a stage gets the very
+exception object the worker raised, with the worker's traceback and a note naming the stage.
+"""
+
+from __future__ import annotations
+
+
+class WeirflowError(Exception):
+    """Base class of every error weirflow raises itself."""
+
+
+class ConfigError(WeirflowError):
+    """A stage, pipeline or flow was configured wrongly; raised at build time."""
+
+
+class InvalidArgumentError(ConfigError, ValueError):
+    """An argument has a value that cannot work (``workers=-1``, ``maxsize=-1``, ...)."""
+
+
+class InvalidCallableError(ConfigError, TypeError):
+    """A function argument is not callable, or its parameters cannot be satisfied."""
+
+
+class StageReuseError(WeirflowError):
+    """A stage cannot be used where it was placed."""
+
+
+class WorkerDied(WeirflowError):
+    """A worker ended without raising an exception (for example a process killed by a signal).
+
+    Attributes:
+        stage: the readable name of the stage the worker belonged to.
+        exitcode: the process exit code (negative: the signal that ended it), if known.
+    """
+
+    def __init__(self, stage: str, exitcode: int | None) -> None:
+        super().__init__(f"a worker of stage {stage!r} died with exit code {exitcode}")
+        self.stage = stage
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[type[WorkerDied], tuple[str, int | None]]:
+        return (type(self), (self.stage, self.exitcode))

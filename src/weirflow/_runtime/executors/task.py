@@ -1,0 +1,97 @@
+"""The ``task`` back end: each worker is an asyncio task.
+
+Workers run on the consumer's event loop when the stage is consumed with ``async for`` or
+``await``; otherwise on an event loop of the run's own, in one thread, started when the first
+task worker is and closed with the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .._channel import Cancelled, Channel
+from .._worker import AsyncInput, AsyncOutput, Mapper
+
+Report = Callable[[BaseException], None]
+
+
+class TaskExecutor:
+    """Starts workers as asyncio tasks, reports their failures, cancels and joins them."""
+
+    kind = "task"
+
+    def __init__(self, report: Report, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._report = report
+        self._loop = loop
+        self._own_loop = loop is None
+        self._thread: threading.Thread | None = None
+        self._futures: list[concurrent.futures.Future[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def input_port(self, channel: Channel, share: int) -> AsyncInput:
+        return AsyncInput(channel, share)
+
+    def output_port(self, targets: list[tuple[Channel, Mapper]]) -> AsyncOutput:
+        return AsyncOutput(targets)
+
+    def start(self, name: str, worker: Coroutine[Any, Any, None]) -> None:
+        if self._own_loop:
+            loop = self._ensure_loop()
+            self._futures.append(asyncio.run_coroutine_threadsafe(self._guarded(worker), loop))
+        else:
+            assert self._loop is not None
+            self._tasks.append(self._loop.create_task(self._guarded(worker), name=name))
+
+    async def _guarded(self, worker: Coroutine[Any, Any, None]) -> None:
+        try:
+            await worker
+        except (Cancelled, asyncio.CancelledError):
+            pass
+        except BaseException as error:  # handed to the supervisor, raised by the consumer
+            self._report(error)
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="weirflow task loop", daemon=True
+            )
+            self._thread.start()
+        return self._loop
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+        loop = self._loop
+        if self._tasks and loop is not None and not loop.is_closed():
+            for task in self._tasks:
+                loop.call_soon_threadsafe(task.cancel)
+
+    def join(self, deadline: float) -> list[str]:
+        """Wait (from another thread) for the run's own loop's tasks, then close that loop."""
+        if not self._own_loop:
+            return []
+        _, pending = concurrent.futures.wait(
+            self._futures, timeout=max(0.0, deadline - time.monotonic())
+        )
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            if not self._thread.is_alive():
+                self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+                self._loop.close()
+        return [f"task worker {i}" for i, _ in enumerate(pending)]
+
+    async def ajoin(self, deadline: float) -> list[str]:
+        """Wait (on the consumer's loop) for tasks started there."""
+        if not self._tasks:
+            return []
+        _, pending = await asyncio.wait(
+            self._tasks, timeout=max(0.0, deadline - time.monotonic())
+        )
+        return [task.get_name() for task in pending]
