@@ -1,0 +1,46 @@
+"""Shared fixtures: every stage test runs under every worker kind, and no test leaks a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+import weirflow
+
+KINDS = ["sync", "thread", "task"]
+CONCURRENT_KINDS = ["thread", "task"]
+
+
+@pytest.fixture(params=KINDS)
+def pl(request: pytest.FixtureRequest) -> ModuleType:
+    """The API module of one worker kind (``weirflow.sync``, ``weirflow.thread``, ...)."""
+    module: ModuleType = getattr(weirflow, request.param)
+    return module
+
+
+@pytest.fixture(params=CONCURRENT_KINDS)
+def cpl(request: pytest.FixtureRequest) -> ModuleType:
+    """The API module of one kind whose workers run concurrently."""
+    module: ModuleType = getattr(weirflow, request.param)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind() -> Iterator[None]:
+    """Fail a test that leaves a thread running once its pipelines have been consumed.
+
+    Runs join their workers before iteration returns, so the check is immediate; only the
+    helper threads of timed-out calls (abandoned, finishing the user's call) get a moment.
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    for thread in set(threading.enumerate()) - before:
+        if "timeout helper" in thread.name:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert not left, f"threads left running: {left}"
