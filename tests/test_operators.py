@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 import weirflow
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from collections.abc import AsyncIterable, Callable, Iterable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from ._errors import InvalidArgumentError, InvalidCallableError
 from ._runtime._inject import check_hook, check_stage_function
@@ -234,7 +234,7 @@ class Operators:
         on_start: Hook = None,
         on_done: Hook = None,
         run: bool = False,
-    ) -> Stage[None] | None | Partial[Stage[None] | None]:
+    ) -> Stage[None] | Partial[Stage[None] | None] | None:
         """Call ``f`` on every element for its side effects; the stage emits nothing.
 
         With ``run=True`` the stage is run to the end here and ``None`` is returned.
@@ -306,7 +306,9 @@ class Operators:
     ) -> Stage[A]: ...
 
     @overload
-    def from_iterable(self, *, use_thread: bool = True, maxsize: int = 0) -> Partial[Stage[Any]]: ...
+    def from_iterable(
+        self, *, use_thread: bool = True, maxsize: int = 0
+    ) -> Partial[Stage[Any]]: ...
 
     def from_iterable(
         self, iterable: Any = UNDEFINED, use_thread: bool = True, maxsize: int = 0
@@ -403,8 +405,11 @@ class Operators:
                     )
         if stage is UNDEFINED:
             return Partial(
-                lambda s: self._transform(
-                    operation, op_name, s, workers, maxsize, timeout, on_start, on_done
+                lambda s: cast(
+                    Stage[Any],
+                    self._transform(
+                        operation, op_name, s, workers, maxsize, timeout, on_start, on_done
+                    ),
                 )
             )
         upstream = self._to_spec(stage, maxsize, name)
@@ -471,14 +476,12 @@ def _check_workers(workers: Any, stage: str) -> None:
 def _check_maxsize(maxsize: Any, stage: str) -> None:
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
         raise InvalidArgumentError(
-            f"stage {stage!r}: maxsize must be a whole number >= 0 (0 = unbounded), "
-            f"got {maxsize!r}"
+            f"stage {stage!r}: maxsize must be a whole number >= 0 (0 = unbounded), got {maxsize!r}"
         )
 
 
 def _check_timeout(timeout: Any, stage: str) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout < 0:
         raise InvalidArgumentError(
-            f"stage {stage!r}: timeout must be a number of seconds >= 0 (0 = none), "
-            f"got {timeout!r}"
+            f"stage {stage!r}: timeout must be a number of seconds >= 0 (0 = none), got {timeout!r}"
         )

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from ._api import UNDEFINED, Operators
-from ._runtime._supervisor import Run, aiterate_values
 from ._runtime._batch import Element
 from ._runtime._inject import StageStatus, WorkerInfo
+from ._runtime._supervisor import Run, aiterate_values
 from ._stage import Partial, Stage
 
 _operators = Operators("task")
@@ -36,6 +36,7 @@ from_iterable = _operators.from_iterable
 to_iterable = _operators.to_iterable
 run = _operators.run
 
+
 def to_async_iterable(
     stage: Any = UNDEFINED, maxsize: int = 0, return_index: bool = False
 ) -> AsyncIterator[Any] | Partial[AsyncIterator[Any]]:
@@ -49,7 +50,9 @@ def to_async_iterable(
         [1]
     """
     if stage is UNDEFINED:
-        return Partial(lambda s: to_async_iterable(s, maxsize, return_index))
+        return Partial(
+            lambda s: cast(AsyncIterator[Any], to_async_iterable(s, maxsize, return_index))
+        )
     spec = _operators._to_spec(stage, maxsize, "task.to_async_iterable")
     run = Run(spec, loop=asyncio.get_running_loop())
     return aiterate_values(run, maxsize, with_index=return_index)

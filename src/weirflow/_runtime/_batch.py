@@ -28,14 +28,14 @@ class Element(NamedTuple):
         [Element(index=(0,), value=10), Element(index=(1,), value=20)]
     """
 
-    index: tuple[int, ...]
+    index: tuple[int, ...]  # type: ignore[assignment]  # pypeln's field name
     value: Any
 
 
 class Batch:
     """Values with their indices, and the marks that travel with them."""
 
-    __slots__ = ("indices", "values", "marks")
+    __slots__ = ("indices", "marks", "values")
 
     def __init__(
         self, indices: list[Index], values: list[Any], marks: list[Mark] | None = None

@@ -17,6 +17,7 @@ in any event loop, and the consumer can share one channel; nothing polls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 from collections import deque
@@ -47,7 +48,7 @@ class _ThreadWaiter:
 
 
 class _TaskWaiter:
-    __slots__ = ("_loop", "_future", "woken")
+    __slots__ = ("_future", "_loop", "woken")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -59,10 +60,8 @@ class _TaskWaiter:
         if asyncio._get_running_loop() is self._loop:
             self._resolve()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 self._loop.call_soon_threadsafe(self._resolve)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
 
     def _resolve(self) -> None:
         if not self._future.done():
@@ -279,10 +278,8 @@ class Channel:
             if waiter.woken:
                 self._wake_some(waiters, 1)
             else:
-                try:
+                with contextlib.suppress(ValueError):
                     waiters.remove(waiter)
-                except ValueError:
-                    pass
 
     def _wait_blocking(self, waiter: _Waiter, waiters: deque[_Waiter]) -> None:
         assert isinstance(waiter, _ThreadWaiter)

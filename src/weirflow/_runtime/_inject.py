@@ -24,7 +24,7 @@ class WorkerInfo(NamedTuple):
         index: the worker's number within its stage, from 0.
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # pypeln's field name
 
 
 class StageStatus:
@@ -80,14 +80,12 @@ def signature_of(fn: Callable[..., Any], skip_first: bool) -> Signature:
         for p in parameters
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
     )
-    if skip_first and parameters and parameters[0].kind != inspect.Parameter.VAR_POSITIONAL:
-        if parameters[0].kind != inspect.Parameter.VAR_KEYWORD:
-            parameters = parameters[1:]
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if skip_first and parameters and parameters[0].kind not in variadic:
+        parameters = parameters[1:]
     keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     names = frozenset(p.name for p in parameters if p.kind in keyword_kinds)
-    required = tuple(
-        p.name for p in parameters if p.kind in keyword_kinds and p.default is p.empty
-    )
+    required = tuple(p.name for p in parameters if p.kind in keyword_kinds and p.default is p.empty)
     takes_var_keyword = any(p.kind == p.VAR_KEYWORD for p in parameters)
     return Signature(names, required, takes_var_keyword, positional_slots)
 

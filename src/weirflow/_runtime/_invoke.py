@@ -119,8 +119,7 @@ class Invoker:
         if not self.awaits and not self.timeout:
             if self.wants_index:
                 return [
-                    f(v, element_index=as_tuple(i), **kwargs)
-                    for i, v in zip(batch.indices, values)
+                    f(v, element_index=as_tuple(i), **kwargs) for i, v in zip(batch.indices, values)
                 ]
             if kwargs:
                 return [f(v, **kwargs) for v in values]

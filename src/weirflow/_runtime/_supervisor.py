@@ -24,7 +24,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ._batch import Batch, Element, as_tuple
@@ -114,9 +114,7 @@ class Run:
         self.cancel()
         deadline = time.monotonic() + grace
         left = await self._tasks.ajoin(deadline)
-        left += await asyncio.get_running_loop().run_in_executor(
-            None, self._threads.join, deadline
-        )
+        left += await asyncio.get_running_loop().run_in_executor(None, self._threads.join, deadline)
         self._warn_left(left)
 
     def _warn_left(self, left: list[str]) -> None:
@@ -309,7 +307,7 @@ def _chain(parts: list[Iterator[Batch]]) -> Iterator[Batch]:
 
 
 def _concat_mapper(position: int) -> Callable[[Batch], Batch]:
-    """Re-index elements of the ``position``-th input of a concat: ``(i, ...)`` → ``(i, position, ...)``."""
+    """Re-index the ``position``-th input of a concat: ``(i, ...)`` → ``(i, position, ...)``."""
 
     def reindex(index: Any) -> Any:
         if isinstance(index, int):

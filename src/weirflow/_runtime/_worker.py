@@ -38,6 +38,8 @@ Mapper = Callable[[Batch], Batch] | None
 class InputPort(Protocol):
     async def get(self, limit: int) -> Batch | None: ...
 
+    def close(self) -> None: ...
+
 
 class OutputPort(Protocol):
     limit: int
@@ -59,6 +61,9 @@ class BlockingInput:
     async def get(self, limit: int) -> Batch | None:
         return self._channel.get(limit, self._share)
 
+    def close(self) -> None:
+        """Channels are closed by the supervisor."""
+
 
 class AsyncInput(BlockingInput):
     """Reads a channel from an asyncio task."""
@@ -75,6 +80,11 @@ class PullInput:
 
     async def get(self, limit: int) -> Batch | None:
         return next(self._batches, None)
+
+    def close(self) -> None:
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _capacity_limit(targets: list[tuple[Channel, Mapper]]) -> int:
@@ -181,6 +191,7 @@ async def run_worker(runtime: StageRuntime, index: int, inp: InputPort, out: Out
             hook_args = {**resources, "worker_info": info, "stage_status": runtime.status}
             await _maybe_await(_call_hook(spec.on_done, spec, hook_args))
     finally:
+        inp.close()
         out.done()
 
 
@@ -195,7 +206,8 @@ async def _work(
     spec = runtime.spec
     operation = spec.operation
     signature = spec.signature
-    assert operation is not None and signature is not None
+    assert operation is not None
+    assert signature is not None
     available = {**resources, "worker_info": info}
     check_resources(signature, [*available, "element_index"], "the stage function", spec.name)
     kwargs = signature.select(available)
@@ -254,14 +266,34 @@ def drive_blocking(coroutine: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("a blocking worker tried to suspend; this is a bug in weirflow")
 
 
+class PulledWorker(Iterator[Batch]):
+    """Steps a worker coroutine with a :class:`HandoffOutput`, yielding each batch it emits.
+
+    Closing it (or dropping it) closes the coroutine, which runs the worker's ``finally``
+    blocks (``on_done``) in the closing thread.
+    """
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._coroutine = coroutine
+
+    def __next__(self) -> Batch:
+        try:
+            handoff = self._coroutine.send(None)
+        except BaseException:
+            self._coroutine.close()
+            raise
+        if not isinstance(handoff, _Handoff):
+            self._coroutine.close()
+            raise RuntimeError("a sync worker tried to wait on an event loop")
+        return handoff.batch
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    def __del__(self) -> None:
+        self._coroutine.close()
+
+
 def drive_pull(coroutine: Coroutine[Any, Any, None]) -> Iterator[Batch]:
-    """Step a worker coroutine with a :class:`HandoffOutput`, yielding each batch it emits."""
-    try:
-        while True:
-            try:
-                handoff = coroutine.send(None)
-            except StopIteration:
-                return
-            yield handoff.batch
-    finally:
-        coroutine.close()
+    """Run a worker coroutine lazily, by its consumer: see :class:`PulledWorker`."""
+    return PulledWorker(coroutine)

@@ -91,7 +91,5 @@ class TaskExecutor:
         """Wait (on the consumer's loop) for tasks started there."""
         if not self._tasks:
             return []
-        _, pending = await asyncio.wait(
-            self._tasks, timeout=max(0.0, deadline - time.monotonic())
-        )
+        _, pending = await asyncio.wait(self._tasks, timeout=max(0.0, deadline - time.monotonic()))
         return [task.get_name() for task in pending]

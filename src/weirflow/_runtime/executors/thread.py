@@ -49,4 +49,6 @@ class ThreadExecutor:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        return [t.name for t in self._threads if t.is_alive() and t is not threading.current_thread()]
+        return [
+            t.name for t in self._threads if t.is_alive() and t is not threading.current_thread()
+        ]

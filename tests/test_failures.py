@@ -1,0 +1,246 @@
+"""What happens when things go wrong: errors, early exits, Ctrl-C, bad arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import weirflow
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+class Boom(Exception):
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+
+
+def explode_on(value: int) -> Any:
+    def f(x: int) -> int:
+        if x == value:
+            raise Boom(7, f"bad element {x}")
+        return x
+
+    return f
+
+
+def test_worker_error_reaches_the_consumer_as_the_original_exception(pl: ModuleType) -> None:
+    stage = pl.map(explode_on(13), range(1000), workers=3)
+    with pytest.raises(Boom) as info:
+        list(stage)
+    error = info.value
+    assert error.args == (7, "bad element 13")
+    assert error.code == 7
+    notes = getattr(error, "__notes__", [])
+    assert any(f"stage '{pl.__name__.split('.')[-1]}.map(f)'" in note for note in notes), notes
+    frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+    assert "f" in frames, "the worker's traceback is kept"
+
+
+def test_error_in_an_upstream_stage_stops_the_downstream_ones(cpl: ModuleType) -> None:
+    processed: list[int] = []
+    stage = cpl.map(explode_on(50), range(10_000), workers=2, maxsize=4)
+    stage = cpl.map(lambda x: processed.append(x) or x, stage, workers=2, maxsize=4)
+    with pytest.raises(Boom):
+        list(stage)
+    assert len(processed) < 10_000
+
+
+def test_error_in_on_start_and_filter_and_flat_map(pl: ModuleType) -> None:
+    def bad_start() -> dict[str, Any]:
+        raise Boom(1, "no resource")
+
+    with pytest.raises(Boom, match="no resource"):
+        list(pl.map(lambda x: x, range(5), on_start=bad_start))
+    with pytest.raises(Boom):
+        list(pl.filter(explode_on(3), range(5)))
+
+    def gen(x: int) -> Iterator[int]:
+        yield x
+        if x == 2:
+            raise Boom(2, "mid-generator")
+
+    with pytest.raises(Boom, match="mid-generator"):
+        list(pl.flat_map(gen, range(5)))
+
+
+def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType) -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        raise Boom(3, "source broke")
+
+    with pytest.raises(Boom, match="source broke"):
+        list(pl.map(lambda x: x, source()))
+
+
+def test_break_stops_workers_and_runs_on_done_exactly_once(pl: ModuleType) -> None:
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def on_start(worker_info: weirflow.WorkerInfo) -> dict[str, int]:
+        return {"me": worker_info.index}
+
+    def on_done(me: int) -> None:
+        with lock:
+            done.append(me)
+
+    def endless() -> Iterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    workers = 1 if pl is weirflow.sync else 3
+    stage = pl.map(
+        lambda x: x, endless(), workers=workers, maxsize=8, on_start=on_start, on_done=on_done
+    )
+    for x in stage:
+        if x > 100:
+            break
+    assert sorted(done) == list(range(workers))
+
+
+def test_consumer_raising_cancels_the_pipeline(pl: ModuleType) -> None:
+    done: list[bool] = []
+    stage = pl.map(lambda x: x, iter(range(10**9)), maxsize=4, on_done=lambda: done.append(True))
+    with pytest.raises(ZeroDivisionError):
+        for x in stage:
+            if x == 10:
+                raise ZeroDivisionError
+    assert done == [True]
+
+
+def test_failure_in_one_branch_stops_the_other(cpl: ModuleType) -> None:
+    left = cpl.map(explode_on(5), range(100))
+    right = cpl.map(lambda x: x, iter(range(10**9)), maxsize=2)
+    with pytest.raises(Boom):
+        list(cpl.concat([left, right]))
+
+
+def test_failure_inside_an_event_loop_consumer() -> None:
+    async def main() -> None:
+        await weirflow.task.map(explode_on(4), range(10), workers=2)
+
+    with pytest.raises(Boom):
+        asyncio.run(main())
+
+
+def test_unpicklable_or_odd_exceptions_still_arrive(pl: ModuleType) -> None:
+    class Odd(Exception):
+        def __init__(self) -> None:
+            super().__init__("odd")
+            self.lock = threading.Lock()
+
+    def f(x: int) -> int:
+        raise Odd
+
+    with pytest.raises(Odd):
+        list(pl.map(f, [1]))
+
+
+def test_ctrl_c_in_the_consumer_stops_everything(tmp_path: Path) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import itertools, sys, time
+            import weirflow as wf
+
+            def slowish(x):
+                time.sleep(0.001)
+                return x
+
+            stage = wf.thread.map(slowish, itertools.count(), workers=4, maxsize=10)
+            stage = wf.task.map(lambda x: x, stage, workers=2, maxsize=10)
+            for i, x in enumerate(stage):
+                if i == 20:
+                    print("ready", flush=True)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    process = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"ready"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert b"KeyboardInterrupt" in stderr
+    assert process.returncode != 0
+
+
+class TestBadArguments:
+    @pytest.mark.parametrize("workers", [-1, 0, 1.5, "2", True])
+    def test_bad_workers(self, pl: ModuleType, workers: Any) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match="workers") as info:
+            pl.map(lambda x: x, [1], workers=workers)
+        assert isinstance(info.value, ValueError)
+        assert isinstance(info.value, weirflow.WeirflowError)
+
+    @pytest.mark.parametrize("maxsize", [-1, 2.5, None])
+    def test_bad_maxsize(self, pl: ModuleType, maxsize: Any) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
+            pl.filter(lambda x: x, [1], maxsize=maxsize)
+        with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
+            pl.ordered([1], maxsize=maxsize)
+
+    def test_bad_timeout(self, pl: ModuleType) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match="timeout"):
+            pl.map(lambda x: x, [1], timeout=-1)
+
+    def test_not_callable(self, pl: ModuleType) -> None:
+        with pytest.raises(weirflow.InvalidCallableError, match="callable") as info:
+            pl.map(42, [1])
+        assert isinstance(info.value, TypeError)
+
+    def test_function_without_an_element_parameter(self, pl: ModuleType) -> None:
+        with pytest.raises(weirflow.InvalidCallableError, match="positional"):
+            pl.map(lambda: 1, [1])
+
+    def test_on_start_with_unknown_required_names(self, pl: ModuleType) -> None:
+        def on_start(database_url: str) -> dict[str, Any]:
+            return {}
+
+        with pytest.raises(weirflow.InvalidCallableError, match="database_url"):
+            pl.map(lambda x: x, [1], on_start=on_start)
+
+    def test_function_needing_a_resource_nobody_provides(self, pl: ModuleType) -> None:
+        def f(x: int, connection: Any) -> int:
+            return x
+
+        with pytest.raises(weirflow.InvalidCallableError, match="connection"):
+            list(pl.map(f, [1], on_start=lambda: {"other": 1}))
+
+    def test_not_an_iterable(self, pl: ModuleType) -> None:
+        with pytest.raises(weirflow.InvalidCallableError, match="iterable"):
+            pl.map(lambda x: x, 12)
+
+    def test_partial_given_as_input(self, pl: ModuleType) -> None:
+        with pytest.raises(weirflow.InvalidCallableError, match="Partial"):
+            pl.map(lambda x: x, pl.map(lambda x: x))
+
+    def test_async_function_outside_task(self) -> None:
+        async def f(x: int) -> int:
+            return x
+
+        for module in (weirflow.thread, weirflow.sync):
+            with pytest.raises(weirflow.InvalidCallableError, match="task"):
+                module.map(f, [1])
+
+    def test_on_start_returning_something_else_than_a_dict(self, pl: ModuleType) -> None:
+        with pytest.raises(TypeError, match="on_start must return a dict"):
+            list(pl.map(lambda x: x, [1], on_start=lambda: 3))
