@@ -5,14 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import weirflow
+from weirflow.testing import Recorder
 
-KINDS = ["sync", "thread", "task"]
-CONCURRENT_KINDS = ["thread", "task"]
+KINDS = ["sync", "thread", "task", "process"]
+CONCURRENT_KINDS = ["thread", "task", "process"]
 
 
 @pytest.fixture(params=KINDS)
@@ -44,3 +46,8 @@ def no_thread_left_behind() -> Iterator[None]:
             thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
     assert not left, f"threads left running: {left}"
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Recorder:
+    return Recorder(tmp_path / "recorded.txt")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import weirflow
+from weirflow.testing import Recorder
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -46,8 +47,12 @@ def test_worker_error_reaches_the_consumer_as_the_original_exception(pl: ModuleT
     assert error.code == 7
     notes = getattr(error, "__notes__", [])
     assert any(f"stage '{pl.__name__.split('.')[-1]}.map(f)'" in note for note in notes), notes
-    frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
-    assert "f" in frames, "the worker's traceback is kept"
+    if pl is weirflow.process:  # the worker's traceback comes back as the cause
+        assert "in f\n" in str(error.__cause__)
+        assert "bad element 13" in str(error.__cause__)
+    else:
+        frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+        assert "f" in frames, "the worker's traceback is kept"
 
 
 def test_error_in_an_upstream_stage_stops_the_downstream_ones(cpl: ModuleType) -> None:
@@ -86,16 +91,14 @@ def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType) -> None
         list(pl.map(lambda x: x, source()))
 
 
-def test_break_stops_workers_and_runs_on_done_exactly_once(pl: ModuleType) -> None:
-    done: list[int] = []
-    lock = threading.Lock()
-
+def test_break_stops_workers_and_runs_on_done_exactly_once(
+    pl: ModuleType, recorder: Recorder
+) -> None:
     def on_start(worker_info: weirflow.WorkerInfo) -> dict[str, int]:
         return {"me": worker_info.index}
 
     def on_done(me: int) -> None:
-        with lock:
-            done.append(me)
+        recorder(me)
 
     def endless() -> Iterator[int]:
         i = 0
@@ -110,17 +113,16 @@ def test_break_stops_workers_and_runs_on_done_exactly_once(pl: ModuleType) -> No
     for x in stage:
         if x > 100:
             break
-    assert sorted(done) == list(range(workers))
+    assert sorted(recorder.values()) == [str(i) for i in range(workers)]
 
 
-def test_consumer_raising_cancels_the_pipeline(pl: ModuleType) -> None:
-    done: list[bool] = []
-    stage = pl.map(lambda x: x, iter(range(10**9)), maxsize=4, on_done=lambda: done.append(True))
+def test_consumer_raising_cancels_the_pipeline(pl: ModuleType, recorder: Recorder) -> None:
+    stage = pl.map(lambda x: x, iter(range(10**9)), maxsize=4, on_done=lambda: recorder("done"))
     with pytest.raises(ZeroDivisionError):
         for x in stage:
             if x == 10:
                 raise ZeroDivisionError
-    assert done == [True]
+    assert recorder.values() == ["'done'"]
 
 
 def test_failure_in_one_branch_stops_the_other(cpl: ModuleType) -> None:
@@ -147,6 +149,11 @@ def test_unpicklable_or_odd_exceptions_still_arrive(pl: ModuleType) -> None:
     def f(x: int) -> int:
         raise Odd
 
+    if pl is weirflow.process:  # it cannot be pickled back: its type, text and traceback can
+        with pytest.raises(weirflow.RemoteError, match="Odd: odd") as info:
+            list(pl.map(f, [1]))
+        assert "raise Odd" in info.value.remote_traceback
+        return
     with pytest.raises(Odd):
         list(pl.map(f, [1]))
 

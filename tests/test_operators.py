@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import weirflow
+from weirflow.testing import Recorder
 
 
 def test_map_applies_the_function_to_every_element(pl: ModuleType) -> None:
@@ -36,22 +40,16 @@ def test_flat_map_accepts_lists_generators_and_none(pl: ModuleType) -> None:
     assert sorted(stage) == sorted(expected)
 
 
-def test_each_runs_for_side_effects_and_emits_nothing(pl: ModuleType) -> None:
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    def record(x: int) -> None:
-        with lock:
-            seen.append(x)
-
-    assert list(pl.each(record, range(50), workers=2)) == []
-    assert sorted(seen) == list(range(50))
+def test_each_runs_for_side_effects_and_emits_nothing(pl: ModuleType, recorder: Recorder) -> None:
+    assert list(pl.each(recorder, range(50), workers=2)) == []
+    assert sorted(recorder.values(), key=int) == [str(x) for x in range(50)]
 
 
-def test_each_with_run_true_runs_the_stage_and_returns_none(pl: ModuleType) -> None:
-    seen: list[int] = []
-    assert pl.each(seen.append, range(10), run=True) is None
-    assert sorted(seen) == list(range(10))
+def test_each_with_run_true_runs_the_stage_and_returns_none(
+    pl: ModuleType, recorder: Recorder
+) -> None:
+    assert pl.each(recorder, range(10), run=True) is None
+    assert sorted(recorder.values(), key=int) == [str(x) for x in range(10)]
 
 
 def test_ordered_restores_source_order(pl: ModuleType) -> None:
@@ -107,16 +105,9 @@ def test_to_iterable_return_index_gives_source_positions(pl: ModuleType) -> None
     ]
 
 
-def test_run_consumes_one_or_several_stages(pl: ModuleType) -> None:
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    def record(x: int) -> None:
-        with lock:
-            seen.append(x)
-
-    pl.run(pl.each(record, range(3)), pl.each(record, range(10, 12)))
-    assert sorted(seen) == [0, 1, 2, 10, 11]
+def test_run_consumes_one_or_several_stages(pl: ModuleType, recorder: Recorder) -> None:
+    pl.run(pl.each(recorder, range(3)), pl.each(recorder, range(10, 12)))
+    assert sorted(recorder.values(), key=int) == ["0", "1", "2", "10", "11"]
     assert pl.run() is None
 
 
@@ -165,30 +156,28 @@ def test_element_index_is_injected_by_name(pl: ModuleType) -> None:
 
 
 def test_on_start_resources_are_injected_and_on_done_runs_once_per_worker(
-    pl: ModuleType,
+    pl: ModuleType, tmp_path: Path
 ) -> None:
-    started: list[int] = []
-    finished: list[tuple[int, int]] = []
-    lock = threading.Lock()
+    started = Recorder(tmp_path / "started")
+    finished = Recorder(tmp_path / "finished")
 
     def on_start(worker_info: weirflow.WorkerInfo) -> dict[str, Any]:
-        with lock:
-            started.append(worker_info.index)
+        started(worker_info.index)
         return {"offset": 1000, "box": [worker_info.index]}
 
     def f(x: int, offset: int) -> int:
         return x + offset
 
     def on_done(box: list[int], stage_status: weirflow.StageStatus) -> None:
-        with lock:
-            finished.append((box[0], stage_status.active_workers))
+        finished((box[0], stage_status.active_workers))
 
     workers = 1 if pl is weirflow.sync else 3
     stage = pl.map(f, range(30), workers=workers, on_start=on_start, on_done=on_done)
     assert sorted(stage) == list(range(1000, 1030))
-    assert sorted(started) == list(range(workers))
-    assert sorted(i for i, _ in finished) == list(range(workers))
-    assert min(active for _, active in finished) == 0
+    assert sorted(started.values()) == [str(i) for i in range(workers)]
+    done = [eval(line) for line in finished.values()]
+    assert sorted(i for i, _ in done) == list(range(workers))
+    assert min(active for _, active in done) == 0
 
 
 def test_on_start_returning_none_and_kwargs_functions(pl: ModuleType) -> None:
@@ -211,12 +200,21 @@ def _slow_on(cpl: ModuleType, slow_value: int, release: threading.Event) -> Any:
 
         return slow_async
 
+    if cpl is weirflow.process:
+        return functools.partial(_sleep_on, slow_value)
+
     def slow(x: int) -> int:
         if x == slow_value:
             release.wait(60)
         return x
 
     return slow
+
+
+def _sleep_on(slow_value: int, x: int) -> int:
+    if x == slow_value:
+        time.sleep(60)  # the worker process ends; it takes its abandoned thread with it
+    return x
 
 
 def test_timeout_skips_elements_that_take_too_long(cpl: ModuleType) -> None:

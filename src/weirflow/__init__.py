@@ -13,12 +13,15 @@ Example:
 
 from __future__ import annotations
 
+from . import process as process
 from . import sync as sync
 from . import task as task
 from . import thread as thread
 from ._errors import ConfigError as ConfigError
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
+from ._errors import RemoteError as RemoteError
+from ._errors import SerializationError as SerializationError
 from ._errors import StageReuseError as StageReuseError
 from ._errors import WeirflowError as WeirflowError
 from ._errors import WorkerDied as WorkerDied

@@ -7,6 +7,8 @@ The tree::
     │   ├── InvalidArgumentError     (also a ValueError)   e.g. ``workers=-1``
     │   └── InvalidCallableError     (also a TypeError)    e.g. a non-callable ``f``
     ├── StageReuseError              a stage object was wired into a pipeline it cannot join
+    ├── SerializationError           an element or result could not cross to or from a process
+    ├── RemoteError                  a worker process raised an exception that did not pickle
     └── WorkerDied                   a worker process ended without raising (killed, crashed)
 
 Errors raised by *user* functions are never wrapped: the consumer of a stage gets the very
@@ -34,6 +36,31 @@ class InvalidCallableError(ConfigError, TypeError):
 
 class StageReuseError(WeirflowError):
     """A stage cannot be used where it was placed."""
+
+
+class SerializationError(WeirflowError):
+    """Something could not be pickled to cross to or from a worker process."""
+
+
+class RemoteError(WeirflowError):
+    """A worker process raised an exception that could not be pickled back.
+
+    Attributes:
+        type_name: the qualified name of the original exception's type.
+        remote_traceback: the original traceback, formatted in the worker process.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str, str]]:
+        return (type(self), (self.type_name, self.message, self.remote_traceback))
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}\n\nremote traceback:\n{self.remote_traceback}"
 
 
 class WorkerDied(WeirflowError):

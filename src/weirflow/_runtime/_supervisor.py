@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._batch import Batch, Element, as_tuple
 from ._channel import Cancelled, Channel
@@ -44,6 +44,9 @@ from ._worker import (
 from .executors.sync import SyncExecutor
 from .executors.task import TaskExecutor
 from .executors.thread import ThreadExecutor
+
+if TYPE_CHECKING:
+    from .executors.process import ProcessExecutor
 
 logger = logging.getLogger("weirflow")
 
@@ -77,6 +80,7 @@ class Run:
         self._tracking = _order_tracking(final)
         self._threads = ThreadExecutor(self.fail)
         self._tasks = TaskExecutor(self.fail, loop)
+        self._processes: ProcessExecutor | None = None
         self._sync = SyncExecutor()
 
     # -- failure and shutdown --------------------------------------------------------------
@@ -101,13 +105,19 @@ class Run:
         for channel in channels:
             channel.cancel()
         self._tasks.cancel()
+        if self._processes is not None:
+            self._processes.cancel()
 
     def close(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Cancel what still runs and join every worker (from a thread, not an event loop)."""
         self.cancel()
         deadline = time.monotonic() + grace
-        left = self._threads.join(deadline) + self._tasks.join(deadline)
+        left = self._join_processes(deadline)
+        left += self._threads.join(deadline) + self._tasks.join(deadline)
         self._warn_left(left)
+
+    def _join_processes(self, deadline: float) -> list[str]:
+        return [] if self._processes is None else self._processes.join(deadline)
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """:meth:`close` for a run consumed on an event loop."""
@@ -218,11 +228,19 @@ class Run:
 
     def _start_workers(self, node: _Node) -> None:
         spec = node.spec
-        executor = self._threads if spec.kind == "thread" else self._tasks
-        if spec.kind not in ("thread", "task"):
-            raise NotImplementedError(f"stage {spec.name!r}: kind {spec.kind!r}")
-        runtime = StageRuntime(spec, self._tracking.get(spec, False))
         assert node.input is not None
+        tracking = self._tracking.get(spec, False)
+        if spec.kind == "process":
+            if self._processes is None:
+                from .executors.process import ProcessExecutor
+
+                self._processes = ProcessExecutor(self.fail)
+                if self._cancelled:
+                    self._processes.cancel()
+            self._processes.start_stage(spec, node.input, node.targets, tracking)
+            return
+        executor = self._threads if spec.kind == "thread" else self._tasks
+        runtime = StageRuntime(spec, tracking)
         inp = executor.input_port(node.input, spec.workers)
         out = executor.output_port(node.targets)
         for index in range(spec.workers):

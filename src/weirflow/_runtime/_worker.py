@@ -144,19 +144,42 @@ class HandoffOutput:
         pass
 
 
+class ActiveCounter(Protocol):
+    """How many workers of a stage are still running (shared across processes if need be)."""
+
+    def decrement(self) -> None: ...
+
+    def value(self) -> int: ...
+
+
+class LocalCounter:
+    """An :class:`ActiveCounter` for workers that share memory (threads, tasks)."""
+
+    def __init__(self, workers: int) -> None:
+        self._active = workers
+        self._lock = threading.Lock()
+
+    def decrement(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def value(self) -> int:
+        return self._active
+
+
 class StageRuntime:
     """Per-run state of one stage shared by its workers."""
 
-    def __init__(self, spec: StageSpec, track_order: bool) -> None:
+    def __init__(
+        self, spec: StageSpec, track_order: bool, active: ActiveCounter | None = None
+    ) -> None:
         self.spec = spec
         self.track_order = track_order
-        self._active = spec.workers
-        self._lock = threading.Lock()
-        self.status = StageStatus(lambda: self._active)
+        self.active = active if active is not None else LocalCounter(spec.workers)
+        self.status = StageStatus(self.active.value)
 
     def worker_finished(self) -> None:
-        with self._lock:
-            self._active -= 1
+        self.active.decrement()
 
 
 async def run_worker(runtime: StageRuntime, index: int, inp: InputPort, out: OutputPort) -> None:
@@ -221,6 +244,8 @@ async def _work(
         stage=spec.name,
     )
     context = OpContext(invoker, Emitter(out.put, out.limit, out.starving), runtime.track_order)
+    target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
+    max_batch = getattr(inp, "max_batch", MAX_BATCH)
     limit = 1
     try:
         while (batch := await inp.get(limit)) is not None:
@@ -228,8 +253,8 @@ async def _work(
             await operation.apply(batch, context)
             if batch.values:
                 per_item = (perf_counter() - started) / len(batch.values)
-                limit = MAX_BATCH if per_item <= 0 else int(TARGET_BATCH_SECONDS / per_item)
-                limit = max(1, min(MAX_BATCH, limit))
+                limit = max_batch if per_item <= 0 else int(target / per_item)
+                limit = max(1, min(max_batch, limit))
     finally:
         invoker.close()
 

@@ -1,0 +1,427 @@
+"""The ``process`` back end: each worker is an OS process running the shared worker loop.
+
+Per worker there are two pipes and, in the parent, two threads:
+
+* the *feeder* answers the worker's requests for work: it takes a batch (as many elements as
+  the worker asked for, sized so ~10 ms of work or ~1 MiB crosses at once) from the stage's input
+  channel and sends it; the worker always has one batch queued while it works on another;
+* the *collector* receives result batches (and puts them downstream, which is the backpressure:
+  a full downstream channel stops the collector, the pipe fills, the worker waits), the worker's
+  exception if it raised, and its final "done". A pipe that closes without "done" means the
+  process died: the stage fails with :class:`~weirflow.WorkerDied` and its exit code.
+
+The stage function travels once, with cloudpickle (lambdas and closures from ``__main__`` work);
+elements travel with pickle, in batches. Exceptions come back pickled, with the worker's
+formatted traceback as their ``__cause__`` (:class:`~weirflow.RemoteError` if they don't pickle).
+Workers ignore SIGINT: the parent decides when they stop. Stopping closes a worker's input pipe
+(its loop ends, ``on_done`` runs, it exits); one still busy after the grace period is terminated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from importlib.machinery import ModuleSpec
+from multiprocessing.context import BaseContext
+from typing import Any
+
+import cloudpickle
+
+from ..._errors import RemoteError, SerializationError, WorkerDied
+from .._batch import Batch
+from .._channel import Cancelled, Channel
+from .._spec import StageSpec
+from .._worker import BlockingOutput, Mapper, StageRuntime, drive_blocking, run_worker
+
+Report = Callable[[BaseException], None]
+Connection = multiprocessing.connection.Connection
+
+START_METHODS = ("forkserver", "spawn", "fork")
+PROCESS_TARGET_BATCH_SECONDS = 0.01
+PROCESS_MAX_BATCH = 4096
+BATCH_BYTES = 1 << 20
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+_start_method: str | None = os.environ.get("WEIRFLOW_START_METHOD") or None
+
+
+def set_start_method(method: str | None) -> None:
+    """Choose how worker processes start: ``"forkserver"``, ``"spawn"`` or ``"fork"``.
+
+    ``None`` restores the default: ``forkserver`` where the platform has it (fast, and safe in a
+    program that runs threads, which ``fork`` is not), else ``spawn``. The environment variable
+    ``WEIRFLOW_START_METHOD`` sets the initial value.
+
+    Example:
+        >>> import weirflow as wf
+        >>> wf.process.set_start_method("spawn")
+        >>> wf.process.get_start_method()
+        'spawn'
+        >>> wf.process.set_start_method(None)
+    """
+    if method is not None and method not in multiprocessing.get_all_start_methods():
+        from ..._errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"start method must be one of {multiprocessing.get_all_start_methods()}, got {method!r}"
+        )
+    global _start_method
+    _start_method = method
+
+
+def get_start_method() -> str:
+    """The start method worker processes use (see :func:`set_start_method`)."""
+    if _start_method:
+        return _start_method
+    available = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in available else "spawn"
+
+
+def _context() -> BaseContext:
+    method = get_start_method()
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([__name__])
+    return context
+
+
+class _SharedCounter:
+    """Active-worker count in shared memory, for ``stage_status`` in ``on_done``."""
+
+    def __init__(self, context: BaseContext, workers: int) -> None:
+        self._value = context.Value("i", workers)
+
+    def decrement(self) -> None:
+        with self._value.get_lock():
+            self._value.value -= 1
+
+    def value(self) -> int:
+        return int(self._value.value)
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+
+class _ChildInput:
+    """The worker's input: asks the parent for batches and receives them."""
+
+    target_batch_seconds = PROCESS_TARGET_BATCH_SECONDS
+    max_batch = PROCESS_MAX_BATCH
+
+    def __init__(self, receive: Connection, send: Callable[[Any], None]) -> None:
+        self._receive = receive
+        self._send = send
+        self._asked = False
+        self._bytes_per_item = 0.0
+
+    async def get(self, limit: int) -> Batch | None:
+        if self._bytes_per_item:
+            limit = max(1, min(limit, int(BATCH_BYTES / self._bytes_per_item)))
+        if not self._asked:  # one batch queued ahead of the one being worked on
+            self._send(("want", limit))
+            self._asked = True
+        self._send(("want", limit))
+        try:
+            data = self._receive.recv_bytes()
+        except (EOFError, OSError):
+            return None
+        tag, payload = pickle.loads(data)
+        if tag != "batch":
+            return None
+        indices, values, marks = payload
+        if values:
+            self._bytes_per_item = len(data) / len(values)
+        return Batch(indices, values, marks)
+
+    def close(self) -> None:
+        self._receive.close()
+
+
+class _ChildOutput:
+    """The worker's output: sends result batches to the parent."""
+
+    limit = PROCESS_MAX_BATCH
+
+    def __init__(self, send: Callable[[Any], None], stage: str) -> None:
+        self._send = send
+        self._stage = stage
+
+    def starving(self) -> bool:
+        return False
+
+    async def put(self, batch: Batch) -> None:
+        try:
+            self._send(("batch", (batch.indices, batch.values, batch.marks)))
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            raise SerializationError(
+                f"stage {self._stage!r}: a result cannot be pickled to leave the worker "
+                f"process: {error}"
+            ) from error
+
+    def done(self) -> None:
+        """The parent learns the worker is done from the final message."""
+
+
+def _worker_main(
+    spec_bytes: bytes,
+    index: int,
+    track_order: bool,
+    receive: Connection,
+    send_conn: Connection,
+    active: _SharedCounter,
+) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def send(message: Any) -> None:
+        send_conn.send_bytes(pickle.dumps(message, _PROTOCOL))
+
+    try:
+        spec: StageSpec = pickle.loads(spec_bytes)
+        runtime = StageRuntime(spec, track_order, active)
+        inp = _ChildInput(receive, send)
+        drive_blocking(run_worker(runtime, index, inp, _ChildOutput(send, spec.name)))
+    except Cancelled:
+        pass
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            send(("error", _exception_payload(error)))
+    with contextlib.suppress(OSError):
+        send(("done", None))
+    send_conn.close()
+
+
+def _exception_payload(error: BaseException) -> tuple[bytes | None, str, str, str]:
+    formatted = "".join(traceback.format_exception(error))
+    pickled: bytes | None
+    try:
+        pickled = pickle.dumps(error, _PROTOCOL)
+        pickle.loads(pickled)  # some exceptions pickle but cannot be rebuilt
+    except Exception:
+        pickled = None
+    name = f"{type(error).__module__}.{type(error).__qualname__}"
+    return pickled, name, str(error), formatted
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker process (set as its ``__cause__``)."""
+
+    def __init__(self, formatted: str) -> None:
+        super().__init__(formatted)
+        self.formatted = formatted
+
+    def __str__(self) -> str:
+        return f"\n\n--- traceback in the worker process ---\n{self.formatted}"
+
+
+def _rebuild_exception(payload: tuple[bytes | None, str, str, str]) -> BaseException:
+    pickled, name, message, formatted = payload
+    if pickled is not None:
+        try:
+            error: BaseException = pickle.loads(pickled)
+        except Exception:
+            return RemoteError(name, message, formatted)
+        error.__cause__ = RemoteTraceback(formatted)
+        return error
+    return RemoteError(name, message, formatted)
+
+
+# -- the parent side ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _main_module_not_reimported() -> Iterator[None]:
+    """Workers don't need ``__main__``: its functions travel by value (cloudpickle).
+
+    Skipping its re-import lets scripts without an ``if __name__ == "__main__"`` guard use
+    process stages under ``spawn``/``forkserver``, as they could under ``fork``.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None):
+        yield
+        return
+    saved = main.__dict__.get("__spec__")
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = saved
+
+
+class _Worker:
+    """One worker process and the two parent threads that serve it."""
+
+    def __init__(
+        self,
+        executor: ProcessExecutor,
+        spec: StageSpec,
+        index: int,
+        process: multiprocessing.process.BaseProcess,
+        to_child: Connection,
+        from_child: Connection,
+    ) -> None:
+        self.executor = executor
+        self.spec = spec
+        self.index = index
+        self.process = process
+        self.to_child = to_child
+        self.from_child = from_child
+        self.wants: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+
+    def serve(self, inp: Channel, out: _ParentOutput) -> None:
+        name = f"{self.spec.name}[{self.index}]"
+        for target, label in ((self._feed, "feeder"), (self._collect, "collector")):
+            thread = threading.Thread(
+                target=target, args=(inp, out), name=f"{name} {label}", daemon=True
+            )
+            self.threads.append(thread)
+            thread.start()
+
+    def stop_feeding(self) -> None:
+        self.wants.put(None)
+
+    def _feed(self, inp: Channel, out: _ParentOutput) -> None:
+        share = self.spec.workers
+        try:
+            while (limit := self.wants.get()) is not None:
+                batch = inp.get(limit, share)
+                if batch is None:
+                    break
+                try:
+                    data = pickle.dumps(("batch", (batch.indices, batch.values, batch.marks)))
+                except (pickle.PicklingError, TypeError, AttributeError) as error:
+                    raise SerializationError(
+                        f"stage {self.spec.name!r}: an element cannot be pickled to reach the "
+                        f"worker process: {error}"
+                    ) from error
+                self.to_child.send_bytes(data)
+        except (Cancelled, OSError):
+            pass
+        except BaseException as error:
+            self.executor.report(error)
+        finally:
+            self.to_child.close()
+
+    def _collect(self, inp: Channel, out: _ParentOutput) -> None:
+        finished = False
+        discarding = False
+        try:
+            while True:
+                try:
+                    data = self.from_child.recv_bytes()
+                except (EOFError, OSError):
+                    break
+                tag, payload = pickle.loads(data)
+                if tag == "want":
+                    self.wants.put(payload)
+                elif tag == "batch" and not discarding:
+                    try:
+                        out.put_blocking(Batch(*payload))
+                    except Cancelled:
+                        discarding = True
+                elif tag == "error":
+                    self.executor.report(_rebuild_exception(payload))
+                elif tag == "done":
+                    finished = True
+                    break
+        finally:
+            self.wants.put(None)
+            self.from_child.close()
+            self.process.join(None if finished else 5)
+            if not finished and not self.executor.stopping:
+                self.executor.report(WorkerDied(self.spec.name, self.process.exitcode))
+            out.done()
+
+
+class ProcessExecutor:
+    """Starts a stage's workers as processes and serves them from parent threads."""
+
+    kind = "process"
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.stopping = False
+        self._workers: list[_Worker] = []
+        self._counters: list[_SharedCounter] = []
+
+    def start_stage(
+        self,
+        spec: StageSpec,
+        inp: Channel,
+        targets: list[tuple[Channel, Mapper]],
+        track_order: bool,
+    ) -> None:
+        context = _context()
+        child_spec = dataclasses.replace(spec, upstreams=(), iterable=None)
+        try:
+            spec_bytes = cloudpickle.dumps(child_spec, _PROTOCOL)
+        except Exception as error:
+            raise SerializationError(
+                f"stage {spec.name!r}: the stage function or its hooks cannot be pickled for "
+                f"the worker processes: {error}"
+            ) from error
+        active = _SharedCounter(context, spec.workers)
+        self._counters.append(active)  # alive until the workers are joined
+        out = _ParentOutput(targets)
+        for index in range(spec.workers):
+            child_receive, to_child = context.Pipe(duplex=False)
+            from_child, child_send = context.Pipe(duplex=False)
+            process = context.Process(  # type: ignore[attr-defined]
+                target=_worker_main,
+                args=(spec_bytes, index, track_order, child_receive, child_send, active),
+                name=f"weirflow {spec.name}[{index}]",
+                daemon=True,
+            )
+            with _main_module_not_reimported():
+                process.start()
+            child_receive.close()
+            child_send.close()
+            worker = _Worker(self, spec, index, process, to_child, from_child)
+            self._workers.append(worker)
+            worker.serve(inp, out)
+
+    def cancel(self) -> None:
+        self.stopping = True
+        for worker in self._workers:
+            worker.stop_feeding()
+
+    def join(self, deadline: float) -> list[str]:
+        """Wait for workers until ``deadline``; terminate (then kill) those still running."""
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(1)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(1)
+        for worker in self._workers:
+            for thread in worker.threads:
+                thread.join(max(1.0, deadline - time.monotonic()))
+        return [t.name for w in self._workers for t in w.threads if t.is_alive()] + [
+            w.process.name for w in self._workers if w.process.is_alive()
+        ]
+
+
+class _ParentOutput(BlockingOutput):
+    """Parent-side output of a process stage: all its workers' collectors share it."""
+
+    def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
+        super().__init__(targets)
+
+    def put_blocking(self, batch: Batch) -> None:
+        for channel, mapper in self._targets:
+            channel.put(mapper(batch) if mapper else batch)
