@@ -3,7 +3,7 @@
 Per worker there are two pipes and, in the parent, two threads:
 
 * the *feeder* answers the worker's requests for work: it takes a batch (as many elements as
-  the worker asked for, sized so ~10 ms of work or ~1 MiB crosses at once) from the stage's input
+  the worker asked for, sized so ~5 ms of work or ~1 MiB crosses at once) from the stage's input
   channel and sends it; the worker always has one batch queued while it works on another;
 * the *collector* receives result batches (and puts them downstream, which is the backpressure:
   a full downstream channel stops the collector, the pipe fills, the worker waits), the worker's
@@ -48,7 +48,7 @@ Report = Callable[[BaseException], None]
 Connection = multiprocessing.connection.Connection
 
 START_METHODS = ("forkserver", "spawn", "fork")
-PROCESS_TARGET_BATCH_SECONDS = 0.01
+PROCESS_TARGET_BATCH_SECONDS = 0.005
 PROCESS_MAX_BATCH = 4096
 BATCH_BYTES = 1 << 20
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
@@ -298,6 +298,9 @@ class _Worker:
             while (limit := self.wants.get()) is not None:
                 batch = inp.get(limit, share)
                 if batch is None:
+                    # said, not only implied by closing: under fork, sibling workers may hold
+                    # copies of this pipe and the worker would never see it close
+                    self.to_child.send_bytes(pickle.dumps(("end", None)))
                     break
                 try:
                     data = pickle.dumps(("batch", (batch.indices, batch.values, batch.marks)))
