@@ -1,0 +1,64 @@
+"""The small interfaces a data service is built from: ``Source``, ``Storage``, ``Sender``.
+
+Each has one or two methods plus ``close()``. Users extend weirflow with plain functions first
+(``with_core_logic(fn)``, ``with_storage(fn)``, ``send(fn)``) and subclass these only when they
+need state. Implementations must be safe to call from several worker threads at once; a storage
+must also be safe with several *processes* writing the same target, and ``save`` must only
+return once what it saved is durable.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class Source(ABC):
+    """Where a pipeline's items come from.
+
+    ``read`` is called once per pipeline run with the parameters the previous stage produced
+    (``{}`` when there is none) and yields the run's items. A *continuous* source (a stream, a
+    subscription) yields until ``close()`` is called; its pipeline runs once, for as long as the
+    flow runs.
+    """
+
+    continuous: bool = False
+
+    @abstractmethod
+    def read(self, parameters: Mapping[str, Any]) -> Iterable[Any]:
+        """Yield the items of one run."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections; make a continuous ``read`` return."""
+
+
+class Storage(ABC):
+    """Where a pipeline keeps its items; other pipelines read them back with ``load``."""
+
+    @abstractmethod
+    def save(self, item: Any) -> None:
+        """Store one item durably (it survives the process being killed once this returns)."""
+
+    def save_many(self, items: list[Any]) -> None:
+        """Store several items; implementations may do it in one transaction."""
+        for item in items:
+            self.save(item)
+
+    @abstractmethod
+    def load(self, **query: Any) -> list[Any]:
+        """Everything saved so far (``query`` narrows it where the storage supports it)."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release files, connections, pools."""
+
+
+class Sender(ABC):
+    """Where a pipeline delivers its items (an HTTP endpoint, a broker, a stream)."""
+
+    @abstractmethod
+    def send(self, item: Any) -> None:
+        """Deliver one item; raise if it was not accepted (after the sender's own retries)."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""
