@@ -18,6 +18,7 @@ from . import sync as sync
 from . import task as task
 from . import thread as thread
 from ._errors import ConfigError as ConfigError
+from ._errors import PipelineFailed as PipelineFailed
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
 from ._errors import RemoteError as RemoteError
@@ -25,9 +26,14 @@ from ._errors import SerializationError as SerializationError
 from ._errors import StageReuseError as StageReuseError
 from ._errors import WeirflowError as WeirflowError
 from ._errors import WorkerDied as WorkerDied
+from ._interfaces import Sender as Sender
+from ._interfaces import Source as Source
+from ._interfaces import Storage as Storage
 from ._runtime._batch import Element as Element
 from ._runtime._inject import StageStatus as StageStatus
 from ._runtime._inject import WorkerInfo as WorkerInfo
 from ._stage import Partial as Partial
 from ._stage import Stage as Stage
 from ._version import __version__ as __version__
+from .flows import Flow as Flow
+from .flows import FlowBuilder as FlowBuilder

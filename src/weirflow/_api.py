@@ -383,9 +383,10 @@ class Operators:
         timeout: float,
         on_start: Hook,
         on_done: Hook,
+        name: str | None = None,
     ) -> Stage[Any] | Partial[Stage[Any]]:
         f = operation.f
-        name = f"{self.kind}.{op_name}({_function_name(f)})"
+        name = name or f"{self.kind}.{op_name}({_function_name(f)})"
         signature = check_stage_function(f, name)
         if operation.is_async and self.kind != "task":
             raise InvalidCallableError(
@@ -430,6 +431,24 @@ class Operators:
                 on_done_signature=on_done_signature,
             )
         )
+
+    def named(
+        self,
+        operation: Operation,
+        stage: Any,
+        name: str,
+        workers: int = 1,
+        maxsize: int = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[Any]:
+        """A transform stage with a name of the caller's choosing (used by pipelines)."""
+        op_name = operation.name
+        result = self._transform(
+            operation, op_name, stage, workers, maxsize, 0, on_start, on_done, name=name
+        )
+        assert isinstance(result, Stage)
+        return result
 
     def _to_spec(self, stage: Any, maxsize: int, consumer: str) -> StageSpec:
         if isinstance(stage, Stage):

@@ -7,6 +7,7 @@ The tree::
     │   ├── InvalidArgumentError     (also a ValueError)   e.g. ``workers=-1``
     │   └── InvalidCallableError     (also a TypeError)    e.g. a non-callable ``f``
     ├── StageReuseError              a stage object was wired into a pipeline it cannot join
+    ├── PipelineFailed               a pipeline of a flow failed (the cause is the original error)
     ├── SerializationError           an element or result could not cross to or from a process
     ├── RemoteError                  a worker process raised an exception that did not pickle
     └── WorkerDied                   a worker process ended without raising (killed, crashed)
@@ -36,6 +37,27 @@ class InvalidCallableError(ConfigError, TypeError):
 
 class StageReuseError(WeirflowError):
     """A stage cannot be used where it was placed."""
+
+
+class PipelineFailed(WeirflowError):
+    """A pipeline of a flow failed; ``__cause__`` is the original exception.
+
+    Attributes:
+        pipeline: the pipeline's name.
+        stage: the stage that raised (``pipeline.stage``), if known.
+    """
+
+    def __init__(self, pipeline: str, stage: str | None, error: BaseException) -> None:
+        where = f"stage {stage!r}" if stage else "its scheduler"
+        super().__init__(
+            f"pipeline {pipeline!r} failed in {where}: {type(error).__name__}: {error}"
+        )
+        self.pipeline = pipeline
+        self.stage = stage
+
+    def __reduce__(self) -> tuple[type[PipelineFailed], tuple[str, str | None, BaseException]]:
+        cause = self.__cause__ if self.__cause__ is not None else Exception(str(self))
+        return (type(self), (self.pipeline, self.stage, cause))
 
 
 class SerializationError(WeirflowError):

@@ -1,0 +1,155 @@
+"""When a pipeline runs: once, on an interval, on a cron schedule, or continuously.
+
+A schedule only computes the next start time; the pipeline's scheduler waits for it on the flow's
+stop event (no polling, no busy waiting) through a :class:`Clock`, which tests replace with a
+:class:`VirtualClock` so schedule tests never sleep. A run that takes longer than its period is
+followed by the next run at once: runs never overlap and missed slots never pile up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from croniter import croniter
+
+
+class Clock(Protocol):
+    """Time as a scheduler sees it."""
+
+    def monotonic(self) -> float: ...
+
+    def now(self) -> datetime: ...
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait up to ``seconds``; True if ``stop`` was set."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(max(0.0, seconds))
+
+
+class VirtualClock:
+    """A clock for tests: waiting advances virtual time at once.
+
+    Example:
+        >>> import threading
+        >>> clock = VirtualClock()
+        >>> clock.wait(threading.Event(), 90.0)
+        False
+        >>> clock.monotonic()
+        90.0
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start or datetime(2030, 1, 1, tzinfo=UTC)
+        self._elapsed = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._elapsed += max(0.0, seconds)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        if stop.is_set():
+            return True
+        self.advance(seconds)
+        return stop.is_set()
+
+
+class Schedule(ABC):
+    """Computes start times; ``None`` means "no more runs"."""
+
+    repeats = True
+
+    @abstractmethod
+    def first(self, clock: Clock) -> float:
+        """Monotonic time of the first run."""
+
+    @abstractmethod
+    def following(self, clock: Clock, previous_start: float) -> float | None:
+        """Monotonic time of the run after one that started at ``previous_start``."""
+
+    def describe(self) -> str:
+        return type(self).__name__.lower()
+
+
+@dataclass(frozen=True)
+class Once(Schedule):
+    """A single run (also used for continuous sources: the run lasts as long as the flow)."""
+
+    delay_seconds: float = 0
+    repeats = False
+
+    def first(self, clock: Clock) -> float:
+        return clock.monotonic() + self.delay_seconds
+
+    def following(self, clock: Clock, previous_start: float) -> float | None:
+        return None
+
+    def describe(self) -> str:
+        return "once" + (f" after {self.delay_seconds:g}s" if self.delay_seconds else "")
+
+
+@dataclass(frozen=True)
+class Interval(Schedule):
+    """Every ``seconds``, the first run after ``delay_seconds``."""
+
+    seconds: float
+    delay_seconds: float = 0
+
+    def first(self, clock: Clock) -> float:
+        return clock.monotonic() + self.delay_seconds
+
+    def following(self, clock: Clock, previous_start: float) -> float | None:
+        return max(previous_start + self.seconds, clock.monotonic())
+
+    def describe(self) -> str:
+        return f"every {self.seconds:g}s" + (
+            f" after {self.delay_seconds:g}s" if self.delay_seconds else ""
+        )
+
+
+@dataclass(frozen=True)
+class Cron(Schedule):
+    """On a cron expression (``"*/5 * * * *"``), evaluated in UTC, after ``delay_seconds``."""
+
+    expression: str
+    delay_seconds: float = 0
+
+    def _next(self, clock: Clock, after: datetime) -> float:
+        upcoming: datetime = croniter(self.expression, after).get_next(datetime)
+        return clock.monotonic() + (upcoming - clock.now()).total_seconds()
+
+    def first(self, clock: Clock) -> float:
+        return self._next(clock, clock.now() + timedelta(seconds=self.delay_seconds))
+
+    def following(self, clock: Clock, previous_start: float) -> float | None:
+        return max(self._next(clock, clock.now()), clock.monotonic())
+
+    def describe(self) -> str:
+        return f"cron {self.expression!r}"
+
+
+def is_valid_cron(expression: str) -> bool:
+    return bool(croniter.is_valid(expression))

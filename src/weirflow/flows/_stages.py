@@ -1,0 +1,216 @@
+"""The stages of a pipeline, and how each becomes a stage of the engine.
+
+A :class:`StageDef` is data: its role (configuration, source, core logic, storage, sender), the
+worker kind, workers and ``maxsize``, and the user function or a :class:`~weirflow.flows._lazy.Lazy`
+connector, storage or sender. :func:`engine_stage` turns it into an engine stage for one run,
+with a wrapper (:class:`StageCall`) that calls the user's function the way wiredflow users expect:
+the previous stage's output as the first argument (when the function takes one), and by name
+``db_connectors`` (pipeline name → that pipeline's storage), ``pipeline_name`` and the worker's
+``on_start`` resources; a ``def f(**kwargs)`` gets all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._errors import ConfigError
+from .._interfaces import Sender, Source, Storage
+from .._runtime._ops import FlatMap, Map
+from .._runtime._spec import Kind
+from .._stage import Stage
+from ._lazy import Lazy
+
+Role = Literal["configuration", "source", "core_logic", "storage", "sender"]
+INJECTED = frozenset({"db_connectors", "pipeline_name"})
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """One stage of a pipeline."""
+
+    label: str
+    role: Role
+    kind: Kind = "thread"
+    workers: int = 1
+    maxsize: int = 0
+    function: Callable[..., Any] | None = None
+    source: Lazy[Source] | None = None
+    storage: Lazy[Storage] | None = None
+    sender: Lazy[Sender] | None = None
+    on_start: Callable[..., Any] | None = None
+    on_done: Callable[..., Any] | None = None
+    continuous: bool = False
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallConvention:
+    """How to call a user function: with the item or not, and which names it takes."""
+
+    takes_item: bool
+    names: frozenset[str]
+    takes_all: bool
+
+    def call(self, fn: Callable[..., Any], item: Any, available: Mapping[str, Any]) -> Any:
+        kwargs = (
+            dict(available)
+            if self.takes_all
+            else {k: v for k, v in available.items() if k in self.names}
+        )
+        if self.takes_item:
+            return fn(item, **kwargs)
+        return fn(**kwargs)
+
+
+def call_convention(fn: Callable[..., Any], where: str, resources_possible: bool) -> CallConvention:
+    """Read ``fn``'s signature at build time; a parameter nobody can fill is a ``ConfigError``."""
+    if not callable(fn):
+        raise ConfigError(f"{where}: expected a function, got {type(fn).__name__} {fn!r}")
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return CallConvention(True, frozenset(), False)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    takes_item = bool(parameters) and (
+        parameters[0].kind == inspect.Parameter.VAR_POSITIONAL
+        or (parameters[0].kind in positional and parameters[0].name not in INJECTED)
+    )
+    rest = parameters[1:] if takes_item else parameters
+    names = frozenset(
+        p.name
+        for p in rest
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+    takes_all = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters)
+    unknown = [
+        p.name
+        for p in rest
+        if p.default is p.empty
+        and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        and p.name not in INJECTED
+    ]
+    if unknown and not resources_possible:
+        raise ConfigError(
+            f"{where}: {getattr(fn, '__name__', fn)!s} requires {', '.join(unknown)}, which "
+            f"nothing provides; a stage function can take the previous stage's output as its "
+            f"first parameter and, by name, {', '.join(sorted(INJECTED))} or resources returned "
+            f"by on_start"
+        )
+    return CallConvention(takes_item, names, takes_all)
+
+
+class StorageDirectory(Mapping[str, Storage]):
+    """``db_connectors``: pipeline name → that pipeline's storage, opened on first use."""
+
+    def __init__(self, storages: Mapping[str, Lazy[Storage]]) -> None:
+        self._storages = dict(storages)
+
+    def __getitem__(self, name: str) -> Storage:
+        try:
+            return self._storages[name].get()
+        except KeyError:
+            raise KeyError(
+                f"no pipeline named {name!r} has a storage; pipelines with storages: "
+                f"{', '.join(sorted(self._storages)) or 'none'}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._storages)
+
+    def __len__(self) -> int:
+        return len(self._storages)
+
+
+@dataclass
+class StageCall:
+    """What the engine runs for one pipeline stage (picklable: no open resources)."""
+
+    stage: StageDef
+    stage_name: str
+    pipeline: str
+    directory: StorageDirectory
+    convention: CallConvention | None
+
+    def __call__(self, item: Any, **resources: Any) -> Any:
+        try:
+            return self._apply(item, resources)
+        except BaseException as error:
+            tag_stage(error, self.stage_name)
+            raise
+
+    def _apply(self, item: Any, resources: dict[str, Any]) -> Any:
+        stage = self.stage
+        if stage.role == "source":
+            assert stage.source is not None
+            parameters = item if isinstance(item, Mapping) else {}
+            return stage.source.get().read(parameters)
+        if stage.role == "storage":
+            assert stage.storage is not None
+            stage.storage.get().save(item)
+            return item
+        if stage.role == "sender":
+            assert stage.sender is not None
+            stage.sender.get().send(item)
+            return item
+        assert stage.function is not None
+        assert self.convention is not None
+        available = {**resources, "db_connectors": self.directory, "pipeline_name": self.pipeline}
+        result = self.convention.call(stage.function, item, available)
+        if stage.role == "configuration":
+            if result is not None and not isinstance(result, Mapping):
+                raise TypeError(
+                    f"stage {self.stage_name!r}: a configuration function must return a dict "
+                    f"of parameters for the next stage (or None), got {type(result).__name__}"
+                )
+            return result or {}
+        return _as_items(result)
+
+
+def tag_stage(error: BaseException, stage: str) -> None:
+    """Remember on the exception which stage raised it (kept when it is pickled)."""
+    if not hasattr(error, "weirflow_stage"):
+        with contextlib.suppress(AttributeError):
+            error.weirflow_stage = stage  # type: ignore[attr-defined]
+
+
+def _as_items(result: Any) -> Iterable[Any]:
+    """Core logic returns one item, yields many, or returns None to drop."""
+    if result is None:
+        return ()
+    if inspect.isgenerator(result) or (
+        isinstance(result, Iterator) and not isinstance(result, (str, bytes, dict))
+    ):
+        return result
+    return (result,)
+
+
+def engine_stage(
+    upstream: Any, stage: StageDef, pipeline: str, directory: StorageDirectory
+) -> Stage[Any]:
+    """``stage`` as an engine stage reading ``upstream``, for one run of ``pipeline``."""
+    from .. import _api
+
+    name = f"{pipeline}.{stage.label}"
+    convention = (
+        call_convention(stage.function, name, resources_possible=True)
+        if stage.function is not None
+        else None
+    )
+    call = StageCall(stage, name, pipeline, directory, convention)
+    flattens = stage.role in ("source", "core_logic")
+    operation = FlatMap(call) if flattens else Map(call)
+    operators = _api.Operators(stage.kind)
+    return operators.named(
+        operation,
+        upstream,
+        name=name,
+        workers=stage.workers,
+        maxsize=stage.maxsize,
+        on_start=stage.on_start,
+        on_done=stage.on_done,
+    )

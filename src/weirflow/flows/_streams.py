@@ -1,0 +1,186 @@
+"""Named streams between the pipelines of one flow: ``send("stream", name=...)`` in one,
+``with_stream_connector(name)`` as the continuous source of another.
+
+The interface is a broker's (:class:`Broker`: ``publish``, ``subscribe``, ``close``) so the same two
+lines can later cross machines through a real broker. Two local brokers exist: one for pipelines
+in threads (bounded engine channels: a full stream blocks its publishers, which is backpressure;
+closing cancels them) and one for pipelines in processes (bounded multiprocessing queues).
+Senders and sources find their flow's broker by the flow's id, in whichever process they run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from .._interfaces import Sender, Source
+from .._runtime._batch import Batch
+from .._runtime._channel import Cancelled, Channel
+
+STREAM_MAXSIZE = 1000
+_PUT_CHECK_SECONDS = 0.5
+
+
+class Broker(ABC):
+    """Named, bounded, first-in-first-out streams.
+
+    A stream ends (its subscriber's iteration returns) once every pipeline that writes to it
+    has called :meth:`finish`, or when the broker closes.
+    """
+
+    @abstractmethod
+    def publish(self, stream: str, item: Any) -> None:
+        """Add ``item`` to ``stream``, waiting while the stream is full."""
+
+    @abstractmethod
+    def subscribe(self, stream: str) -> Iterator[Any]:
+        """Items of ``stream`` as they arrive, until the broker closes."""
+
+    @abstractmethod
+    def finish(self, stream: str) -> None:
+        """One writer of ``stream`` will publish no more."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop every publisher and subscriber."""
+
+
+class ThreadBroker(Broker):
+    """Streams between pipelines running in threads of one process."""
+
+    def __init__(self, writers: Mapping[str, int], maxsize: int = STREAM_MAXSIZE) -> None:
+        self._channels = {name: Channel(maxsize, producers=n) for name, n in writers.items()}
+
+    def publish(self, stream: str, item: Any) -> None:
+        try:
+            self._channels[stream].put(Batch([0], [item]))
+        except Cancelled:
+            raise StreamClosed(stream) from None
+
+    def subscribe(self, stream: str) -> Iterator[Any]:
+        channel = self._channels[stream]
+        try:
+            while (batch := channel.get(1024)) is not None:
+                yield from batch.values
+        except Cancelled:
+            return
+
+    def finish(self, stream: str) -> None:
+        self._channels[stream].producer_done()
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.cancel()
+
+
+class ProcessBroker(Broker):
+    """Streams between pipelines running in separate processes (made before they start)."""
+
+    def __init__(
+        self, writers: Mapping[str, int], context: BaseContext, maxsize: int = STREAM_MAXSIZE
+    ) -> None:
+        self._queues: dict[str, Any] = {name: context.Queue(maxsize) for name in writers}
+        self._writers = dict(writers)
+        self._closed = context.RawValue("b", 0)  # shared memory: no lock, nothing to leak
+
+    def publish(self, stream: str, item: Any) -> None:
+        target = self._queues[stream]
+        while not self._closed.value:
+            try:
+                target.put(item, timeout=_PUT_CHECK_SECONDS)
+                return
+            except queue.Full:
+                continue
+        raise StreamClosed(stream)
+
+    def subscribe(self, stream: str) -> Iterator[Any]:
+        source = self._queues[stream]
+        writing = self._writers[stream]
+        while not self._closed.value:
+            item = source.get()
+            if isinstance(item, _EndOfStream):
+                writing -= 1
+                if item.closing or writing <= 0:
+                    return
+                continue
+            yield item
+
+    def finish(self, stream: str) -> None:
+        self._queues[stream].put(_EndOfStream(closing=False))
+
+    def close(self) -> None:
+        self._closed.value = 1
+        for target in self._queues.values():
+            with contextlib.suppress(Exception):
+                target.put_nowait(_EndOfStream(closing=True))
+
+    def release(self) -> None:
+        """Release the queues' feeder threads in this process."""
+        for target in self._queues.values():
+            target.cancel_join_thread()
+            target.close()
+
+
+class _EndOfStream:
+    """Marks a writer's end (or, ``closing``, the broker's) in a multiprocessing queue."""
+
+    def __init__(self, closing: bool) -> None:
+        self.closing = closing
+
+
+class StreamClosed(Exception):
+    """The flow stopped while an item waited to enter a full stream."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(f"stream {stream!r} closed")
+
+
+_brokers: dict[str, Broker] = {}
+_brokers_lock = threading.Lock()
+
+
+def register_broker(flow_id: str, broker: Broker) -> None:
+    with _brokers_lock:
+        _brokers[flow_id] = broker
+
+
+def unregister_broker(flow_id: str) -> None:
+    with _brokers_lock:
+        _brokers.pop(flow_id, None)
+
+
+def _broker(flow_id: str) -> Broker:
+    with _brokers_lock:
+        try:
+            return _brokers[flow_id]
+        except KeyError:
+            raise RuntimeError("streams are only available while their flow runs") from None
+
+
+class StreamSender(Sender):
+    """Publishes items to a named stream of the flow."""
+
+    def __init__(self, flow_id: str, name: str) -> None:
+        self.flow_id = flow_id
+        self.name = name
+
+    def send(self, item: Any) -> None:
+        _broker(self.flow_id).publish(self.name, item)
+
+
+class StreamSource(Source):
+    """Reads a named stream of the flow, for as long as the flow runs."""
+
+    continuous = True
+
+    def __init__(self, flow_id: str, name: str) -> None:
+        self.flow_id = flow_id
+        self.name = name
+
+    def read(self, parameters: Mapping[str, Any]) -> Iterator[Any]:
+        return _broker(self.flow_id).subscribe(self.name)
