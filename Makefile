@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(PY) examples/demo_service.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples

@@ -76,6 +76,7 @@ class PipelineRunner:
     report: Callable[[PipelineFailed], None]
     statistics: PipelineStatistics = field(default_factory=PipelineStatistics)
     _current: Run | None = None
+    _cancelled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def loop(self) -> None:
@@ -152,19 +153,23 @@ class PipelineRunner:
             if self.stop.is_set():
                 return
             self._current = run
+            self._cancelled = False
         try:
             logger.debug("pipeline %r: run started", pipeline.name)
             for _ in iterate_values(run, 0, with_index=False):
                 self.statistics.items += 1
-            self.statistics.runs += 1
         finally:
             with self._lock:
                 self._current = None
+                cancelled = self._cancelled
+        if not cancelled:
+            self.statistics.runs += 1
 
     def cancel(self) -> None:
         """Stop the run in progress, if any (its workers are cancelled and joined)."""
         with self._lock:
             run = self._current
+            self._cancelled = run is not None
         if run is not None:
             run.cancel()
 

@@ -1,13 +1,13 @@
 """``use_threads=False``: every pipeline runs in a process of its own.
 
 The parent sends each process its pipeline (cloudpickle: lambdas and closures work), the storage
-directory (storages are made lazily in each process), a stop pipe, a results queue and the
-flow's stream broker (multiprocessing queues). Each process runs the same
-:class:`~weirflow.flows._pipeline.PipelineRunner` as the threaded mode and reports failures
-(pickled, with the original traceback as the cause) and its statistics on the results queue.
-Stopping: the parent writes to (and closes) each process's stop pipe; a thread there cancels the
-run in progress. A parent that dies closes the pipes too, so no pipeline process outlives it.
-The parent then joins the processes and terminates any still busy after a second.
+directory (storages are made lazily in each process) and the flow's stream broker
+(multiprocessing queues), and keeps two pipes to it. On the *results* pipe the process reports
+failures (pickled, with the original traceback as the cause), its statistics and "done"; a pipe
+that closes without "done" means the process died, which fails the flow. The *stop* pipe is how
+the parent says stop: a thread in the process waits on it and cancels the run in progress. A
+parent that dies closes it too, so no pipeline process outlives its flow. Each process runs the
+same :class:`~weirflow.flows._pipeline.PipelineRunner` as the threaded mode.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pickle
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .._errors import PipelineFailed
+from .._errors import PipelineFailed, WorkerDied
 from .._runtime.executors.process import (
     _context,
     _exception_payload,
@@ -47,123 +47,149 @@ if TYPE_CHECKING:
     from ._flow import Flow
 
 
+class _Child:
+    """A pipeline's process and the parent's ends of its two pipes."""
+
+    def __init__(self, name: str, process: Any, results: Connection, stop: Connection) -> None:
+        self.name = name
+        self.process = process
+        self.results = results
+        self.stop = stop
+        self.done = False
+
+    def say_stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stop.send(True)
+        self.stop.close()
+
+
 def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     context = _context()
-    results: Any = context.Queue()
     broker = ProcessBroker(flow._streams, context)
     failures: list[PipelineFailed] = []
-    statistics: dict[str, PipelineStatistics] = {
-        p.name: PipelineStatistics() for p in flow.pipelines
-    }
+    statistics = {p.name: PipelineStatistics() for p in flow.pipelines}
     flow._statistics = statistics
     wake = threading.Event()
-    local_stop = threading.Event()
-    flow._stop = local_stop
-    processes = []
-    stop_senders = []
+    stop = threading.Event()
+    flow._stop = stop
+    children: list[_Child] = []
+    child_ends: list[Connection] = []
     for pipeline in flow.pipelines:
         payload = cloudpickle.dumps((pipeline, flow._storages))
+        results_receiver, results_sender = context.Pipe(duplex=False)
         stop_receiver, stop_sender = context.Pipe(duplex=False)
         process = context.Process(  # type: ignore[attr-defined]
             target=_pipeline_main,
-            args=(payload, flow.flow_id, stop_receiver, results, broker),
+            args=(payload, flow.flow_id, stop_receiver, results_sender, broker),
             name=f"weirflow pipeline {pipeline.name}",
             daemon=False,  # it may start worker processes of its own
         )
-        processes.append(process)
-        stop_senders.append((stop_receiver, stop_sender))
+        children.append(_Child(pipeline.name, process, results_receiver, stop_sender))
+        child_ends.extend((results_sender, stop_receiver))
     collector = threading.Thread(
         target=_collect,
-        args=(results, failures, statistics, local_stop, wake, len(processes)),
+        args=(children, failures, statistics, stop, wake),
         name="weirflow flow results",
         daemon=True,
     )
     graceful = threading.Event()
-    with signals_stop(local_stop, wake, graceful):
+    with signals_stop(stop, wake, graceful):
         with _main_module_not_reimported():
-            for process in processes:
-                process.start()
-        for stop_receiver, _ in stop_senders:
-            stop_receiver.close()
+            for child in children:
+                child.process.start()
+        for end in child_ends:
+            end.close()
         collector.start()
         deadline = None if execution_seconds is None else time.monotonic() + execution_seconds
-        while not local_stop.is_set() and collector.is_alive():
+        while not stop.is_set() and collector.is_alive():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
             wake.wait(remaining)
             wake.clear()
-        if graceful.is_set() and not failures:
-            broker.close()
-            _join(processes, SIGNAL_GRACE_SECONDS)
-        for _, stop_sender in stop_senders:  # closing says "stop" too (and if we die)
-            with contextlib.suppress(OSError):
-                stop_sender.send(True)
-            stop_sender.close()
+        stop.set()
         broker.close()
-        _join(processes, STOP_JOIN_SECONDS + 1)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-                process.join(1)
-            if process.is_alive():
-                process.kill()
-                process.join(1)
-        results.put(None)
+        if graceful.is_set() and not failures:
+            _join(children, SIGNAL_GRACE_SECONDS)  # let runs in progress finish
+        for child in children:
+            child.say_stop()
+        _join(children, STOP_JOIN_SECONDS + 1)
+        for child in children:
+            if child.process.is_alive():
+                child.process.terminate()
+                child.process.join(1)
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(1)
         collector.join(5)
-    broker.release()
-    results.cancel_join_thread()
-    results.close()
     close_all_opened()
     raise_failures(failures)
 
 
-def _join(processes: list[Any], seconds: float) -> None:
+def _join(children: list[_Child], seconds: float) -> None:
     deadline = time.monotonic() + seconds
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
+    for child in children:
+        child.process.join(max(0.0, deadline - time.monotonic()))
 
 
 def _collect(
-    results: Any,
+    children: list[_Child],
     failures: list[PipelineFailed],
     statistics: dict[str, PipelineStatistics],
     stop: threading.Event,
     wake: threading.Event,
-    count: int,
 ) -> None:
-    done = 0
-    while done < count:
-        message = results.get()
-        if message is None:
-            return
-        kind, pipeline, payload = message
-        if kind == "failure":
-            stage, error_payload = payload
-            error = _rebuild_exception(error_payload)
-            failure = PipelineFailed(pipeline, stage, error)
-            failure.__cause__ = error
-            failures.append(failure)
-            stop.set()
-        elif kind == "statistics":
-            statistics[pipeline] = PipelineStatistics(**payload)
-        elif kind == "done":
-            done += 1
-        wake.set()
+    """Read every child's results until all their pipes have closed."""
+    open_pipes = {child.results: child for child in children}
+    while open_pipes:
+        for ready in wait(list(open_pipes)):
+            assert isinstance(ready, Connection)
+            child = open_pipes[ready]
+            try:
+                kind, payload = pickle.loads(ready.recv_bytes())
+            except (EOFError, OSError):
+                del open_pipes[ready]
+                ready.close()
+                if not child.done and not stop.is_set():
+                    child.process.join(5)
+                    error = WorkerDied(f"pipeline {child.name}", child.process.exitcode)
+                    failure = PipelineFailed(child.name, None, error)
+                    failure.__cause__ = error
+                    failures.append(failure)
+                    stop.set()
+                wake.set()
+                continue
+            if kind == "failure":
+                stage, error_payload = payload
+                error = _rebuild_exception(error_payload)
+                failure = PipelineFailed(child.name, stage, error)
+                failure.__cause__ = error
+                failures.append(failure)
+                stop.set()
+            elif kind == "statistics":
+                statistics[child.name] = PipelineStatistics(**payload)
+            elif kind == "done":
+                child.done = True
+            wake.set()
 
 
 def _pipeline_main(
-    payload: bytes, flow_id: str, stop: Connection, results: Any, broker: ProcessBroker
+    payload: bytes, flow_id: str, stop: Connection, results: Connection, broker: ProcessBroker
 ) -> None:
     """Entry point of a pipeline's process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pipeline, storages = pickle.loads(payload)
     register_broker(flow_id, broker)
     local_stop = threading.Event()
+    results_lock = threading.Lock()
+
+    def send(kind: str, message: Any) -> None:
+        with results_lock, contextlib.suppress(OSError):
+            results.send_bytes(pickle.dumps((kind, message)))
 
     def report(failure: PipelineFailed) -> None:
         cause = failure.__cause__ or failure
-        results.put(("failure", pipeline.name, (failure.stage, _exception_payload(cause))))
+        send("failure", (failure.stage, _exception_payload(cause)))
         local_stop.set()
 
     runner = PipelineRunner(pipeline, StorageDirectory(storages), SystemClock(), local_stop, report)
@@ -184,8 +210,8 @@ def _pipeline_main(
         report(failure)
     finally:
         finish_streams(pipeline, broker)
-        with contextlib.suppress(Exception):
-            results.put(("statistics", pipeline.name, vars(runner.statistics)))
-            results.put(("done", pipeline.name, None))
+        send("statistics", vars(runner.statistics))
+        send("done", None)
+        results.close()
         unregister_broker(flow_id)
         close_all_opened()

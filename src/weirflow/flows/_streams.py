@@ -4,13 +4,14 @@
 The interface is a broker's (:class:`Broker`: ``publish``, ``subscribe``, ``close``) so the same two
 lines can later cross machines through a real broker. Two local brokers exist: one for pipelines
 in threads (bounded engine channels: a full stream blocks its publishers, which is backpressure;
-closing cancels them) and one for pipelines in processes (bounded multiprocessing queues).
+closing cancels them) and one for pipelines in processes (bounded multiprocessing queues; a
+closed flag in shared memory, which publishers and subscribers look at every half second while
+they wait). A stream ends for its reader once every pipeline writing to it has finished.
 Senders and sources find their flow's broker by the flow's id, in whichever process they run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -102,35 +103,27 @@ class ProcessBroker(Broker):
         source = self._queues[stream]
         writing = self._writers[stream]
         while not self._closed.value:
-            item = source.get()
+            try:
+                item = source.get(timeout=_PUT_CHECK_SECONDS)
+            except queue.Empty:
+                continue  # look at the closed flag again
             if isinstance(item, _EndOfStream):
                 writing -= 1
-                if item.closing or writing <= 0:
+                if writing <= 0:
                     return
                 continue
             yield item
 
     def finish(self, stream: str) -> None:
-        self._queues[stream].put(_EndOfStream(closing=False))
+        self._queues[stream].put(_EndOfStream())
 
     def close(self) -> None:
+        """Publishers and subscribers see the flag within half a second."""
         self._closed.value = 1
-        for target in self._queues.values():
-            with contextlib.suppress(Exception):
-                target.put_nowait(_EndOfStream(closing=True))
-
-    def release(self) -> None:
-        """Release the queues' feeder threads in this process."""
-        for target in self._queues.values():
-            target.cancel_join_thread()
-            target.close()
 
 
 class _EndOfStream:
-    """Marks a writer's end (or, ``closing``, the broker's) in a multiprocessing queue."""
-
-    def __init__(self, closing: bool) -> None:
-        self.closing = closing
+    """Marks the end of one writer in a multiprocessing queue."""
 
 
 class StreamClosed(Exception):

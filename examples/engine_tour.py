@@ -1,6 +1,6 @@
 """A tour of weirflow's stages: thread, task and sync workers in one streaming pipeline.
 
-Run it with ``make demo``. It needs nothing but the package itself.
+Run it with ``.venv/bin/python examples/engine_tour.py``. It needs nothing but the package.
 """
 
 from __future__ import annotations
