@@ -100,7 +100,9 @@ def main(seconds: float = 5.0) -> None:
     print(f"{'stored':>13}: {len(flow.storage('numbers').load())} numbers in {DATA}/numbers.json,")
     temperatures = len(flow.storage("temperatures").load())
     print(f"{'':>13}  {temperatures} temperatures in {DATA}/demo.sqlite")
-    print(f"{'reports':>13}: {len(reports)} posted; the last one: {reports[-1] if reports else None}")
+    print(
+        f"{'reports':>13}: {len(reports)} posted; the last one: {reports[-1] if reports else None}"
+    )
     for server_ in _servers:
         server_.close()
 

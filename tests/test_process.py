@@ -187,7 +187,7 @@ def test_an_element_that_cannot_be_pickled_names_the_stage() -> None:
 
 
 def test_a_result_that_cannot_be_pickled_names_the_stage() -> None:
-    stage = weirflow.process.map(lambda x: (lambda: x), [1], workers=1)
+    stage = weirflow.process.map(lambda x: lambda: x, [1], workers=1)
     with pytest.raises(weirflow.SerializationError, match=r"process.map\(<lambda>\).*result"):
         list(stage)
 

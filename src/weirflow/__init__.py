@@ -18,9 +18,9 @@ from . import sync as sync
 from . import task as task
 from . import thread as thread
 from ._errors import ConfigError as ConfigError
-from ._errors import PipelineFailed as PipelineFailed
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
+from ._errors import PipelineFailed as PipelineFailed
 from ._errors import RemoteError as RemoteError
 from ._errors import SerializationError as SerializationError
 from ._errors import StageReuseError as StageReuseError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast, overload
 
 from ._errors import InvalidArgumentError, InvalidCallableError
@@ -42,6 +42,32 @@ class Operators:
         self.kind = kind
 
     # -- transforms ---------------------------------------------------------------------------
+
+    # An ``async def`` (task kind) gives a stage of what it returns, not of coroutines; these
+    # overloads come first because ``Callable[..., B]`` would also match with B = a coroutine.
+    @overload
+    def map(
+        self,
+        f: Callable[..., Awaitable[B]],
+        stage: Source[Any],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[B]: ...
+
+    @overload
+    def map(
+        self,
+        f: Callable[..., Awaitable[B]],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Partial[Stage[B]]: ...
 
     @overload
     def map(
@@ -146,6 +172,30 @@ class Operators:
         return self._transform(
             Filter(f), "filter", stage, workers, maxsize, timeout, on_start, on_done
         )
+
+    @overload
+    def flat_map(
+        self,
+        f: Callable[..., Awaitable[Iterable[B]]],
+        stage: Source[Any],
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Stage[B]: ...
+
+    @overload
+    def flat_map(
+        self,
+        f: Callable[..., Awaitable[Iterable[B]]],
+        *,
+        workers: int = 1,
+        maxsize: int = 0,
+        timeout: float = 0,
+        on_start: Hook = None,
+        on_done: Hook = None,
+    ) -> Partial[Stage[B]]: ...
 
     @overload
     def flat_map(

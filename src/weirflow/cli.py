@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
 
     Example:
-        >>> main([])
-        0
+        >>> main(["check", "no/such/service.py"])
+        2
     """
     arguments = build_parser().parse_args(argv)
     if arguments.command is None:
@@ -126,7 +126,9 @@ def load_flow(target: str) -> Any:
             if isinstance(value, (Flow, FlowBuilder)) and not key.startswith("_")
         ]
         if len(found) > 1:
-            raise LoadError(f"{path} has several flows ({', '.join(found)}); pick one: {target}:NAME")
+            raise LoadError(
+                f"{path} has several flows ({', '.join(found)}); pick one: {target}:NAME"
+            )
         if found:
             candidate = namespace[found[0]]
         else:

@@ -34,6 +34,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ._threads import make_thread
+
 __all__ = ["LocalHTTPServer", "Request", "Response"]
 
 logger = logging.getLogger("weirflow.testing_http")
@@ -154,9 +156,7 @@ class LocalHTTPServer:
         self.url = f"{scheme}://{host}:{self.port}"
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._closed = False
-        self._thread = threading.Thread(
-            target=self._serve, name=f"LocalHTTPServer {self.url}", daemon=False
-        )
+        self._thread = make_thread(self._serve, name=f"LocalHTTPServer {self.url}", daemon=False)
         self._thread.start()
 
     # -- configuration ------------------------------------------------------------------------

@@ -42,22 +42,26 @@ def build(configure: Callable[[FlowBuilder], Any]) -> Any:
         ),
         (lambda b: b.add_pipeline("p").with_core_logic(core).send(), "say how to send"),
         (
-            lambda b: b.add_pipeline("p")
-            .with_core_logic(core)
-            .with_storage(lambda item: None)
-            .with_http_connector("http://localhost:1/x"),
+            lambda b: (
+                b.add_pipeline("p")
+                .with_core_logic(core)
+                .with_storage(lambda item: None)
+                .with_http_connector("http://localhost:1/x")
+            ),
             "cannot follow",
         ),
         (lambda b: b.add_pipeline("p").with_storage(lambda item: None), "nothing to store"),
         (
-            lambda b: b.add_pipeline("p").with_configuration(lambda: {}).send(lambda item: None),
+            lambda b: b.add_pipeline("p").with_configuration(dict).send(lambda item: None),
             "parameters, not data",
         ),
         (
-            lambda b: b.add_pipeline("p")
-            .with_core_logic(core)
-            .with_configuration(lambda: {})
-            .with_core_logic(core),
+            lambda b: (
+                b.add_pipeline("p")
+                .with_core_logic(core)
+                .with_configuration(dict)
+                .with_core_logic(core)
+            ),
             "must come before",
         ),
         (lambda b: b.add_pipeline("p", timedelta_seconds=0).with_core_logic(core), "> 0"),
@@ -86,9 +90,11 @@ def build(configure: Callable[[FlowBuilder], Any]) -> Any:
             "no pipeline sends",
         ),
         (
-            lambda b: b.add_pipeline("p", timedelta_seconds=1)
-            .with_stream_connector("s")
-            .with_storage(lambda i: None),
+            lambda b: (
+                b.add_pipeline("p", timedelta_seconds=1)
+                .with_stream_connector("s")
+                .with_storage(lambda i: None)
+            ),
             "runs continuously",
         ),
         (
@@ -96,10 +102,12 @@ def build(configure: Callable[[FlowBuilder], Any]) -> Any:
             "http",
         ),
         (
-            lambda b: b.add_pipeline("p")
-            .with_core_logic(core)
-            .with_storage("json", path="a.json")
-            .with_storage("jsonl", path="b.jsonl"),
+            lambda b: (
+                b.add_pipeline("p")
+                .with_core_logic(core)
+                .with_storage("json", path="a.json")
+                .with_storage("jsonl", path="b.jsonl")
+            ),
             "already has a storage",
         ),
     ],

@@ -186,7 +186,8 @@ def test_logs_name_the_pipeline_and_never_show_credentials(
         server.route("GET", "/numbers", lambda request: (500, {"error": "down"}))
         builder = FlowBuilder()
         builder.add_pipeline("poll", on_failure="continue").with_http_connector(
-            f"{server.url}/numbers?apikey=topsecret", headers={"Authorization": "Bearer hush"},
+            f"{server.url}/numbers?apikey=topsecret",
+            headers={"Authorization": "Bearer hush"},
             retries=0,
         ).send(lambda item: None)
         with caplog.at_level(logging.WARNING, logger="weirflow"):

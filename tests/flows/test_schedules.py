@@ -136,7 +136,7 @@ class TestPolicies:
         builder.add_pipeline(
             "p", on_failure="restart", max_restarts=2, restart_backoff_seconds=1
         ).with_core_logic(work)
-        runner, failures = run_pipeline(builder.build().pipelines[0], clock, threading.Event())
+        _, failures = run_pipeline(builder.build().pipelines[0], clock, threading.Event())
         assert len(calls) == 3
         assert len(failures) == 1
         assert isinstance(failures[0].__cause__, ConnectionError)

@@ -4,6 +4,13 @@ Items are gathered into a chunk and emitted when the chunk is full, when the con
 is idle (waiting for work), or when the iterable was slow to produce the last item (a stream, not
 a list): fast iterables move in batches, slow ones element by element, and nothing waits for a
 chunk to fill. Known in-memory containers (list, tuple, range, ...) skip the per-item checks.
+
+A *pulled* output (a ``sync`` stage, stepped by its consumer) cannot see its consumer wait: the
+consumer is always waiting while the stage runs. Its emitter instead *ramps*: the first chunk is
+one item, each full chunk doubles the next one up to ``limit``, and a slow item starts again from
+one; a chunk older than ``max_age`` also leaves. So the first item of a stream, and the first one
+after every pause, pass at once; a fast generator moves in chunks of up to ``limit``; and what a
+chunk holds back is at most what the iterable produced within ``max_age``.
 """
 
 from __future__ import annotations
@@ -19,62 +26,109 @@ Emit = Callable[[Batch], Awaitable[None]]
 IndexOf = Callable[[int], Index]
 
 SLOW_ITEM_SECONDS = 0.0005
+PULLED_CHUNK_AGE_SECONDS = 0.002
 _CONTAINERS = (list, tuple, range, str, bytes, dict, set, frozenset)
 
 
 class Emitter:
-    """Emits chunks to ``emit``; ``limit`` caps a chunk, ``starving`` says a consumer waits."""
+    """Emits chunks to ``emit``; ``limit`` caps a chunk, ``starving`` says a consumer waits.
 
-    def __init__(self, emit: Emit, limit: int, starving: Callable[[], bool]) -> None:
+    ``max_age`` (pulled outputs, which have no ``starving`` signal) turns on the ramp and the
+    age limit described in the module docstring.
+    """
+
+    def __init__(
+        self,
+        emit: Emit,
+        limit: int,
+        starving: Callable[[], bool],
+        max_age: float | None = None,
+    ) -> None:
         self.emit = emit
         self.limit = max(1, limit)
         self.starving = starving
+        self.max_age = max_age
+        self._ramp = 1
 
     async def iterable(self, items: Iterable[Any], index_of: IndexOf, start: int = 0) -> int:
         """Emit every item of ``items``; return how many there were."""
         if isinstance(items, _CONTAINERS):
             return await self._container(items, index_of, start)
+        if self.max_age is not None:
+            return await self._pulled(items, index_of, start, self.max_age)
         limit, starving = self.limit, self.starving
-        indices: list[Index] = []
         values: list[Any] = []
+        append = values.append
         position = start
         before = perf_counter()
         for value in items:
             now = perf_counter()
-            indices.append(index_of(position))
-            values.append(value)
-            position += 1
+            append(value)
             if len(values) >= limit or now - before > SLOW_ITEM_SECONDS or starving():
-                await self.emit(Batch(indices, values))
-                indices, values = [], []
+                end = position + len(values)
+                await self.emit(Batch(_indices(index_of, position, end), values))
+                position = end
+                values = []
+                append = values.append
                 now = perf_counter()
             before = now
+        end = position + len(values)
         if values:
-            await self.emit(Batch(indices, values))
-        return position - start
+            await self.emit(Batch(_indices(index_of, position, end), values))
+        return end - start
+
+    async def _pulled(
+        self, items: Iterable[Any], index_of: IndexOf, start: int, max_age: float
+    ) -> int:
+        """:meth:`iterable` for a pulled output: ramping chunks, none older than ``max_age``."""
+        limit = self.limit
+        values: list[Any] = []
+        append = values.append
+        position = start
+        before = first = perf_counter()
+        for value in items:
+            now = perf_counter()
+            append(value)
+            if now - before > SLOW_ITEM_SECONDS:
+                self._ramp = 1
+            elif len(values) >= self._ramp:
+                self._ramp = min(limit, 2 * self._ramp)
+            elif now - first <= max_age:
+                before = now
+                continue
+            end = position + len(values)
+            await self.emit(Batch(_indices(index_of, position, end), values))
+            position = end
+            values = []
+            append = values.append
+            before = first = perf_counter()
+        end = position + len(values)
+        if values:
+            await self.emit(Batch(_indices(index_of, position, end), values))
+        return end - start
 
     async def async_iterable(
         self, items: AsyncIterable[Any], index_of: IndexOf, start: int = 0
     ) -> int:
         """Emit every item of an async iterable; return how many there were."""
         limit, starving = self.limit, self.starving
-        indices: list[Index] = []
         values: list[Any] = []
         position = start
         before = perf_counter()
         async for value in items:
             now = perf_counter()
-            indices.append(index_of(position))
             values.append(value)
-            position += 1
             if len(values) >= limit or now - before > SLOW_ITEM_SECONDS or starving():
-                await self.emit(Batch(indices, values))
-                indices, values = [], []
+                end = position + len(values)
+                await self.emit(Batch(_indices(index_of, position, end), values))
+                position = end
+                values = []
                 now = perf_counter()
             before = now
+        end = position + len(values)
         if values:
-            await self.emit(Batch(indices, values))
-        return position - start
+            await self.emit(Batch(_indices(index_of, position, end), values))
+        return end - start
 
     async def _container(self, items: Iterable[Any], index_of: IndexOf, start: int) -> int:
         iterator = iter(items)
@@ -84,12 +138,16 @@ class Emitter:
             if not values:
                 return position - start
             end = position + len(values)
-            if index_of is top_level:
-                indices: list[Index] = list(range(position, end))
-            else:
-                indices = [index_of(p) for p in range(position, end)]
+            indices = _indices(index_of, position, end)
             position = end
             await self.emit(Batch(indices, values))
+
+
+def _indices(index_of: IndexOf, start: int, end: int) -> list[Index]:
+    """The indices of positions ``start`` to ``end`` (excluded)."""
+    if index_of is top_level:
+        return list(range(start, end))
+    return [index_of(position) for position in range(start, end)]
 
 
 def top_level(position: int) -> Index:

@@ -151,7 +151,11 @@ class Run:
         return channel
 
     def _start_all(self) -> None:
-        for node in list(self._nodes.values()):
+        import os
+        nodes = list(self._nodes.values())
+        if os.environ.get("REVERSE"):
+            nodes.reverse()
+        for node in nodes:
             node.start(node)
 
     def _new_channel(self, capacity: int) -> Channel:
@@ -187,7 +191,7 @@ class Run:
         else:
             node = _Node(spec, 1, self._start_pump)
             if spec.role != "source":
-                node.batches = self._inline(spec)
+                node.batches = self._inline(spec, spec.maxsize)
         return node
 
     def _pulled(self, spec: StageSpec) -> bool:
@@ -203,12 +207,17 @@ class Run:
     def _pull(self, spec: StageSpec, consumer_maxsize: int) -> Iterator[Batch]:
         if not self._pulled(spec):
             return self._read(self._edge(spec, consumer_maxsize))
-        return self._inline(spec)
+        return self._inline(spec, consumer_maxsize)
 
-    def _inline(self, spec: StageSpec) -> Iterator[Batch]:
-        """``spec`` as a generator of batches, run by whoever iterates it."""
+    def _inline(self, spec: StageSpec, consumer_maxsize: int) -> Iterator[Batch]:
+        """``spec`` as a generator of batches, run by whoever iterates it.
+
+        Its batches hold at most ``min(spec.maxsize, consumer_maxsize)`` elements, as the channel
+        between them would if there were one.
+        """
+        capacity = min_capacity(spec.maxsize, consumer_maxsize)
         if spec.role == "source":
-            return drive_pull(_run_source(spec, self._sync.output_port()))
+            return drive_pull(_run_source(spec, self._sync.output_port(capacity)))
         if spec.role == "ordered":
             upstream = self._pull(spec.upstreams[0], spec.maxsize)
             return _ordered(upstream, keep_marks=self._tracking.get(spec, False))
@@ -218,7 +227,8 @@ class Run:
             )
         runtime = StageRuntime(spec, self._tracking.get(spec, False))
         inp = self._sync.input_port(self._pull(spec.upstreams[0], spec.maxsize))
-        return self._sync.pull(run_worker(runtime, 0, inp, self._sync.output_port()))
+        out = self._sync.output_port(capacity)
+        return self._sync.pull(run_worker(runtime, 0, inp, out))
 
     def _read(self, channel: Channel) -> Iterator[Batch]:
         while (batch := channel.get(MAX_BATCH)) is not None:
@@ -243,8 +253,12 @@ class Run:
         runtime = StageRuntime(spec, tracking)
         inp = executor.input_port(node.input, spec.workers)
         out = executor.output_port(node.targets)
-        for index in range(spec.workers):
-            executor.start(f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
+        executor.start_many(
+            [
+                (f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
+                for index in range(spec.workers)
+            ]
+        )
 
     def _start_pump(self, node: _Node) -> None:
         spec = node.spec
@@ -266,7 +280,7 @@ def _is_async_source(spec: StageSpec) -> bool:
 async def _run_source(spec: StageSpec, out: OutputPort) -> None:
     """Emit a source's items as batches of top-level elements."""
     try:
-        emitter = Emitter(out.put, out.limit, out.starving)
+        emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age)
         iterable = spec.iterable
         if hasattr(iterable, "__aiter__"):
             await emitter.async_iterable(iterable, top_level)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ._batch import Batch
 from ._channel import Cancelled, Channel
-from ._emit import Emitter
+from ._emit import PULLED_CHUNK_AGE_SECONDS, Emitter
 from ._inject import StageStatus, WorkerInfo, check_resources
 from ._invoke import Invoker
 from ._ops import OpContext
@@ -43,6 +43,7 @@ class InputPort(Protocol):
 
 class OutputPort(Protocol):
     limit: int
+    max_chunk_age: float | None  # set for pulled outputs: see ``Emitter``
 
     def starving(self) -> bool: ...
 
@@ -95,6 +96,8 @@ def _capacity_limit(targets: list[tuple[Channel, Mapper]]) -> int:
 class BlockingOutput:
     """Writes to every downstream channel (broadcast), blocking while one is full."""
 
+    max_chunk_age: float | None = None
+
     def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
         self._targets = targets
         self.limit = _capacity_limit(targets)
@@ -130,12 +133,19 @@ class _Handoff:
 
 
 class HandoffOutput:
-    """Suspends the worker coroutine and hands the batch to whoever drives it."""
+    """Suspends the worker coroutine and hands the batch to whoever drives it.
 
-    limit = MAX_BATCH
+    The consumer is pulling whenever the worker runs, so "starving" says nothing here; iterables
+    are chunked by the ramp and the age limit of a pulled :class:`Emitter` instead.
+    """
+
+    max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
+
+    def __init__(self, capacity: int = 0) -> None:
+        self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
 
     def starving(self) -> bool:
-        return True
+        return False
 
     async def put(self, batch: Batch) -> None:
         await _Handoff(batch)
@@ -243,7 +253,8 @@ async def _work(
         awaits=spec.kind == "task",
         stage=spec.name,
     )
-    context = OpContext(invoker, Emitter(out.put, out.limit, out.starving), runtime.track_order)
+    emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age)
+    context = OpContext(invoker, emitter, runtime.track_order)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
     limit = 1

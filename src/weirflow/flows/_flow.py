@@ -26,6 +26,7 @@ from typing import Any
 
 from .._errors import PipelineFailed
 from .._interfaces import Storage
+from .._threads import make_thread
 from ._lazy import Lazy, close_all_opened
 from ._pipeline import Pipeline, PipelineRunner, PipelineStatistics
 from ._schedule import Clock, SystemClock
@@ -128,11 +129,8 @@ class Flow:
             self._statistics[pipeline.name] = runner.statistics
             runners.append(runner)
         threads = [
-            threading.Thread(
-                target=run_and_wake,
-                args=(runner, wake, broker),
-                name=f"weirflow pipeline {runner.pipeline.name}",
-                daemon=True,
+            make_thread(
+                run_and_wake, runner, wake, broker, name=f"weirflow pipeline {runner.pipeline.name}"
             )
             for runner in runners
         ]
@@ -227,12 +225,14 @@ def signals_stop(
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        if graceful.is_set() and signum == signal.SIGINT:
-            os._exit(130)
-        logger.warning("received %s: stopping the flow", signal.Signals(signum).name)
-        graceful.set()
+        if graceful.is_set():
+            if signum == signal.SIGINT:
+                os._exit(130)
+            return
+        graceful.set()  # first: a second signal may interrupt this handler
         stop.set()
         wake.set()
+        logger.warning("received %s: stopping the flow", signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -29,6 +29,7 @@ from .._runtime.executors.process import (
     _main_module_not_reimported,
     _rebuild_exception,
 )
+from .._threads import make_thread, start_thread
 from ._flow import (
     SIGNAL_GRACE_SECONDS,
     STOP_JOIN_SECONDS,
@@ -86,11 +87,8 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
         )
         children.append(_Child(pipeline.name, process, results_receiver, stop_sender))
         child_ends.extend((results_sender, stop_receiver))
-    collector = threading.Thread(
-        target=_collect,
-        args=(children, failures, statistics, stop, wake),
-        name="weirflow flow results",
-        daemon=True,
+    collector = make_thread(
+        _collect, children, failures, statistics, stop, wake, name="weirflow flow results"
     )
     graceful = threading.Event()
     with signals_stop(stop, wake, graceful):
@@ -152,9 +150,9 @@ def _collect(
                 ready.close()
                 if not child.done and not stop.is_set():
                     child.process.join(5)
-                    error = WorkerDied(f"pipeline {child.name}", child.process.exitcode)
-                    failure = PipelineFailed(child.name, None, error)
-                    failure.__cause__ = error
+                    died = WorkerDied(f"pipeline {child.name}", child.process.exitcode)
+                    failure = PipelineFailed(child.name, None, died)
+                    failure.__cause__ = died
                     failures.append(failure)
                     stop.set()
                 wake.set()
@@ -201,7 +199,7 @@ def _pipeline_main(
         runner.cancel()
         close_continuous_sources((pipeline,))
 
-    threading.Thread(target=watch, name="weirflow stop watcher", daemon=True).start()
+    start_thread(watch, name="weirflow stop watcher")
     try:
         runner.loop()
     except BaseException as error:

@@ -152,6 +152,7 @@ class _ChildOutput:
     """The worker's output: sends result batches to the parent."""
 
     limit = PROCESS_MAX_BATCH
+    max_chunk_age: float | None = None
 
     def __init__(self, send: Callable[[Any], None], stage: str) -> None:
         self._send = send

@@ -22,8 +22,9 @@ class SyncExecutor:
     def input_port(self, batches: Iterator[Batch]) -> PullInput:
         return PullInput(batches)
 
-    def output_port(self) -> HandoffOutput:
-        return HandoffOutput()
+    def output_port(self, capacity: int = 0) -> HandoffOutput:
+        """An output handing batches of at most ``capacity`` elements (0 = no bound)."""
+        return HandoffOutput(capacity)
 
     def pull(self, worker: Coroutine[Any, Any, None]) -> Iterator[Batch]:
         return drive_pull(worker)

@@ -39,6 +39,10 @@ class TaskExecutor:
     def output_port(self, targets: list[tuple[Channel, Mapper]]) -> AsyncOutput:
         return AsyncOutput(targets)
 
+    def start_many(self, workers: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
+        for name, worker in workers:
+            self.start(name, worker)
+
     def start(self, name: str, worker: Coroutine[Any, Any, None]) -> None:
         if self._own_loop:
             loop = self._ensure_loop()

@@ -1,0 +1,60 @@
+"""Storages: where a pipeline keeps its items, and where other pipelines read them back.
+
+``.with_storage(kind, **options)`` ends a pipeline with a storage made by :func:`create_storage`:
+
+=========  ==========================  ====================================================
+kind       class                       keeps
+=========  ==========================  ====================================================
+``json``   :class:`JsonStorage`        one JSON array, rewritten atomically (small data)
+``jsonl``  :class:`JsonLinesStorage`   JSON Lines, appended (any JSON value)
+``csv``    :class:`CsvStorage`         dict items as rows under a typed header
+``sql``    :class:`SqlStorage`         rows of a table, through SQLAlchemy (SQLite, PostgreSQL...)
+function   :class:`FunctionStorage`    nothing: calls the function with each item
+=========  ==========================  ====================================================
+
+Every storage takes ``preprocessing`` (``"add_datetime"``, ``"overwrite"``, a function, or a
+list of these) and is safe with concurrent writers, threads and processes alike: a ``save`` is
+durable when it returns and a crash never loses what an earlier ``save`` committed.
+
+Example:
+    >>> import os, tempfile
+    >>> from weirflow.storages import create_storage
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     latest = create_storage("json", pipeline="weather", options={
+    ...         "path": os.path.join(tmp, "weather.json"), "preprocessing": "overwrite"})
+    ...     latest.save({"temperature": 21.5})
+    ...     latest.save({"temperature": 22.0})
+    ...     latest.load()
+    {'temperature': 22.0}
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._factory import create_storage as create_storage
+from .csv import CsvStorage as CsvStorage
+from .function import FunctionStorage as FunctionStorage
+from .json import JsonStorage as JsonStorage
+from .jsonl import JsonLinesStorage as JsonLinesStorage
+
+if TYPE_CHECKING:
+    from .sql import SqlStorage as SqlStorage
+
+__all__ = [
+    "CsvStorage",
+    "FunctionStorage",
+    "JsonLinesStorage",
+    "JsonStorage",
+    "SqlStorage",
+    "create_storage",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # SQLAlchemy takes a while to import: only pay for it when the sql storage is used.
+    if name == "SqlStorage":
+        from .sql import SqlStorage
+
+        return SqlStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

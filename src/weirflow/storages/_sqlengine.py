@@ -1,0 +1,142 @@
+"""Database URLs and engines for the ``sql`` storage.
+
+:func:`check_url` validates a URL at build time without connecting (its dialect and driver must
+be importable) and never puts the password in a message. :func:`make_engine` creates the engine
+on first use. SQLite gets a setup that is safe with many threads and processes: WAL journal
+(readers never block the writer), a 30 s busy timeout (writers queue instead of failing with
+"database is locked"), ``synchronous=FULL`` (a commit is on disk when it returns), and
+connections usable from any thread. An in-memory SQLite database lives in one connection shared
+by every thread of the process (each process has its own).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from .._errors import ConfigError
+from ._files import ensure_parent, exclusive
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def masked(url: URL) -> str:
+    """The URL with its password replaced by ``***``."""
+    return url.render_as_string(hide_password=True)
+
+
+def check_url(value: Any, where: str) -> URL:
+    """Parse and check a database URL (``str`` or ``sqlalchemy.URL``) without connecting.
+
+    A relative SQLite path is made absolute, so the storage finds the same file in any process.
+    """
+    if isinstance(value, URL):
+        url = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            # SQLAlchemy's message may quote the string, password included.
+            raise ConfigError(
+                f"{where}: url is not a database URL; write it as "
+                "'dialect+driver://user:password@host/database', e.g. "
+                "'sqlite:///data/weirflow.sqlite' or 'postgresql://user:pw@localhost/db'"
+            ) from None
+    else:
+        raise ConfigError(
+            f"{where}: url must be a database URL str, got {type(value).__name__}; "
+            "e.g. url='sqlite:///data/weirflow.sqlite'"
+        )
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{where}: url {masked(url)!r}: SQLAlchemy has no dialect {url.drivername!r}; "
+            "use e.g. 'sqlite:///...', 'postgresql://...' or 'postgresql+psycopg2://...'"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ConfigError(
+            f"{where}: url {masked(url)!r}: the database driver is not installed "
+            f"(module {exc.name or exc}); install it, or name an installed driver in the URL "
+            f"as '{url.get_backend_name()}+<driver>://...'"
+        ) from None
+    if is_sqlite(url) and (url.username or url.password or url.host or url.port):
+        raise ConfigError(
+            f"{where}: url {masked(url)!r}: a SQLite URL names a file, not a server; write "
+            "'sqlite:///relative/path.sqlite', 'sqlite:////absolute/path.sqlite' or 'sqlite://' "
+            "(in memory)"
+        )
+    if is_sqlite_file(url):
+        assert url.database is not None
+        url = url.set(database=str(Path(url.database).absolute()))
+    return url
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    return is_sqlite(url) and url.database in (None, "", ":memory:")
+
+
+def is_sqlite_file(url: URL) -> bool:
+    return (
+        is_sqlite(url)
+        and not is_sqlite_memory(url)
+        and not (url.database or "").startswith("file:")
+    )
+
+
+def make_engine(url: URL, pool_size: int | None) -> Engine:
+    """An engine for ``url`` (creating a SQLite file's directory first)."""
+    if not is_sqlite(url):
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if pool_size is not None:
+            options["pool_size"] = pool_size
+        return create_engine(url, **options)
+    connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    if is_sqlite_memory(url):
+        engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        if is_sqlite_file(url):
+            assert url.database is not None
+            _enable_wal(Path(url.database))
+        sized = {} if pool_size is None else {"pool_size": pool_size}
+        engine = create_engine(url, connect_args=connect_args, **sized)
+    event.listen(engine, "connect", _setup_sqlite_connection)
+    return engine
+
+
+def _enable_wal(database: Path) -> None:
+    """Switch the database file to WAL once; the mode is stored in the file itself.
+
+    Switching needs a moment alone with the file, and SQLite fails a switch that has to wait
+    ("database is locked") instead of applying its busy timeout, so processes opening the file
+    take turns on the file's weirflow lock and only the first one switches.
+    """
+    ensure_parent(database)
+    with exclusive(database):
+        connection = sqlite3.connect(database, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+        finally:
+            connection.close()
+
+
+def _setup_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous = FULL")
+    finally:
+        cursor.close()

@@ -1,0 +1,167 @@
+"""Tables of the ``sql`` storage: column types, creation and reflection.
+
+A table made by weirflow has a surrogate key ``_weirflow_id`` (auto-incremented, so ``load``
+returns rows in the order they were first saved; it is not part of the loaded records) and one
+column per record field, typed from a declared schema or from the first record saved:
+
+======================  =========================  =====================
+Python value            schema name                column type
+======================  =========================  =====================
+``int``                 ``"int"``                  ``BigInteger``
+``float``               ``"float"``                ``Float``
+``bool``                ``"bool"``                 ``Boolean``
+``str``                 ``"str"``                  ``Text``
+``datetime``            ``"datetime"``             ``DateTime(timezone=True)``
+dict, list, ``None``    ``"json"``                 ``JSON`` (``JSONB`` on PostgreSQL)
+======================  =========================  =====================
+
+Items that are not dicts are stored in a single JSON column ``value``. Creation uses
+``CREATE TABLE IF NOT EXISTS`` (and a unique index ``IF NOT EXISTS`` for ``upsert_on``), so
+processes racing to create the same table all succeed. An existing table is reflected, never
+altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    inspect,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import TypeEngine
+
+ID_COLUMN = "_weirflow_id"
+VALUE_COLUMN = "value"
+
+SCHEMA_TYPES: dict[str, TypeEngine[Any]] = {
+    "int": BigInteger(),
+    "float": Float(),
+    "bool": Boolean(),
+    "str": Text(),
+    "datetime": DateTime(timezone=True),
+    "json": JSON().with_variant(postgresql.JSONB(), "postgresql"),
+}
+
+
+def schema_type_of(value: Any) -> str | None:
+    """The schema name for a value's column, or ``None`` if no column type fits it."""
+    for name, types in (
+        ("bool", bool),
+        ("int", int),
+        ("float", float),
+        ("str", str),
+        ("datetime", datetime),
+        ("json", (dict, list, type(None))),
+    ):
+        if isinstance(value, types):
+            return name
+    return None
+
+
+def infer_schema(first: Any, table: str) -> dict[str, str]:
+    """Column types from the first record saved (``{"value": "json"}`` for non-dict items)."""
+    if not isinstance(first, Mapping):
+        return {VALUE_COLUMN: "json"}
+    schema: dict[str, str] = {}
+    for key, value in first.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"table {table!r}: column names must be non-empty str, got {key!r}")
+        if key == ID_COLUMN:
+            raise ValueError(f"table {table!r}: the field name {ID_COLUMN!r} is reserved")
+        kind = schema_type_of(value)
+        if kind is None:
+            raise TypeError(
+                f"table {table!r}: no column type fits field {key!r} "
+                f"({type(value).__name__} {value!r}); convert it with a preprocessing "
+                f"function, or declare the column, e.g. schema={{{key!r}: 'str'}}"
+            )
+        schema[key] = kind
+    return schema
+
+
+def define_table(name: str, schema: Mapping[str, str], upsert_on: Sequence[str]) -> Table:
+    """The table weirflow creates for ``schema``."""
+    columns = [
+        Column(
+            ID_COLUMN,
+            BigInteger().with_variant(Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        *(Column(column, SCHEMA_TYPES[kind]) for column, kind in schema.items()),
+    ]
+    table = Table(name, MetaData(), *columns)
+    if upsert_on:
+        Index(upsert_index_name(name, upsert_on), *(table.c[key] for key in upsert_on), unique=True)
+    return table
+
+
+def upsert_index_name(table: str, keys: Sequence[str]) -> str:
+    """``uq_<table>_<keys>``, made a valid identifier of at most 63 characters."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", f"uq_{table}_{'_'.join(keys)}")
+    if len(name) > 63:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = f"{name[:52]}_{digest}"
+    return name
+
+
+def reflect(connection: Connection, name: str) -> Table | None:
+    """The existing table ``name``, or ``None``."""
+    if not inspect(connection).has_table(name):
+        return None
+    return Table(name, MetaData(), autoload_with=connection)
+
+
+def create(engine: Engine, table: Table) -> None:
+    """Create ``table`` and its indexes unless they exist (safe when processes race)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(CreateTable(table, if_not_exists=True))
+    except DBAPIError:
+        # PostgreSQL can still fail when two sessions create the same table at once; the
+        # winner's table is as good as ours.
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(table.name):
+                raise
+    with engine.begin() as connection:
+        for index in table.indexes:
+            connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+def ensure_unique_index(connection: Connection, table: Table, keys: Sequence[str]) -> None:
+    """Make ``keys`` unique in an existing table, as ``INSERT ... ON CONFLICT`` needs."""
+    index = Index(upsert_index_name(table.name, keys), *(table.c[key] for key in keys), unique=True)
+    connection.execute(CreateIndex(index, if_not_exists=True))
+
+
+def data_columns(table: Table) -> list[Column[Any]]:
+    """The columns that hold record fields (all but weirflow's surrogate key)."""
+    return [column for column in table.columns if column.name != ID_COLUMN]
+
+
+def holds_values(table: Table) -> bool:
+    """Whether the table stores non-dict items (its only field is a JSON column ``value``)."""
+    columns = data_columns(table)
+    return (
+        len(columns) == 1 and columns[0].name == VALUE_COLUMN and isinstance(columns[0].type, JSON)
+    )

@@ -1,0 +1,371 @@
+"""The ``sql`` storage: items as rows of a table, through SQLAlchemy Core.
+
+Any database SQLAlchemy supports works for saving and loading; ``upsert_on`` needs SQLite or
+PostgreSQL (``INSERT ... ON CONFLICT DO UPDATE``). The engine is created on first use, not when
+the storage is made, so building a flow never connects, and a storage pickled into a worker
+process opens its own pool there. See :mod:`weirflow.storages._sqltable` for the column types
+and :mod:`weirflow.storages._sqlengine` for the SQLite setup (WAL, busy timeout, full sync).
+
+SQLite has no time-zone-aware type: a timezone-aware ``datetime`` is stored converted to UTC and
+loaded back naive (in UTC). PostgreSQL keeps it aware (``timestamptz``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Insert, Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+
+from .._errors import ConfigError, WeirflowError
+from .._interfaces import Storage
+from . import _sqltable
+from ._options import check_bool, check_name, check_positive_int, where
+from ._preprocess import Preprocessing, check_preprocessing
+from ._sqlengine import check_url, is_sqlite, is_sqlite_memory, make_engine, masked
+
+UPSERT_BACKENDS = ("sqlite", "postgresql")
+
+
+class SqlStorage(Storage):
+    """Items kept as rows of a database table (SQLAlchemy 2 Core).
+
+    Args:
+        url: a SQLAlchemy database URL, e.g. ``"sqlite:///data/weirflow.sqlite"`` or
+            ``"postgresql://user:password@host/db"``. The password never appears in ``repr``
+            or in weirflow's error messages.
+        table: the table's name.
+        create: create the table on the first save if it does not exist. Its columns come from
+            ``schema`` or, without one, from the first record saved.
+        schema: declared column types, ``{"column": "int" | "float" | "bool" | "str" |
+            "datetime" | "json"}``.
+        upsert_on: columns identifying a record: saving a record whose values there already
+            exist updates that row instead of adding one (SQLite and PostgreSQL; the table gets
+            a unique index on these columns; they must not be ``None``).
+        pool_size: connections kept by the engine's pool (SQLAlchemy's default if ``None``).
+        preprocessing: ``None``, ``"add_datetime"``, ``"overwrite"``, a function, or a list.
+
+    Dict items become rows (a key that is not a column is an error naming it; a missing key is
+    ``NULL``); other items are stored in a single JSON column ``value`` and loaded back as they
+    were. ``save_many`` saves its batch in one transaction.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from weirflow.storages import SqlStorage
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     storage = SqlStorage(f"sqlite:///{tmp}/db.sqlite", "readings", upsert_on=["sensor"])
+        ...     storage.save_many([{"sensor": "a", "value": 1.5}, {"sensor": "b", "value": 2.0}])
+        ...     storage.save({"sensor": "a", "value": 9.5})
+        ...     print(storage.load())
+        ...     print(storage.load(where={"sensor": "b"}))
+        ...     storage.close()
+        [{'sensor': 'a', 'value': 9.5}, {'sensor': 'b', 'value': 2.0}]
+        [{'sensor': 'b', 'value': 2.0}]
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        table: str,
+        *,
+        create: bool = True,
+        schema: Mapping[str, str] | None = None,
+        upsert_on: Sequence[str] | None = None,
+        pool_size: int | None = None,
+        preprocessing: Any = None,
+    ) -> None:
+        context = where(type(self).__name__)
+        self.url: URL = check_url(url, context)
+        self.table: str = check_name(table, context, "table")
+        self.create: bool = check_bool(create, context, "create")
+        self.schema: dict[str, str] | None = _check_schema(schema, context)
+        self.upsert_on: tuple[str, ...] = _check_upsert_on(upsert_on, context)
+        self.pool_size: int | None = (
+            None if pool_size is None else check_positive_int(pool_size, context, "pool_size")
+        )
+        self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)
+        self._check_combination(context)
+        self._lock = threading.RLock()
+        self._engine: Engine | None = None
+        self._table: Table | None = None
+        self._writable = False  # the table exists and has the index upsert_on needs
+
+    def _check_combination(self, context: str) -> None:
+        if self.upsert_on and self.url.get_backend_name() not in UPSERT_BACKENDS:
+            raise ConfigError(
+                f"{context}: upsert_on needs SQLite or PostgreSQL (INSERT ... ON CONFLICT); "
+                f"{self.url.get_backend_name()!r} is not supported: remove upsert_on"
+            )
+        if self.upsert_on and self.preprocessing.overwrite:
+            raise ConfigError(
+                f"{context}: upsert_on and preprocessing 'overwrite' contradict each other "
+                "(overwrite keeps one row); remove one of them"
+            )
+        if self.schema is not None:
+            for key in self.upsert_on:
+                if key not in self.schema:
+                    raise ConfigError(
+                        f"{context}: upsert_on column {key!r} is not in schema "
+                        f"({', '.join(self.schema)}); add it to the schema"
+                    )
+
+    # -- connections and the table -------------------------------------------------------------
+
+    def _serialised(self) -> AbstractContextManager[Any]:
+        # An in-memory SQLite database is one connection: one operation at a time.
+        return self._lock if is_sqlite_memory(self.url) else nullcontext()
+
+    def _get_engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url, self.pool_size)
+            return self._engine
+
+    def _prepared_table(self, engine: Engine, first: Any) -> Table:
+        """The table, reflected or created, with the unique index ``upsert_on`` needs."""
+        with self._lock:
+            if self._writable and self._table is not None:
+                return self._table
+            with engine.connect() as connection:
+                table = _sqltable.reflect(connection, self.table)
+            if table is None:
+                if not self.create:
+                    raise WeirflowError(
+                        f"{self!r}: table {self.table!r} does not exist; create it, or pass "
+                        "create=True to let weirflow create it"
+                    )
+                schema = self.schema or _sqltable.infer_schema(first, self.table)
+                missing = [key for key in self.upsert_on if key not in schema]
+                if missing:
+                    raise ValueError(
+                        f"{self!r}: upsert_on column(s) {missing} are not fields of the first "
+                        f"record ({', '.join(schema)}); include them, or declare a schema"
+                    )
+                _sqltable.create(engine, _sqltable.define_table(self.table, schema, self.upsert_on))
+                with engine.connect() as connection:
+                    table = _sqltable.reflect(connection, self.table)
+                assert table is not None
+            elif self.upsert_on:
+                missing = [key for key in self.upsert_on if key not in table.c]
+                if missing:
+                    raise WeirflowError(
+                        f"{self!r}: upsert_on column(s) {missing} are not columns of the "
+                        f"existing table {self.table!r}; change upsert_on"
+                    )
+                with engine.begin() as connection:
+                    _sqltable.ensure_unique_index(connection, table, self.upsert_on)
+            self._table, self._writable = table, True
+            return table
+
+    def _existing_table(self, engine: Engine) -> Table | None:
+        with self._lock:
+            if self._table is None:
+                with engine.connect() as connection:
+                    self._table = _sqltable.reflect(connection, self.table)
+            return self._table
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def save(self, item: Any) -> None:
+        """Save one item (committed when this returns)."""
+        self.save_many([item])
+
+    def save_many(self, items: list[Any]) -> None:
+        """Save several items in one transaction: all of them, or none."""
+        values = [self.preprocessing.apply(item) for item in items]
+        if not values:
+            return
+        if self.preprocessing.overwrite:
+            values = values[-1:]
+        with self._serialised():
+            engine = self._get_engine()
+            table = self._prepared_table(engine, values[0])
+            rows = self._rows(table, values)
+            with engine.begin() as connection:
+                if self.preprocessing.overwrite:
+                    connection.execute(delete(table))
+                connection.execute(self._insert(table), rows)
+
+    def _rows(self, table: Table, values: list[Any]) -> list[dict[str, Any]]:
+        columns = [column.name for column in _sqltable.data_columns(table)]
+        if _sqltable.holds_values(table):
+            return [{_sqltable.VALUE_COLUMN: value} for value in values]
+        to_utc = is_sqlite(self.url)
+        rows: list[dict[str, Any]] = []
+        for value in values:
+            if not isinstance(value, Mapping):
+                raise TypeError(
+                    f"{self!r}: table {self.table!r} holds records (dict items), got "
+                    f"{type(value).__name__} {value!r}; save dicts, or use another table"
+                )
+            unknown = [key for key in value if key not in columns]
+            if unknown:
+                raise ValueError(
+                    f"{self!r}: field {unknown[0]!r} is not a column of table {self.table!r} "
+                    f"({', '.join(columns)}); add the column to the table, or drop the field "
+                    "with a preprocessing function"
+                )
+            row = {name: _utc(value.get(name)) if to_utc else value.get(name) for name in columns}
+            for key in self.upsert_on:
+                if row[key] is None:
+                    raise ValueError(
+                        f"{self!r}: upsert_on column {key!r} is missing or None in {value!r}; "
+                        "every record needs a value there"
+                    )
+            rows.append(row)
+        if self.upsert_on:  # the last record of a key wins, as if saved one by one
+            rows = list({tuple(row[key] for key in self.upsert_on): row for row in rows}.values())
+        return rows
+
+    def _insert(self, table: Table) -> Insert:
+        if not self.upsert_on:
+            return insert(table)
+        statement = (sqlite.insert if is_sqlite(self.url) else postgresql.insert)(table)
+        updated = {
+            column.name: statement.excluded[column.name]
+            for column in _sqltable.data_columns(table)
+            if column.name not in self.upsert_on
+        }
+        if not updated:
+            return statement.on_conflict_do_nothing(index_elements=list(self.upsert_on))
+        return statement.on_conflict_do_update(index_elements=list(self.upsert_on), set_=updated)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def load(
+        self,
+        *,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        **query: Any,
+    ) -> Any:
+        """The saved records in the order first saved (the latest one or None in overwrite mode).
+
+        Args:
+            where: equality filters, ``{"column": value}`` (``None`` matches NULL). JSON
+                columns cannot be filtered on.
+            limit: at most this many records.
+        """
+        if query:
+            raise TypeError(
+                f"SqlStorage.load() takes where= and limit=, got {sorted(query)}; "
+                "e.g. load(where={'sensor': 'a'}, limit=10)"
+            )
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
+        if where is not None and not isinstance(where, Mapping):
+            raise TypeError(f"where must be a dict of column: value, got {where!r}")
+        with self._serialised():
+            engine = self._get_engine()
+            table = self._existing_table(engine)
+            if table is None:
+                return None if self.preprocessing.overwrite else []
+            columns = _sqltable.data_columns(table)
+            statement = select(*columns)
+            for name, value in (where or {}).items():
+                statement = statement.where(self._filter_column(table, name) == value)
+            if _sqltable.ID_COLUMN in table.c:
+                statement = statement.order_by(table.c[_sqltable.ID_COLUMN])
+            if limit is not None:
+                statement = statement.limit(limit)
+            with engine.connect() as connection:
+                rows = [dict(row._mapping) for row in connection.execute(statement)]
+        if _sqltable.holds_values(table):
+            records: list[Any] = [row[_sqltable.VALUE_COLUMN] for row in rows]
+        else:
+            records = rows
+        if self.preprocessing.overwrite:
+            return records[-1] if records else None
+        return records
+
+    def _filter_column(self, table: Table, name: str) -> Any:
+        columns = _sqltable.data_columns(table)
+        if name not in table.c or name == _sqltable.ID_COLUMN:
+            raise ValueError(
+                f"{self!r}: cannot filter on {name!r}: no such column in table {self.table!r} "
+                f"({', '.join(column.name for column in columns)})"
+            )
+        column = table.c[name]
+        if isinstance(column.type, JSON):
+            raise ValueError(
+                f"{self!r}: cannot filter on JSON column {name!r}; filter the loaded records"
+            )
+        return column
+
+    # -- the rest ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool (idempotent; a later call reconnects)."""
+        with self._lock:
+            engine, self._engine, self._table = self._engine, None, None
+            self._writable = False
+        if engine is not None:
+            engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStorage({masked(self.url)!r}, table={self.table!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_lock=None, _engine=None, _table=None, _writable=False)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _check_schema(schema: Any, context: str) -> dict[str, str] | None:
+    if schema is None:
+        return None
+    names = ", ".join(repr(name) for name in _sqltable.SCHEMA_TYPES)
+    if not isinstance(schema, Mapping) or not schema:
+        raise ConfigError(
+            f"{context}: schema must be a non-empty dict of column name to type ({names}), "
+            f"got {schema!r}; e.g. schema={{'sensor': 'str', 'value': 'float'}}"
+        )
+    for column, kind in schema.items():
+        if not isinstance(column, str) or not column.strip():
+            raise ConfigError(
+                f"{context}: schema column names must be non-empty str, got {column!r}"
+            )
+        if column == _sqltable.ID_COLUMN:
+            raise ConfigError(
+                f"{context}: schema column {column!r} is reserved for weirflow's row key; rename it"
+            )
+        if kind not in _sqltable.SCHEMA_TYPES:
+            raise ConfigError(
+                f"{context}: schema column {column!r} has type {kind!r}; use one of {names}"
+            )
+    return dict(schema)
+
+
+def _check_upsert_on(upsert_on: Any, context: str) -> tuple[str, ...]:
+    if upsert_on is None:
+        return ()
+    if (
+        isinstance(upsert_on, str)
+        or not isinstance(upsert_on, Sequence)
+        or not upsert_on
+        or not all(isinstance(key, str) and key.strip() for key in upsert_on)
+    ):
+        raise ConfigError(
+            f"{context}: upsert_on must be a non-empty list of column names, got "
+            f"{upsert_on!r}; e.g. upsert_on=['sensor']"
+        )
+    if len(set(upsert_on)) != len(upsert_on):
+        raise ConfigError(f"{context}: upsert_on names a column twice: {list(upsert_on)!r}")
+    return tuple(upsert_on)

@@ -1,0 +1,160 @@
+"""``weirflow run`` and ``weirflow check``, as a user runs them: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+SERVICE = """
+from weirflow import FlowBuilder
+
+def tick():
+    print("tick", flush=True)
+    return {"tick": 1}
+
+builder = FlowBuilder()
+builder.add_pipeline("ticks", timedelta_seconds=0.05).with_core_logic(tick) \\
+    .with_storage("jsonl", path="ticks.jsonl")
+"""
+
+
+def write(tmp_path: Path, code: str, name: str = "service.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+def weirflow(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "weirflow", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+
+
+def test_check_prints_pipelines_and_stages(tmp_path: Path) -> None:
+    service = write(tmp_path, SERVICE)
+    process = weirflow("check", str(service), cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "pipeline 'ticks': every 0.05s" in stdout
+    assert "ticks.core_logic: core logic tick" in stdout
+    assert not (tmp_path / "ticks.jsonl").exists() or (tmp_path / "ticks.jsonl").read_text() == ""
+
+
+def test_check_reports_configuration_errors_with_exit_code_2(tmp_path: Path) -> None:
+    service = write(
+        tmp_path,
+        """
+        from weirflow import FlowBuilder
+        builder = FlowBuilder()
+        builder.add_pipeline("p").with_core_logic(lambda: 1).send("http_post")
+        """,
+    )
+    process = weirflow("check", str(service), cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "configuration error" in stderr
+    assert "destination" in stderr
+
+
+def test_run_with_a_time_limit_and_a_named_factory(tmp_path: Path) -> None:
+    service = write(
+        tmp_path,
+        """
+        from weirflow import FlowBuilder
+
+        def make():
+            builder = FlowBuilder()
+            builder.add_pipeline("once").with_core_logic(lambda: [1, 2]) \\
+                .with_storage("json", path="once.json")
+            return builder
+        """,
+    )
+    process = weirflow("run", f"{service}:make", "--execution-seconds", "30", cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "once: 1 run(s), 1 item(s)" in stdout
+    assert (tmp_path / "once.json").read_text().strip().startswith("[")
+
+
+def test_run_exits_1_when_a_pipeline_fails(tmp_path: Path) -> None:
+    service = write(
+        tmp_path,
+        """
+        from weirflow import FlowBuilder
+
+        def broken():
+            raise KeyError("no such sensor")
+
+        flow = FlowBuilder()
+        flow.add_pipeline("broken").with_core_logic(broken).send(lambda item: None)
+        """,
+    )
+    process = weirflow("run", str(service), cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "pipeline 'broken' failed in stage 'broken.core_logic'" in stderr
+    assert "no such sensor" in stderr
+
+
+def test_sigterm_stops_the_service_cleanly_with_exit_code_0(tmp_path: Path) -> None:
+    service = write(tmp_path, SERVICE)
+    process = weirflow("run", str(service), cwd=tmp_path)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "tick"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "received SIGTERM" in stderr
+    lines = (tmp_path / "ticks.jsonl").read_text().splitlines()
+    assert len(lines) >= 1
+    assert all(line == '{"tick": 1}' for line in lines)
+
+
+def test_a_second_ctrl_c_exits_at_once_with_130(tmp_path: Path) -> None:
+    service = write(
+        tmp_path,
+        """
+        import time
+        from weirflow import FlowBuilder
+
+        def slow():
+            print("working", flush=True)
+            time.sleep(60)
+
+        flow = FlowBuilder()
+        flow.add_pipeline("slow").with_core_logic(slow).send(lambda item: None)
+        """,
+    )
+    process = weirflow("run", str(service), cwd=tmp_path)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().strip() == "working"
+    process.send_signal(signal.SIGINT)
+    while "stopping the flow" not in process.stderr.readline():
+        pass
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+
+
+def test_unknown_file_and_missing_flow(tmp_path: Path) -> None:
+    process = weirflow("run", str(tmp_path / "nope.py"), cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "no such service file" in stderr
+    empty = write(tmp_path, "x = 1\n", name="empty.py")
+    process = weirflow("check", str(empty), cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "exposes no Flow" in stderr
