@@ -8,9 +8,9 @@ runs a flow for a few seconds:
 * ``report`` reads both storages every second, aggregates them and posts a summary to
   ``/reports``.
 
-Run it with ``make demo``; ``python examples/demo_service.py 10`` runs it for 10 seconds. The
-same flow runs with ``weirflow run examples/demo_service.py`` (it then needs the endpoint from
-``WEIRFLOW_DEMO_URL``, or starts its own).
+Run it with ``make demo``; ``python examples/demo_service.py 10`` runs it for 10 seconds.
+``weirflow check examples/demo_service.py`` prints its pipelines; ``weirflow run`` runs the same
+flow against endpoints at ``WEIRFLOW_DEMO_URL``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def aggregate(db_connectors: Any) -> dict[str, Any] | None:
 
 def build_flow(base_url: str | None = None, data: Path = DATA) -> Flow:
     """The service's flow, against the endpoint at ``base_url``."""
-    base_url = base_url or os.environ.get("WEIRFLOW_DEMO_URL") or _own_endpoints()
+    base_url = base_url or os.environ.get("WEIRFLOW_DEMO_URL", "http://127.0.0.1:8025")
     builder = FlowBuilder()
     builder.add_pipeline("numbers", timedelta_seconds=0.5).with_http_connector(
         f"{base_url}/numbers", headers={"apikey": "demo-secret-key"}
@@ -75,15 +75,6 @@ def build_flow(base_url: str | None = None, data: Path = DATA) -> Flow:
         aggregate
     ).send("http_post", destination=f"{base_url}/reports", label_to_send="summary")
     return builder.build()
-
-
-_servers: list[LocalHTTPServer] = []
-
-
-def _own_endpoints() -> str:
-    server = start_endpoints()
-    _servers.append(server)
-    return server.url
 
 
 def main(seconds: float = 5.0) -> None:
@@ -103,8 +94,6 @@ def main(seconds: float = 5.0) -> None:
     print(
         f"{'reports':>13}: {len(reports)} posted; the last one: {reports[-1] if reports else None}"
     )
-    for server_ in _servers:
-        server_.close()
 
 
 if __name__ == "__main__":
