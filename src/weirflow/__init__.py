@@ -26,6 +26,7 @@ from ._errors import SerializationError as SerializationError
 from ._errors import StageReuseError as StageReuseError
 from ._errors import WeirflowError as WeirflowError
 from ._errors import WorkerDied as WorkerDied
+from ._interfaces import Delivery as Delivery
 from ._interfaces import Sender as Sender
 from ._interfaces import Source as Source
 from ._interfaces import Storage as Storage

@@ -9,8 +9,9 @@ return once what it saved is durable.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -31,6 +32,37 @@ class Source(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections; make a continuous ``read`` return."""
+
+
+class Delivery:
+    """An item from a source that wants to know when the pipeline is done with it.
+
+    A source with at-least-once delivery (an MQTT subscription with QoS 1, a broker stream) yields
+    ``Delivery`` objects instead of bare items. The flow unwraps them, follows every item derived
+    from one through the stages, and calls :meth:`ack` once all of them have passed the last
+    stage (stored, sent) or were dropped. An item that fails is never acknowledged, so the
+    broker delivers it again. ``ack`` is called at most once, from any thread.
+
+    Example:
+        >>> acked = []
+        >>> delivery = Delivery({"t": 21.5}, lambda: acked.append(True))
+        >>> delivery.value, delivery.ack(), delivery.ack(), acked
+        ({'t': 21.5}, None, None, [True])
+    """
+
+    __slots__ = ("value", "_acknowledge", "_lock")
+
+    def __init__(self, value: Any, acknowledge: Callable[[], None]) -> None:
+        self.value = value
+        self._acknowledge: Callable[[], None] | None = acknowledge
+        self._lock = threading.Lock()
+
+    def ack(self) -> None:
+        """Tell the source the item is safely handled (idempotent)."""
+        with self._lock:
+            acknowledge, self._acknowledge = self._acknowledge, None
+        if acknowledge is not None:
+            acknowledge()
 
 
 class Storage(ABC):

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._errors import PipelineFailed
+from .._api import Operators
+from .._errors import ConfigError, PipelineFailed
+from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
 from ._schedule import Clock, Schedule
-from ._stages import StageDef, StorageDirectory, engine_stage, tag_stage
+from ._stages import StageDef, StorageDirectory, engine_stage, finish, tag_stage, track
 
 logger = logging.getLogger("weirflow")
 
@@ -137,14 +139,17 @@ class PipelineRunner:
         if pipeline.continuous:
             first = stages[0]
             assert first.source is not None
-            from .._api import Operators
-
+            _check_acknowledgements(pipeline)
             upstream = Operators(first.kind).from_iterable(
                 _continuous_items(first, pipeline.name), maxsize=first.maxsize
             )
             stages = stages[1:]
         for stage in stages:
             upstream = engine_stage(upstream, stage, pipeline.name, self.directory)
+        if pipeline.continuous:  # items from at-least-once sources are acknowledged here
+            upstream = Operators("thread").named(
+                Map(finish), upstream, name=f"{pipeline.name}.acknowledge"
+            )
         spec = upstream.spec if hasattr(upstream, "spec") else None
         if spec is None:
             return
@@ -174,10 +179,25 @@ class PipelineRunner:
             run.cancel()
 
 
+def _check_acknowledgements(pipeline: Pipeline) -> None:
+    source = pipeline.stages[0].source
+    assert source is not None
+    if getattr(source.get(), "at_least_once", False):
+        for stage in pipeline.stages[1:]:
+            if stage.kind == "process":
+                raise ConfigError(
+                    f"pipeline {pipeline.name!r}: stage '{pipeline.name}.{stage.label}' runs in "
+                    "worker processes, which cannot report back when an item is done; with an "
+                    "at-least-once source use kind='thread', 'task' or 'sync' (or "
+                    "at_least_once=False)"
+                )
+
+
 def _continuous_items(stage: StageDef, pipeline: str) -> Any:
     assert stage.source is not None
     try:
-        yield from stage.source.get().read({})
+        for item in stage.source.get().read({}):
+            yield track(item)
     except BaseException as error:
         tag_stage(error, f"{pipeline}.{stage.label}")
         raise

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._errors import ConfigError
-from .._interfaces import Sender, Source, Storage
+from .._interfaces import Delivery, Sender, Source, Storage
 from .._runtime._ops import FlatMap, Map
 from .._runtime._spec import Kind
 from .._stage import Stage
@@ -104,6 +105,54 @@ def call_convention(fn: Callable[..., Any], where: str, resources_possible: bool
     return CallConvention(takes_item, names, takes_all)
 
 
+class Ticket:
+    """Follows every item derived from one :class:`~weirflow.Delivery` through a pipeline.
+
+    It counts the items still on their way; when the count drops to zero (all stored and sent,
+    or dropped) the delivery is acknowledged. An item that fails keeps its ticket open, so the
+    source delivers it again.
+    """
+
+    __slots__ = ("_delivery", "_lock", "_pending")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self._delivery = delivery
+        self._pending = 1
+        self._lock = threading.Lock()
+
+    def add(self, change: int) -> None:
+        with self._lock:
+            self._pending += change
+            done = self._pending == 0
+        if done:
+            self._delivery.ack()
+
+
+class Tracked:
+    """An item on its way through a pipeline, with the ticket of the delivery it came from."""
+
+    __slots__ = ("ticket", "value")
+
+    def __init__(self, value: Any, ticket: Ticket) -> None:
+        self.value = value
+        self.ticket = ticket
+
+
+def track(item: Any) -> Any:
+    """Wrap a :class:`~weirflow.Delivery` from a source; other items pass as they are."""
+    if isinstance(item, Delivery):
+        return Tracked(item.value, Ticket(item))
+    return item
+
+
+def finish(item: Any) -> Any:
+    """The last stage is done with ``item``: count it off its delivery's ticket."""
+    if isinstance(item, Tracked):
+        item.ticket.add(-1)
+        return item.value
+    return item
+
+
 class StorageDirectory(Mapping[str, Storage]):
     """``db_connectors``: pipeline name → that pipeline's storage, opened on first use."""
 
@@ -138,10 +187,18 @@ class StageCall:
 
     def __call__(self, item: Any, **resources: Any) -> Any:
         try:
+            if isinstance(item, Tracked):
+                return self._apply_tracked(item, resources)
             return self._apply(item, resources)
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
+
+    def _apply_tracked(self, item: Tracked, resources: dict[str, Any]) -> Any:
+        result = self._apply(item.value, resources)
+        if self.stage.role not in ("source", "core_logic"):
+            return item  # stored or sent: the same item goes on
+        return _tracked_outputs(result, item.ticket)
 
     def _apply(self, item: Any, resources: dict[str, Any]) -> Any:
         stage = self.stage
@@ -176,6 +233,14 @@ def tag_stage(error: BaseException, stage: str) -> None:
     if not hasattr(error, "weirflow_stage"):
         with contextlib.suppress(AttributeError):
             error.weirflow_stage = stage  # type: ignore[attr-defined]
+
+
+def _tracked_outputs(outputs: Iterable[Any], ticket: Ticket) -> Iterator[Tracked]:
+    """Each output joins the ticket before it leaves; the input leaves it at the end."""
+    for output in outputs:
+        ticket.add(1)
+        yield Tracked(output, ticket)
+    ticket.add(-1)
 
 
 def _as_items(result: Any) -> Iterable[Any]:
