@@ -50,7 +50,7 @@ class Delivery:
         ({'t': 21.5}, None, None, [True])
     """
 
-    __slots__ = ("value", "_acknowledge", "_lock")
+    __slots__ = ("_acknowledge", "_lock", "value")
 
     def __init__(self, value: Any, acknowledge: Callable[[], None]) -> None:
         self.value = value
