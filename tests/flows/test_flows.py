@@ -217,3 +217,27 @@ def test_flow_stop_from_another_thread_ends_launch(tmp_path: Path) -> None:
     flow.launch_flow()
     assert len(ticks.values()) >= 3
     assert os.getpid() > 0
+
+
+def test_core_logic_gets_on_start_resources_per_worker(tmp_path: Path) -> None:
+    opened = Recorder(tmp_path / "opened")
+    closed = Recorder(tmp_path / "closed")
+
+    def connect(worker_info: Any) -> dict[str, Any]:
+        opened(worker_info.index)
+        return {"connection": f"conn-{worker_info.index}"}
+
+    def lookup(x: int, connection: str, pipeline_name: str) -> str:
+        return f"{pipeline_name}:{connection}:{x}"
+
+    builder = FlowBuilder()
+    builder.add_pipeline("enrich").with_core_logic(numbers).with_core_logic(
+        lookup, workers=2, on_start=connect, on_done=lambda connection: closed(connection)
+    ).with_storage(FileStorage(tmp_path / "enriched"))
+    flow = builder.build()
+    flow.launch_flow(execution_seconds=30)
+    results = flow.storage("enrich").load()
+    assert len(results) == 10
+    assert all(r.startswith("enrich:conn-") for r in results)
+    assert sorted(opened.values()) == ["0", "1"]
+    assert sorted(closed.values()) == ["'conn-0'", "'conn-1'"]

@@ -121,6 +121,47 @@ class PipelineBuilder:
             )
         )
 
+    def with_mqtt_connector(
+        self,
+        source: str = "localhost",
+        port: int = 1883,
+        topic: str | list[str] = "#",
+        qos: int = 1,
+        *,
+        maxsize: int = 0,
+        **options: Any,
+    ) -> PipelineBuilder:
+        """Subscribe to ``topic`` on the MQTT broker ``source``: a continuous source.
+
+        Options are those of :class:`~weirflow.connectors.mqtt.MqttSource` (``username``,
+        ``password``, ``tls``, ``client_id``, ``clean_start``, ``decode``, ``at_least_once``,
+        ``dead_letter``...). With ``qos=1`` and a ``client_id``, each message is acknowledged to
+        the broker only after the pipeline's last stage is done with it.
+        """
+        from ..connectors.mqtt import MqttSource
+
+        label = self._label("mqtt_connector")
+        lazy: Lazy[Source] = Lazy(
+            MqttSource,
+            source=source,
+            port=port,
+            topic=topic,
+            qos=qos,
+            pipeline=self.name,
+            **options,
+        )
+        _validate(lazy, self._where(label))
+        return self._add(
+            StageDef(
+                label,
+                "source",
+                *self._engine(label, "thread", 1, maxsize),
+                source=lazy,
+                continuous=True,
+                description=f"mqtt {topic!r} on {source}:{port}",
+            )
+        )
+
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
         """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
         label = self._label("stream_connector")
@@ -195,12 +236,15 @@ class PipelineBuilder:
         """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function)."""
         label = self._label("storage")
         where = self._where(label)
+        engine = self._engine(label, kind, workers, maxsize)
         if isinstance(storage, Storage):
             lazy: Lazy[Storage] = existing(storage)
             description = type(storage).__name__
         else:
             from ..storages import create_storage
 
+            if storage == "sql" and "pool_size" not in options:
+                options["pool_size"] = workers  # one connection per worker
             lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
             description = f"storage {storage!r}" if isinstance(storage, str) else _name(storage)
             _validate(lazy, where)
@@ -214,7 +258,7 @@ class PipelineBuilder:
             StageDef(
                 label,
                 "storage",
-                *self._engine(label, kind, workers, maxsize),
+                *engine,
                 storage=lazy,
                 description=description,
             )

@@ -27,7 +27,7 @@ from typing import Any
 from .._errors import PipelineFailed
 from .._interfaces import Storage
 from .._threads import make_thread
-from ._lazy import Lazy, close_all_opened
+from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineRunner, PipelineStatistics
 from ._schedule import Clock, SystemClock
 from ._stages import StorageDirectory
@@ -77,6 +77,10 @@ class Flow:
     def statistics(self) -> dict[str, dict[str, Any]]:
         """Runs, failures, restarts and items per pipeline, for the last launch."""
         return {name: asdict(stats) for name, stats in self._statistics.items()}
+
+    def close_resources(self) -> None:
+        """Close this flow's connectors, storages and senders opened in this process."""
+        close_all([*self._storages.values(), *(r for p in self.pipelines for r in p.resources())])
 
     def stop(self) -> None:
         """Ask a running :meth:`launch_flow` to stop gracefully (thread-safe)."""
@@ -148,7 +152,7 @@ class Flow:
                 runner.cancel()
             left = join_all(threads, STOP_JOIN_SECONDS)
         unregister_broker(self.flow_id)
-        close_all_opened()
+        self.close_resources()
         if left:
             logger.warning("pipelines still busy in user code after stopping: %s", ", ".join(left))
         raise_failures(failures)

@@ -2,19 +2,17 @@
 
 A pipeline's stage objects may be needed in another process (``use_threads=False``, process
 workers). A :class:`Lazy` holds only how to make the object (a factory and its keyword
-arguments: picklable), creates it on first use in each process, and closes it with the flow.
+arguments: picklable), creates it on first use in each process, and is closed by the flow that
+owns it (never by another flow running in the same process).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-
-_opened: list[Lazy[Any]] = []
-_opened_lock = threading.Lock()
 
 
 class Lazy(Generic[T]):
@@ -32,8 +30,6 @@ class Lazy(Generic[T]):
             with self._lock:
                 if self._instance is None:
                     self._instance = self.factory(**self.options)
-                    with _opened_lock:
-                        _opened.append(self)
                 instance = self._instance
         return instance
 
@@ -58,13 +54,13 @@ class Lazy(Generic[T]):
         self._lock = threading.Lock()
 
 
-def close_all_opened() -> None:
-    """Close every object a :class:`Lazy` made in this process (at the end of a flow)."""
-    with _opened_lock:
-        opened = list(_opened)
-        _opened.clear()
-    for lazy in opened:
-        lazy.close()
+def close_all(lazies: Iterable[Lazy[Any]]) -> None:
+    """Close what ``lazies`` made in this process (at the end of a flow), each at most once."""
+    seen: set[int] = set()
+    for lazy in lazies:
+        if id(lazy) not in seen:
+            seen.add(id(lazy))
+            lazy.close()
 
 
 def existing(instance: T) -> Lazy[T]:

@@ -19,6 +19,7 @@ from .._api import Operators
 from .._errors import ConfigError, PipelineFailed
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
+from ._lazy import Lazy
 from ._schedule import Clock, Schedule
 from ._stages import StageDef, StorageDirectory, engine_stage, finish, tag_stage, track
 
@@ -40,6 +41,13 @@ class Pipeline:
     on_failure: Policy = "stop"
     max_restarts: int = 5
     restart_backoff_seconds: float = RESTART_BACKOFF_SECONDS
+
+    def resources(self) -> list[Lazy[Any]]:
+        """The connectors, storages and senders of this pipeline's stages."""
+        found: list[Lazy[Any]] = []
+        for stage in self.stages:
+            found.extend(x for x in (stage.source, stage.storage, stage.sender) if x is not None)
+        return found
 
     @property
     def continuous(self) -> bool:

@@ -38,7 +38,7 @@ from ._flow import (
     raise_failures,
     signals_stop,
 )
-from ._lazy import close_all_opened
+from ._lazy import close_all
 from ._pipeline import PipelineRunner, PipelineStatistics
 from ._schedule import SystemClock
 from ._stages import StorageDirectory
@@ -120,7 +120,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
                 child.process.kill()
                 child.process.join(1)
         collector.join(5)
-    close_all_opened()
+    flow.close_resources()
     raise_failures(failures)
 
 
@@ -212,4 +212,4 @@ def _pipeline_main(
         send("done", None)
         results.close()
         unregister_broker(flow_id)
-        close_all_opened()
+        close_all([*storages.values(), *pipeline.resources()])

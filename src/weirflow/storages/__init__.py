@@ -12,6 +12,9 @@ kind       class                       keeps
 function   :class:`FunctionStorage`    nothing: calls the function with each item
 =========  ==========================  ====================================================
 
+A ``sql`` storage on a database server retries a call that lost its connection, then raises
+:class:`DatabaseUnavailableError` naming the pipeline, the table and the URL (password masked).
+
 Every storage takes ``preprocessing`` (``"add_datetime"``, ``"overwrite"``, a function, or a
 list of these) and is safe with concurrent writers, threads and processes alike: a ``save`` is
 durable when it returns and a crash never loses what an earlier ``save`` committed.
@@ -39,22 +42,28 @@ from .json import JsonStorage as JsonStorage
 from .jsonl import JsonLinesStorage as JsonLinesStorage
 
 if TYPE_CHECKING:
+    from .sql import DatabaseUnavailableError as DatabaseUnavailableError
     from .sql import SqlStorage as SqlStorage
+    from .sql import SqlStorageStatistics as SqlStorageStatistics
 
 __all__ = [
     "CsvStorage",
+    "DatabaseUnavailableError",
     "FunctionStorage",
     "JsonLinesStorage",
     "JsonStorage",
     "SqlStorage",
+    "SqlStorageStatistics",
     "create_storage",
 ]
+
+_SQL_NAMES = ("DatabaseUnavailableError", "SqlStorage", "SqlStorageStatistics")
 
 
 def __getattr__(name: str) -> Any:
     # SQLAlchemy takes a while to import: only pay for it when the sql storage is used.
-    if name == "SqlStorage":
-        from .sql import SqlStorage
+    if name in _SQL_NAMES:
+        from . import sql
 
-        return SqlStorage
+        return getattr(sql, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,8 @@ function (wrapped in a :class:`FunctionStorage`). Every mistake — an unknown k
 option, an option of the wrong type or value — is a :class:`~weirflow.ConfigError` naming the
 pipeline, the field and the fix. Default locations derive from the pipeline's name:
 ``data/<pipeline>.json`` (``.jsonl``, ``.csv``) and, for ``sql``, the table ``<pipeline>`` in
-``sqlite:///data/weirflow.sqlite``.
+``sqlite:///data/weirflow.sqlite``; a ``sql`` storage is also told its pipeline, which its
+errors and log lines name.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _FILE_KINDS: dict[str, type[FileStorage]] = {
 }
 DEFAULT_DIRECTORY = Path("data")
 DEFAULT_SQL_URL = "sqlite:///data/weirflow.sqlite"
+_GIVEN_BY_WEIRFLOW = ("fn", "pipeline")  # parameters that are not options of with_storage
 
 
 def create_storage(
@@ -115,6 +117,8 @@ def _from_kind(kind: str, pipeline: str, options: dict[str, Any], context: str) 
             f"use one of {_kinds()}, a Storage object or a function"
         )
     _check_names(options, cls, f"{kind!r} storages", context)
+    if kind == "sql":
+        options["pipeline"] = pipeline  # named in its errors and log lines
     with configuring(context):
         return cls(**options)
 
@@ -123,7 +127,8 @@ def _check_names(options: Mapping[str, Any], cls: type[Storage], what: str, cont
     accepted = [
         name
         for name, parameter in inspect.signature(cls).parameters.items()
-        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) and name != "fn"
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        and name not in _GIVEN_BY_WEIRFLOW
     ]
     for name in options:
         if name not in accepted:

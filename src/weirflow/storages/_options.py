@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -62,6 +63,25 @@ def check_positive_int(value: Any, where: str, option: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
     raise ConfigError(f"{where}: {option} must be a whole number of at least 1, got {value!r}")
+
+
+def check_count(value: Any, where: str, option: str) -> int:
+    """A whole number of at least 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"{where}: {option} must be a whole number >= 0, got {value!r}")
+
+
+def check_seconds(value: Any, where: str, option: str) -> float:
+    """A finite number of seconds, at least 0."""
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        return float(value)
+    raise ConfigError(f"{where}: {option} must be a number of seconds >= 0, got {value!r}")
 
 
 def check_name(value: Any, where: str, option: str) -> str:

@@ -2,11 +2,20 @@
 
 :func:`check_url` validates a URL at build time without connecting (its dialect and driver must
 be importable) and never puts the password in a message. :func:`make_engine` creates the engine
-on first use. SQLite gets a setup that is safe with many threads and processes: WAL journal
-(readers never block the writer), a 30 s busy timeout (writers queue instead of failing with
-"database is locked"), ``synchronous=FULL`` (a commit is on disk when it returns), and
-connections usable from any thread. An in-memory SQLite database lives in one connection shared
-by every thread of the process (each process has its own).
+on first use.
+
+A database server gets a pool of ``pool_size`` connections (the storage stage's workers) plus at
+most ``max_overflow`` more for bursts, each checked with a ping before use, so a connection the
+server dropped is replaced instead of failing a save. With libpq (``psycopg``, ``psycopg2``)
+connecting gives up after 10 s, TCP keepalives notice a silently dead connection within about a
+minute, and sessions use UTC, so a naive ``datetime`` always means UTC whatever the server's
+setting; a value given in the URL's query (``?connect_timeout=3``) wins over these.
+
+SQLite gets a setup that is safe with many threads and processes: WAL journal (readers never
+block the writer), a 30 s busy timeout (writers queue instead of failing with "database is
+locked"), ``synchronous=FULL`` (a commit is on disk when it returns), and connections usable
+from any thread. An in-memory SQLite database lives in one connection shared by every thread of
+the process (each process has its own).
 """
 
 from __future__ import annotations
@@ -24,6 +33,18 @@ from .._errors import ConfigError
 from ._files import ensure_parent, exclusive
 
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
+LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+# libpq connection parameters: give up connecting after 10 s; probe an idle connection after
+# 30 s, every 10 s, and drop it after 3 unanswered probes.
+_LIBPQ_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+_UTC_SESSION = "-c TimeZone=UTC"
 
 
 def masked(url: URL) -> str:
@@ -96,13 +117,13 @@ def is_sqlite_file(url: URL) -> bool:
     )
 
 
-def make_engine(url: URL, pool_size: int | None) -> Engine:
+def make_engine(url: URL, pool_size: int, max_overflow: int) -> Engine:
     """An engine for ``url`` (creating a SQLite file's directory first)."""
+    pooled: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
     if not is_sqlite(url):
-        options: dict[str, Any] = {"pool_pre_ping": True}
-        if pool_size is not None:
-            options["pool_size"] = pool_size
-        return create_engine(url, **options)
+        return create_engine(
+            url, pool_pre_ping=True, connect_args=_server_connect_args(url), **pooled
+        )
     connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
     if is_sqlite_memory(url):
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
@@ -110,10 +131,23 @@ def make_engine(url: URL, pool_size: int | None) -> Engine:
         if is_sqlite_file(url):
             assert url.database is not None
             _enable_wal(Path(url.database))
-        sized = {} if pool_size is None else {"pool_size": pool_size}
-        engine = create_engine(url, connect_args=connect_args, **sized)
+        engine = create_engine(url, connect_args=connect_args, **pooled)
     event.listen(engine, "connect", _setup_sqlite_connection)
     return engine
+
+
+def _server_connect_args(url: URL) -> dict[str, Any]:
+    """Timeouts, keepalives and a UTC session for libpq drivers, unless the URL sets them."""
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in LIBPQ_DRIVERS:
+        return {}
+    given = {key.lower() for key in url.query}
+    connect_args = {key: value for key, value in _LIBPQ_DEFAULTS.items() if key not in given}
+    options = url.query.get("options", "")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    if "timezone" not in options.lower():
+        connect_args["options"] = f"{options} {_UTC_SESSION}".strip()
+    return connect_args
 
 
 def _enable_wal(database: Path) -> None:

@@ -17,7 +17,8 @@ dict, list, ``None``    ``"json"``                 ``JSON`` (``JSONB`` on Postgr
 
 Items that are not dicts are stored in a single JSON column ``value``. Creation uses
 ``CREATE TABLE IF NOT EXISTS`` (and a unique index ``IF NOT EXISTS`` for ``upsert_on``), so
-processes racing to create the same table all succeed. An existing table is reflected, never
+processes racing to create the same table all succeed (PostgreSQL can still fail the loser of
+such a race; the winner's table or index is then used). An existing table is reflected, never
 altered.
 """
 
@@ -143,20 +144,45 @@ def create(engine: Engine, table: Table) -> None:
         with engine.connect() as connection:
             if not inspect(connection).has_table(table.name):
                 raise
-    with engine.begin() as connection:
-        for index in table.indexes:
+    for index in table.indexes:
+        create_index(engine, table, index)
+
+
+def create_index(engine: Engine, table: Table, index: Index) -> None:
+    """Create ``index`` unless it exists (safe when processes race, as :func:`create` is)."""
+    try:
+        with engine.begin() as connection:
             connection.execute(CreateIndex(index, if_not_exists=True))
+    except DBAPIError:
+        # Two PostgreSQL sessions creating the same index at once: one of them fails.
+        with engine.connect() as connection:
+            names = {found["name"] for found in inspect(connection).get_indexes(table.name)}
+        if index.name not in names:
+            raise
 
 
-def ensure_unique_index(connection: Connection, table: Table, keys: Sequence[str]) -> None:
+def ensure_unique_index(engine: Engine, table: Table, keys: Sequence[str]) -> None:
     """Make ``keys`` unique in an existing table, as ``INSERT ... ON CONFLICT`` needs."""
     index = Index(upsert_index_name(table.name, keys), *(table.c[key] for key in keys), unique=True)
-    connection.execute(CreateIndex(index, if_not_exists=True))
+    create_index(engine, table, index)
 
 
 def data_columns(table: Table) -> list[Column[Any]]:
     """The columns that hold record fields (all but weirflow's surrogate key)."""
     return [column for column in table.columns if column.name != ID_COLUMN]
+
+
+def filled_by_database(table: Table, column: Column[Any]) -> bool:
+    """Whether the database gives ``column`` a value when an insert leaves it out.
+
+    True for an auto-incremented key (``SERIAL``, an identity, SQLite's ``INTEGER PRIMARY
+    KEY``) and for a column with a server-side ``DEFAULT``.
+    """
+    return (
+        column.server_default is not None
+        or column.identity is not None
+        or column is table.autoincrement_column
+    )
 
 
 def holds_values(table: Table) -> bool:

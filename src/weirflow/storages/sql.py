@@ -3,8 +3,14 @@
 Any database SQLAlchemy supports works for saving and loading; ``upsert_on`` needs SQLite or
 PostgreSQL (``INSERT ... ON CONFLICT DO UPDATE``). The engine is created on first use, not when
 the storage is made, so building a flow never connects, and a storage pickled into a worker
-process opens its own pool there. See :mod:`weirflow.storages._sqltable` for the column types
-and :mod:`weirflow.storages._sqlengine` for the SQLite setup (WAL, busy timeout, full sync).
+process opens its own pool there. See :mod:`weirflow.storages._sqltable` for the column types,
+:mod:`weirflow.storages._sqlengine` for the pool and the SQLite setup (WAL, busy timeout, full
+sync), and :mod:`weirflow.storages._sqlretry` for what happens when a database server goes away.
+
+Each ``save`` / ``save_many`` is one transaction, sent as one batch (``executemany``) and
+committed before the call returns. With a database server (not SQLite), a call that fails on a
+connection error is tried again, whole, on a fresh connection, with exponential backoff; once
+the retries are spent it raises :class:`~weirflow.storages.DatabaseUnavailableError`.
 
 SQLite has no time-zone-aware type: a timezone-aware ``datetime`` is stored converted to UTC and
 loaded back naive (in UTC). PostgreSQL keeps it aware (``timestamptz``).
@@ -12,11 +18,13 @@ loaded back naive (in UTC). PostgreSQL keeps it aware (``timestamptz``).
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Engine, Insert, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,11 +33,55 @@ from sqlalchemy.engine import URL
 from .._errors import ConfigError, WeirflowError
 from .._interfaces import Storage
 from . import _sqltable
-from ._options import check_bool, check_name, check_positive_int, where
+from ._options import (
+    check_bool,
+    check_count,
+    check_name,
+    check_positive_int,
+    check_seconds,
+    where,
+)
 from ._preprocess import Preprocessing, check_preprocessing
 from ._sqlengine import check_url, is_sqlite, is_sqlite_memory, make_engine, masked
+from ._sqlretry import DatabaseUnavailableError, backoff_delay, describe, is_connection_error
+
+__all__ = ["DatabaseUnavailableError", "SqlStorage", "SqlStorageStatistics"]
+
+logger = logging.getLogger("weirflow.storages")
+
+T = TypeVar("T")
 
 UPSERT_BACKENDS = ("sqlite", "postgresql")
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 2
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BACKOFF = 0.5
+
+
+@dataclass(frozen=True)
+class SqlStorageStatistics:
+    """What a :class:`SqlStorage` object has done so far, in this process.
+
+    Attributes:
+        saved: records in the saves that were committed.
+        transactions: saves committed (one per ``save`` or ``save_many`` call).
+        retries: attempts made again after a connection error.
+        unavailable: calls that gave up with ``DatabaseUnavailableError``.
+    """
+
+    saved: int = 0
+    transactions: int = 0
+    retries: int = 0
+    unavailable: int = 0
+
+
+class _Attempt:
+    """What one attempt of a call got to: whether the database was asked to commit."""
+
+    __slots__ = ("committing",)
+
+    def __init__(self) -> None:
+        self.committing = False
 
 
 class SqlStorage(Storage):
@@ -37,22 +89,37 @@ class SqlStorage(Storage):
 
     Args:
         url: a SQLAlchemy database URL, e.g. ``"sqlite:///data/weirflow.sqlite"`` or
-            ``"postgresql://user:password@host/db"``. The password never appears in ``repr``
-            or in weirflow's error messages.
+            ``"postgresql+psycopg://user:password@host/db"``. The password never appears in
+            ``repr``, in weirflow's error messages or in its log lines.
         table: the table's name.
         create: create the table on the first save if it does not exist. Its columns come from
             ``schema`` or, without one, from the first record saved.
         schema: declared column types, ``{"column": "int" | "float" | "bool" | "str" |
-            "datetime" | "json"}``.
+            "datetime" | "json"}`` (``json`` is ``JSONB`` on PostgreSQL).
         upsert_on: columns identifying a record: saving a record whose values there already
             exist updates that row instead of adding one (SQLite and PostgreSQL; the table gets
-            a unique index on these columns; they must not be ``None``).
-        pool_size: connections kept by the engine's pool (SQLAlchemy's default if ``None``).
+            a unique index on these columns; they must not be ``None``). This makes saving
+            again after a redelivery or a retry harmless.
+        pool_size: connections the pool keeps open: one per worker of the storage stage (the
+            flow passes the stage's ``workers``).
+        max_overflow: connections opened beyond ``pool_size`` when all are busy (closed
+            again once returned).
+        retries: how many times a call that failed on a connection error is tried again
+            (database servers only: SQLite has no connection to lose, and already waits up to
+            30 s for a lock).
+        retry_backoff: seconds before the first retry, doubled for each next one, at most
+            10 s apart.
         preprocessing: ``None``, ``"add_datetime"``, ``"overwrite"``, a function, or a list.
+        pipeline: the pipeline the storage belongs to, named in errors and log lines
+            (``with_storage`` sets it).
 
     Dict items become rows (a key that is not a column is an error naming it; a missing key is
     ``NULL``); other items are stored in a single JSON column ``value`` and loaded back as they
-    were. ``save_many`` saves its batch in one transaction.
+    were. ``save_many`` saves its batch in one transaction, sent in one round trip; a save
+    returns once its transaction is committed, and one that raised committed nothing of its
+    batch, except when the connection broke while the database was committing (the error
+    says so): whether those rows were kept is then unknown, and saving them again may add
+    them twice unless ``upsert_on`` names their key.
 
     Example:
         >>> import pathlib, tempfile
@@ -63,9 +130,11 @@ class SqlStorage(Storage):
         ...     storage.save({"sensor": "a", "value": 9.5})
         ...     print(storage.load())
         ...     print(storage.load(where={"sensor": "b"}))
+        ...     print(storage.statistics())
         ...     storage.close()
         [{'sensor': 'a', 'value': 9.5}, {'sensor': 'b', 'value': 2.0}]
         [{'sensor': 'b', 'value': 2.0}]
+        SqlStorageStatistics(saved=3, transactions=2, retries=0, unavailable=0)
     """
 
     def __init__(
@@ -76,8 +145,12 @@ class SqlStorage(Storage):
         create: bool = True,
         schema: Mapping[str, str] | None = None,
         upsert_on: Sequence[str] | None = None,
-        pool_size: int | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         preprocessing: Any = None,
+        pipeline: str | None = None,
     ) -> None:
         context = where(type(self).__name__)
         self.url: URL = check_url(url, context)
@@ -85,15 +158,25 @@ class SqlStorage(Storage):
         self.create: bool = check_bool(create, context, "create")
         self.schema: dict[str, str] | None = _check_schema(schema, context)
         self.upsert_on: tuple[str, ...] = _check_upsert_on(upsert_on, context)
-        self.pool_size: int | None = (
-            None if pool_size is None else check_positive_int(pool_size, context, "pool_size")
-        )
+        self.pool_size: int = check_positive_int(pool_size, context, "pool_size")
+        self.max_overflow: int = check_count(max_overflow, context, "max_overflow")
+        self.retries: int = check_count(retries, context, "retries")
+        self.retry_backoff: float = check_seconds(retry_backoff, context, "retry_backoff")
         self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)
+        self.pipeline: str | None = (
+            None if pipeline is None else check_name(pipeline, context, "pipeline")
+        )
         self._check_combination(context)
+        self._reset_runtime_state()
+
+    def _reset_runtime_state(self) -> None:
         self._lock = threading.RLock()
         self._engine: Engine | None = None
         self._table: Table | None = None
         self._writable = False  # the table exists and has the index upsert_on needs
+        self._closing = threading.Event()  # set by close(): retries waiting give up
+        self._counts = SqlStorageStatistics()
+        self._counts_lock = threading.Lock()
 
     def _check_combination(self, context: str) -> None:
         if self.upsert_on and self.url.get_backend_name() not in UPSERT_BACKENDS:
@@ -123,7 +206,7 @@ class SqlStorage(Storage):
     def _get_engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = make_engine(self.url, self.pool_size)
+                self._engine = make_engine(self.url, self.pool_size, self.max_overflow)
             return self._engine
 
     def _prepared_table(self, engine: Engine, first: Any) -> Table:
@@ -157,8 +240,7 @@ class SqlStorage(Storage):
                         f"{self!r}: upsert_on column(s) {missing} are not columns of the "
                         f"existing table {self.table!r}; change upsert_on"
                     )
-                with engine.begin() as connection:
-                    _sqltable.ensure_unique_index(connection, table, self.upsert_on)
+                _sqltable.ensure_unique_index(engine, table, self.upsert_on)
             self._table, self._writable = table, True
             return table
 
@@ -176,25 +258,48 @@ class SqlStorage(Storage):
         self.save_many([item])
 
     def save_many(self, items: list[Any]) -> None:
-        """Save several items in one transaction: all of them, or none."""
+        """Save several items in one transaction: all of them, or none.
+
+        Raises:
+            DatabaseUnavailableError: the database server could not be reached, even after
+                the retries.
+        """
         values = [self.preprocessing.apply(item) for item in items]
         if not values:
             return
         if self.preprocessing.overwrite:
             values = values[-1:]
-        with self._serialised():
-            engine = self._get_engine()
-            table = self._prepared_table(engine, values[0])
-            rows = self._rows(table, values)
-            with engine.begin() as connection:
-                if self.preprocessing.overwrite:
-                    connection.execute(delete(table))
-                connection.execute(self._insert(table), rows)
+
+        def write(attempt: _Attempt) -> None:
+            with self._serialised():
+                engine = self._get_engine()
+                table = self._prepared_table(engine, values[0])
+                rows = self._rows(table, values)
+                with engine.begin() as connection:
+                    if self.preprocessing.overwrite:
+                        connection.execute(delete(table))
+                    connection.execute(self._insert(table, list(rows[0])), rows)
+                    attempt.committing = True  # leaving the block commits
+
+        count = len(values)
+        self._call(f"saving {count} record{'s' if count != 1 else ''}", write)
+        self._count(saved=count, transactions=1)
 
     def _rows(self, table: Table, values: list[Any]) -> list[dict[str, Any]]:
-        columns = [column.name for column in _sqltable.data_columns(table)]
+        """One row per record, all with the same columns (one statement inserts them all).
+
+        A field no record gives is ``NULL``, except in columns the database fills itself (a
+        ``SERIAL`` key, a ``DEFAULT``): those are left out, so the database does.
+        """
         if _sqltable.holds_values(table):
             return [{_sqltable.VALUE_COLUMN: value} for value in values]
+        columns = [column.name for column in _sqltable.data_columns(table)]
+        given = {key for value in values if isinstance(value, Mapping) for key in value}
+        inserted = [
+            column.name
+            for column in _sqltable.data_columns(table)
+            if column.name in given or not _sqltable.filled_by_database(table, column)
+        ]
         to_utc = is_sqlite(self.url)
         rows: list[dict[str, Any]] = []
         for value in values:
@@ -210,7 +315,7 @@ class SqlStorage(Storage):
                     f"({', '.join(columns)}); add the column to the table, or drop the field "
                     "with a preprocessing function"
                 )
-            row = {name: _utc(value.get(name)) if to_utc else value.get(name) for name in columns}
+            row = {name: _utc(value.get(name)) if to_utc else value.get(name) for name in inserted}
             for key in self.upsert_on:
                 if row[key] is None:
                     raise ValueError(
@@ -222,15 +327,12 @@ class SqlStorage(Storage):
             rows = list({tuple(row[key] for key in self.upsert_on): row for row in rows}.values())
         return rows
 
-    def _insert(self, table: Table) -> Insert:
+    def _insert(self, table: Table, columns: list[str]) -> Insert:
+        """An ``INSERT`` of ``columns``; with ``upsert_on``, updating them on a conflict."""
         if not self.upsert_on:
             return insert(table)
         statement = (sqlite.insert if is_sqlite(self.url) else postgresql.insert)(table)
-        updated = {
-            column.name: statement.excluded[column.name]
-            for column in _sqltable.data_columns(table)
-            if column.name not in self.upsert_on
-        }
+        updated = {name: statement.excluded[name] for name in columns if name not in self.upsert_on}
         if not updated:
             return statement.on_conflict_do_nothing(index_elements=list(self.upsert_on))
         return statement.on_conflict_do_update(index_elements=list(self.upsert_on), set_=updated)
@@ -262,21 +364,26 @@ class SqlStorage(Storage):
             raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
         if where is not None and not isinstance(where, Mapping):
             raise TypeError(f"where must be a dict of column: value, got {where!r}")
-        with self._serialised():
-            engine = self._get_engine()
-            table = self._existing_table(engine)
-            if table is None:
-                return None if self.preprocessing.overwrite else []
-            columns = _sqltable.data_columns(table)
-            statement = select(*columns)
-            for name, value in (where or {}).items():
-                statement = statement.where(self._filter_column(table, name) == value)
-            if _sqltable.ID_COLUMN in table.c:
-                statement = statement.order_by(table.c[_sqltable.ID_COLUMN])
-            if limit is not None:
-                statement = statement.limit(limit)
-            with engine.connect() as connection:
-                rows = [dict(row._mapping) for row in connection.execute(statement)]
+
+        def read(_attempt: _Attempt) -> tuple[Table | None, list[dict[str, Any]]]:
+            with self._serialised():
+                engine = self._get_engine()
+                table = self._existing_table(engine)
+                if table is None:
+                    return None, []
+                statement = select(*_sqltable.data_columns(table))
+                for name, value in (where or {}).items():
+                    statement = statement.where(self._filter_column(table, name) == value)
+                if _sqltable.ID_COLUMN in table.c:
+                    statement = statement.order_by(table.c[_sqltable.ID_COLUMN])
+                if limit is not None:
+                    statement = statement.limit(limit)
+                with engine.connect() as connection:
+                    return table, [dict(row._mapping) for row in connection.execute(statement)]
+
+        table, rows = self._call("loading", read)
+        if table is None:
+            return None if self.preprocessing.overwrite else []
         if _sqltable.holds_values(table):
             records: list[Any] = [row[_sqltable.VALUE_COLUMN] for row in rows]
         else:
@@ -299,13 +406,106 @@ class SqlStorage(Storage):
             )
         return column
 
+    # -- connection errors ---------------------------------------------------------------------
+
+    def _call(self, action: str, operation: Callable[[_Attempt], T]) -> T:
+        """``operation()``, tried again on connection errors while retries are left."""
+        if is_sqlite(self.url):
+            return operation(_Attempt())
+        closing = self._closing
+        attempts = self.retries + 1
+        unconfirmed = False  # an attempt lost its connection while committing
+        for number in range(1, attempts + 1):
+            if number > 1:
+                self._count(retries=1)
+            attempt = _Attempt()
+            try:
+                return operation(attempt)
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                unconfirmed = unconfirmed or attempt.committing
+                reason = describe(error, self._secrets())
+                if number < attempts and not closing.is_set():
+                    delay = backoff_delay(self.retry_backoff, number)
+                    logger.warning(
+                        "%s: %s failed (%s); retry %d of %d in %.2f s",
+                        self._site(),
+                        action,
+                        reason,
+                        number,
+                        self.retries,
+                        delay,
+                    )
+                    if not closing.wait(delay):
+                        continue
+                self._count(unavailable=1)
+                closed = number < attempts
+                raise self._unavailable(action, number, reason, unconfirmed, closed) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _unavailable(
+        self, action: str, attempts: int, reason: str, unconfirmed: bool, closed: bool
+    ) -> DatabaseUnavailableError:
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if closed:
+            tries += " (the storage was closed while waiting to retry)"
+        if action == "loading":
+            outcome = ""
+        elif unconfirmed:
+            outcome = (
+                "; the connection broke while the database was committing, so these records "
+                "may have been saved"
+            )
+        else:
+            outcome = "; nothing of it was committed"
+        message = (
+            f"{self._site()}: {action} failed after {tries}: the database is unreachable "
+            f"({reason}){outcome}"
+        )
+        return DatabaseUnavailableError(
+            message, self.pipeline, self.table, masked(self.url), attempts
+        )
+
+    def _site(self) -> str:
+        """Where errors and log lines say they come from (never with the password)."""
+        if self.pipeline is None:
+            return repr(self)
+        return (
+            f"pipeline {self.pipeline!r}: sql storage (table {self.table!r} at {masked(self.url)})"
+        )
+
+    def _secrets(self) -> list[str]:
+        password = self.url.password
+        return [password] if isinstance(password, str) and len(password) >= 3 else []
+
+    def _count(self, **increments: int) -> None:
+        with self._counts_lock:
+            counts = self._counts
+            self._counts = SqlStorageStatistics(
+                saved=counts.saved + increments.get("saved", 0),
+                transactions=counts.transactions + increments.get("transactions", 0),
+                retries=counts.retries + increments.get("retries", 0),
+                unavailable=counts.unavailable + increments.get("unavailable", 0),
+            )
+
     # -- the rest ------------------------------------------------------------------------------
 
+    def statistics(self) -> SqlStorageStatistics:
+        """A snapshot of what this object has done in this process (saves, retries...)."""
+        with self._counts_lock:
+            return self._counts
+
     def close(self) -> None:
-        """Close the connection pool (idempotent; a later call reconnects)."""
+        """Close the connection pool (idempotent; a later call reconnects).
+
+        Calls of other threads waiting to retry give up at once.
+        """
         with self._lock:
             engine, self._engine, self._table = self._engine, None, None
             self._writable = False
+            self._closing.set()
+            self._closing = threading.Event()
         if engine is not None:
             engine.dispose()
 
@@ -314,12 +514,25 @@ class SqlStorage(Storage):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_lock=None, _engine=None, _table=None, _writable=False)
+        for name in _RUNTIME_STATE:
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.RLock()
+        self._reset_runtime_state()
+
+
+# Made afresh in each process (and after unpickling): locks, the pool, the cached table.
+_RUNTIME_STATE = (
+    "_lock",
+    "_engine",
+    "_table",
+    "_writable",
+    "_closing",
+    "_counts",
+    "_counts_lock",
+)
 
 
 def _utc(value: Any) -> Any:

@@ -1,0 +1,127 @@
+"""When the database of a ``sql`` storage goes away: which errors are retried, and the error after.
+
+A database server restarts, fails over, or drops off the network for a moment; the storage then
+retries the whole call (a fresh transaction on a fresh connection) with exponential backoff
+instead of failing the pipeline. :func:`is_connection_error` decides what is worth retrying:
+errors of the connection (SQLAlchemy's ``OperationalError`` and ``InterfaceError``, any
+``DBAPIError`` that invalidated its connection, psycopg's ``OperationalError``), but not a
+mistake that will happen again (a bad password, a database or role that does not exist), nor
+errors of the data or the SQL. When the retries are spent the call raises
+:class:`DatabaseUnavailableError`, naming the pipeline, the table and the URL with its password
+masked, with the last database error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .._errors import WeirflowError
+from .._redact import redact_text, redact_urls_in
+
+MAX_BACKOFF = 10.0
+"""The longest wait between two attempts, in seconds."""
+
+# Connection failures that no amount of waiting repairs (libpq gives them no SQLSTATE).
+_PERMANENT = (
+    "password authentication failed",
+    "does not exist",  # database "x" / role "x" does not exist
+    "no pg_hba.conf entry",
+)
+
+
+class DatabaseUnavailableError(WeirflowError):
+    """A ``sql`` storage could not reach its database, even after its retries.
+
+    The last database error is the ``__cause__``. The message and :attr:`url` never show the
+    password. Nothing of the failed call was committed, except when the connection broke
+    while the database was committing it (the message says so): only then may the rows be
+    there, and a storage with ``upsert_on`` makes saving them again harmless.
+
+    Attributes:
+        pipeline: the pipeline whose storage failed (``None`` for a storage made directly).
+        table: the table's name.
+        url: the database URL, password masked.
+        attempts: how many times the call was tried.
+
+    Example:
+        >>> error = DatabaseUnavailableError(
+        ...     "database unreachable", "weather", "readings", "postgresql://app:***@db/prod", 6
+        ... )
+        >>> error.pipeline, error.table, error.attempts
+        ('weather', 'readings', 6)
+        >>> import pickle; str(pickle.loads(pickle.dumps(error)))
+        'database unreachable'
+    """
+
+    def __init__(
+        self, message: str, pipeline: str | None, table: str, url: str, attempts: int
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pipeline = pipeline
+        self.table = table
+        self.url = url
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.message, self.pipeline, self.table, self.url, self.attempts),
+        )
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether ``error`` says the connection failed, so the same call may succeed later.
+
+    Example:
+        >>> from sqlalchemy.exc import IntegrityError, OperationalError
+        >>> is_connection_error(OperationalError("SELECT 1", {}, ConnectionError("reset")))
+        True
+        >>> is_connection_error(IntegrityError("INSERT", {}, ValueError("duplicate key")))
+        False
+    """
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        if isinstance(error, OperationalError | InterfaceError):
+            return not _permanent(error)
+        return _is_driver_connection_error(error.orig)
+    return _is_driver_connection_error(error) and not _permanent(error)
+
+
+def _is_driver_connection_error(error: BaseException | None) -> bool:
+    psycopg = sys.modules.get("psycopg")  # only ever set when the storage uses psycopg
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)
+
+
+def _permanent(error: BaseException) -> bool:
+    text = str(error.orig if isinstance(error, DBAPIError) else error)
+    return any(marker in text for marker in _PERMANENT)
+
+
+def backoff_delay(backoff: float, retry: int) -> float:
+    """Seconds to wait before retry number ``retry`` (1, 2, ...): doubling, at most 10 s.
+
+    Example:
+        >>> [backoff_delay(0.5, retry) for retry in range(1, 7)]
+        [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]
+    """
+    return min(backoff * 2.0 ** (retry - 1), MAX_BACKOFF)
+
+
+def describe(error: BaseException, secrets: list[str]) -> str:
+    """``Type: first line`` of the database's message, without secrets or SQL parameters.
+
+    SQLAlchemy's own message appends the statement and its parameters (whole batches of
+    records); the driver's message is what tells why the connection failed.
+    """
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    lines = str(cause).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    text = redact_text(redact_urls_in(text), secrets)
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
