@@ -241,3 +241,23 @@ def test_core_logic_gets_on_start_resources_per_worker(tmp_path: Path) -> None:
     assert all(r.startswith("enrich:conn-") for r in results)
     assert sorted(opened.values()) == ["0", "1"]
     assert sorted(closed.values()) == ["'conn-0'", "'conn-1'"]
+
+
+def test_flow_stop_ends_a_flow_with_a_continuous_pipeline(tmp_path: Path) -> None:
+    flow_holder: list[Any] = []
+    seen: list[int] = []
+
+    def store(item: int) -> None:
+        seen.append(item)
+        if len(seen) == 5:
+            flow_holder[0].stop()
+
+    builder = FlowBuilder()
+    builder.add_pipeline("produce", timedelta_seconds=0.001).with_core_logic(lambda: 1).send(
+        "stream", name="ticks"
+    )
+    builder.add_pipeline("consume").with_stream_connector("ticks").with_storage(store)
+    flow = builder.build()
+    flow_holder.append(flow)
+    flow.launch_flow()  # no time limit: stop() must end it
+    assert len(seen) >= 5

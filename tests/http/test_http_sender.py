@@ -224,16 +224,16 @@ def test_register_a_new_kind() -> None:
         seen.append((kind, pipeline, options))
         return FunctionSender(print, pipeline=pipeline)
 
-    register_sender("mqtt", factory)
+    register_sender("amqp", factory)
     try:
         with pytest.raises(ValueError, match="registered already"):
-            register_sender("mqtt", factory)
-        register_sender("mqtt", factory, replace=True)
-        sender = create_sender("mqtt", pipeline="p", options={"topic": "t"})
+            register_sender("amqp", factory)
+        register_sender("amqp", factory, replace=True)
+        sender = create_sender("amqp", pipeline="p", options={"topic": "t"})
         assert isinstance(sender, FunctionSender)
-        assert seen == [("mqtt", "p", {"topic": "t"})]
+        assert seen == [("amqp", "p", {"topic": "t"})]
     finally:
-        del SENDERS["mqtt"]
+        del SENDERS["amqp"]
 
 
 def test_a_factory_must_make_a_sender() -> None:

@@ -59,6 +59,7 @@ class Flow:
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
         self._statistics: dict[str, PipelineStatistics] = {}
         self._stop: threading.Event | None = None
+        self._wake: threading.Event | None = None
         self._launch_lock = threading.Lock()
 
     # -- inspection ---------------------------------------------------------------------------
@@ -86,6 +87,8 @@ class Flow:
         """Ask a running :meth:`launch_flow` to stop gracefully (thread-safe)."""
         if self._stop is not None:
             self._stop.set()
+        if self._wake is not None:
+            self._wake.set()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class Flow:
         stop = threading.Event()
         self._stop = stop
         wake = threading.Event()
+        self._wake = wake
         failures: list[PipelineFailed] = []
         failures_lock = threading.Lock()
 

@@ -73,6 +73,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     wake = threading.Event()
     stop = threading.Event()
     flow._stop = stop
+    flow._wake = wake
     children: list[_Child] = []
     child_ends: list[Connection] = []
     for pipeline in flow.pipelines:

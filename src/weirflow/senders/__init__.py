@@ -89,6 +89,13 @@ def _http_factory(method: str) -> SenderFactory:
     return make
 
 
+def _mqtt_factory(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
+    from .mqtt import MqttSender  # paho-mqtt is imported only when a pipeline publishes
+
+    _check_options(repr(kind), pipeline, options, MqttSender.OPTIONS)
+    return MqttSender(pipeline=pipeline, **options)
+
+
 def _check_options(
     shown: str, pipeline: str, options: Mapping[str, Any], valid: Iterable[str]
 ) -> None:
@@ -104,8 +111,10 @@ def _check_options(
 SENDERS: dict[str, SenderFactory] = {
     "http_post": _http_factory("POST"),
     "http_put": _http_factory("PUT"),
+    "mqtt": _mqtt_factory,
 }
-"""Kind name → factory. Add a kind with :func:`register_sender`."""
+"""Kind name → factory (``"mqtt"``: :class:`weirflow.senders.mqtt.MqttSender`). Add a kind with
+:func:`register_sender`."""
 
 
 def register_sender(kind: str, factory: SenderFactory, *, replace: bool = False) -> None:
