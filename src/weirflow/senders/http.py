@@ -4,7 +4,7 @@ Each item (or its ``label_to_send`` value) is sent as a JSON body; ``bytes`` are
 are. An answer other than 2xx is an error, never a silent success: connection errors, timeouts
 and 5xx answers are retried with exponential backoff first, 4xx answers are not (sending the
 same request again would get the same answer). Retries, TLS and the client are shared with the
-HTTP connector (:class:`weirflow.connectors.http.Requester`).
+HTTP connector (:class:`weirflow._http.Requester`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from .._errors import InvalidArgumentError
+from .._http import Cert, Requester, Site, Verify, check_headers, check_method, check_url
 from .._interfaces import Sender
 from .._redact import redact_url
-from ..connectors.http import Cert, Requester, Site, Verify, check_headers, check_method, check_url
 from . import PayloadError, payload
 
 __all__ = ["HttpSender"]
@@ -35,7 +35,7 @@ class HttpSender(Sender):
         label_to_send: send only this key of each item (a dict); without it, the whole item.
         headers: sent with every request (values of secret headers never appear in logs).
         timeout, retries, backoff, verify, cert, client: see
-            :class:`weirflow.connectors.http.Requester`.
+            :class:`weirflow._http.Requester`.
         pipeline: the pipeline's name, shown in errors and log lines.
 
     Raises:

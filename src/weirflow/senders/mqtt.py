@@ -23,7 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from .._errors import InvalidArgumentError
 from .._interfaces import Sender
-from ..connectors.mqtt import (
+from .._mqtt import (
     MqttError,
     Where,
     broker_url,

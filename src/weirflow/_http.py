@@ -1,0 +1,415 @@
+"""HTTP plumbing shared by the connector (``connectors.http``) and the senders (``senders.http``):
+argument checks, TLS contexts, and the retrying :class:`Requester`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import httpx
+
+from ._errors import InvalidArgumentError, WeirflowError
+from ._redact import (
+    RedactingFilter,
+    is_secret_header,
+    is_secret_param,
+    redact_text,
+    redact_url,
+    redact_urls_in,
+)
+
+logger = logging.getLogger("weirflow.http")
+
+# httpx logs every request's full URL at INFO ("HTTP Request: GET http://...?apikey=..."): mask
+# the credentials in those lines too, once, for every client of the process.
+if not any(isinstance(f, RedactingFilter) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(RedactingFilter("httpx"))
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DECODES = ("json", "text", "bytes")
+OVERRIDES = frozenset({"url", "params", "headers", "json", "data", "method"})
+
+Verify: TypeAlias = "bool | str | os.PathLike[str]"
+Cert: TypeAlias = "str | os.PathLike[str] | tuple[str, str] | tuple[str, str, str]"
+
+
+class HttpRequestError(WeirflowError):
+    """An HTTP request failed for good: after its retries, or at once when retrying is useless.
+
+    The httpx exception (``httpx.ConnectError``, ``httpx.HTTPStatusError``...) is the
+    ``__cause__``. The message and :attr:`url` never show credentials.
+
+    Attributes:
+        pipeline: the pipeline that made the request.
+        method: the HTTP method.
+        url: the URL, with its password and secret query parameters masked.
+        status_code: the status of the last answer, or ``None`` if no answer came.
+        attempts: how many times the request was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        pipeline: str,
+        method: str,
+        url: str,
+        status_code: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pipeline = pipeline
+        self.method = method
+        self.url = url
+        self.status_code = status_code
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.message, self.pipeline, self.method, self.url, self.status_code, self.attempts),
+        )
+
+
+class HttpDecodeError(HttpRequestError, ValueError):
+    """An answer's body could not be decoded as asked (``decode="json"``, a body not JSON)."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where options were given, for messages: ``pipeline 'p': with_http_connector(f=...)``.
+
+    ``template`` shows one field, e.g. ``"send('http_post', {name}=...)"``, or
+    ``"the configuration's {name!r}"`` for a value a configuration stage produced at run time.
+    """
+
+    pipeline: str
+    template: str = "with_http_connector({name}=...)"
+
+    def __str__(self) -> str:
+        return f"pipeline {self.pipeline!r}"
+
+    def field(self, name: str) -> str:
+        return f"pipeline {self.pipeline!r}: {self.template.format(name=name)}"
+
+    def at_run_time(self) -> Site:
+        """The site of the values a configuration stage gives for one run."""
+        return Site(self.pipeline, "the configuration's {name!r}")
+
+
+def check_method(method: Any, site: Site, allowed: tuple[str, ...] = METHODS) -> str:
+    """The method in upper case, or :class:`InvalidArgumentError` naming the field."""
+    if not isinstance(method, str) or method.upper() not in allowed:
+        raise InvalidArgumentError(
+            f"{site.field('method')}: the method must be one of {', '.join(allowed)}, "
+            f"got {method!r}"
+        )
+    return method.upper()
+
+
+def check_url(url: Any, site: Site, field: str) -> str:
+    """``url`` if it is an absolute http(s) URL, else :class:`InvalidArgumentError`."""
+    if not isinstance(url, str):
+        raise InvalidArgumentError(
+            f"{site.field(field)}: the URL must be a string, got {type(url).__name__}"
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        raise InvalidArgumentError(
+            f"{site.field(field)}: {redact_url(url)!r} is not a valid URL ({error})"
+        ) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidArgumentError(
+            f"{site.field(field)}: the URL must start with http:// or https:// and name a host, "
+            f"got {redact_url(url)!r}"
+        )
+    return url
+
+
+def check_headers(headers: Any, site: Site) -> dict[str, str]:
+    """A copy of ``headers`` (a mapping of strings), or :class:`InvalidArgumentError`."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(name, str) and isinstance(value, str) for name, value in headers.items()
+    ):
+        raise InvalidArgumentError(
+            f"{site.field('headers')}: give a dict of strings, e.g. {{'apikey': '...'}}, "
+            f"got {type(headers).__name__}"
+        )
+    return dict(headers)
+
+
+def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext | bool:
+    """What ``httpx.Client(verify=...)`` should get for these options; files are read now.
+
+    ``verify`` is True (check the server against the system's trusted CAs), False (do not
+    check), or the path of a CA bundle file or directory; ``cert`` is a client certificate: the
+    path of a PEM file holding the certificate and its key, or ``(certfile, keyfile)`` or
+    ``(certfile, keyfile, password)``.
+    """
+    if cert is None and isinstance(verify, bool):
+        return verify
+    context: ssl.SSLContext
+    if isinstance(verify, bool):
+        context = httpx.create_ssl_context(verify=verify)
+    elif isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        try:
+            if os.path.isdir(path):
+                context = ssl.create_default_context(capath=path)
+            else:
+                context = ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as error:
+            raise InvalidArgumentError(
+                f"{site.field('verify')}: cannot load the CA bundle {path!r} ({error}); give "
+                "the path of a PEM file or directory of CA certificates, True or False"
+            ) from None
+    else:
+        raise InvalidArgumentError(
+            f"{site.field('verify')}: give True, False or the path of a CA bundle, got {verify!r}"
+        )
+    if cert is not None:
+        parts = (cert,) if isinstance(cert, str | os.PathLike) else tuple(cert)
+        if not 1 <= len(parts) <= 3 or not all(isinstance(p, str | os.PathLike) for p in parts):
+            raise InvalidArgumentError(
+                f"{site.field('cert')}: give a PEM file path, (certfile, keyfile) or "
+                f"(certfile, keyfile, password), got {type(cert).__name__}"
+            )
+        certfile, *rest = (os.fspath(p) for p in parts)
+        try:
+            context.load_cert_chain(certfile, *rest)
+        except (OSError, ssl.SSLError) as error:
+            raise InvalidArgumentError(
+                f"{site.field('cert')}: cannot load the client certificate {certfile!r} ({error})"
+            ) from None
+    return context
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Requester:
+    """Sends requests with retries through one lazily made, thread-safe ``httpx.Client``.
+
+    The machinery the HTTP connector and senders share; use it to write another HTTP source
+    or sender that behaves the same way.
+
+    Args:
+        site: the pipeline and the call the options came from (for messages).
+        timeout: seconds allowed for each phase of a request (connect, write, read); > 0.
+        retries: how many times a failed request is sent again; >= 0.
+        backoff: seconds before the first retry, doubled for each next one; >= 0.
+        verify: True, False or the path of a CA bundle (see :func:`tls_context`).
+        cert: a client certificate (see :func:`tls_context`).
+        client: an ``httpx.Client`` to use instead of making one; its owner closes it.
+
+    Example:
+        >>> from weirflow.testing_http import LocalHTTPServer
+        >>> with LocalHTTPServer() as server:
+        ...     server.route("GET", "/status", {"up": True}, statuses=[503])
+        ...     http = Requester(Site("monitor"), retries=1, backoff=0.01)
+        ...     answer = http.request("GET", f"{server.url}/status").json()
+        ...     http.close()
+        >>> answer
+        {'up': True}
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        verify: Verify = True,
+        cert: Cert | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not _number(timeout) or not timeout > 0:
+            raise InvalidArgumentError(
+                f"{site.field('timeout')}: give a number of seconds > 0, got {timeout!r}"
+            )
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise InvalidArgumentError(
+                f"{site.field('retries')}: give a whole number >= 0, got {retries!r}"
+            )
+        if not _number(backoff) or not backoff >= 0:
+            raise InvalidArgumentError(
+                f"{site.field('backoff')}: give a number of seconds >= 0, got {backoff!r}"
+            )
+        if client is not None:
+            if not isinstance(client, httpx.Client):
+                raise InvalidArgumentError(
+                    f"{site.field('client')}: give an httpx.Client, got {type(client).__name__}"
+                )
+            if verify is not True or cert is not None:
+                raise InvalidArgumentError(
+                    f"{site.field('client')}: verify and cert cannot apply to a client you "
+                    "give; configure TLS on that httpx.Client instead"
+                )
+        self.site = site
+        self.timeout = float(timeout)
+        self.retries = retries
+        self.backoff = float(backoff)
+        self.tls = tls_context(verify, cert, site) if client is None else True
+        self._client = client
+        self._owns_client = client is None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def client(self) -> httpx.Client:
+        """The client, made on first use."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._closed.is_set():
+                    raise RuntimeError(f"{self.site}: the HTTP client was closed")
+                if self._client is None:
+                    self._client = httpx.Client(
+                        timeout=httpx.Timeout(self.timeout), verify=self.tls
+                    )
+                client = self._client
+        return client
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Any = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        """Send one request, retrying transient failures; a non-2xx answer raises.
+
+        Raises:
+            HttpRequestError: the request failed for good; the httpx error is its cause.
+        """
+        client = self.client()
+        if isinstance(data, str | bytes):  # raw bodies go as content (httpx wants it so)
+            content, data = (data.encode() if isinstance(data, str) else data), None
+        target = httpx.URL(url)
+        if params:  # merged into the URL's own query (httpx would replace it)
+            target = target.copy_merge_params(params)
+        request = client.build_request(
+            method,
+            target,
+            headers=headers,
+            json=json,
+            data=data,
+            content=content,
+        )
+        shown = redact_url(str(request.url))
+        secrets = _secrets(request)
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            error: httpx.HTTPError
+            try:
+                response = client.send(request)
+            except httpx.RequestError as exc:
+                error, reason = exc, f"{type(exc).__name__}: {exc}"
+                status: int | None = None
+                transient = _transient(exc)
+            else:
+                if response.is_success:
+                    logger.debug("%s: %s %s -> %d", self.site, method, shown, response.status_code)
+                    return response
+                status = response.status_code
+                reason = f"{status} {response.reason_phrase}"
+                error = httpx.HTTPStatusError(
+                    f"{reason} for {method} {shown}", request=request, response=response
+                )
+                transient = status >= 500
+            reason = redact_text(redact_urls_in(reason), secrets)
+            if not transient or attempt == attempts or self._closed.is_set():
+                raise self._failure(error, method, shown, status, attempt, reason, secrets)
+            delay = self.backoff * 2 ** (attempt - 1)
+            logger.warning(
+                "%s: %s %s failed (%s); retry %d of %d in %.2f s",
+                self.site,
+                method,
+                shown,
+                reason,
+                attempt,
+                self.retries,
+                delay,
+            )
+            if self._closed.wait(delay):
+                raise self._failure(error, method, shown, status, attempt, reason, secrets)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failure(
+        self,
+        error: httpx.HTTPError,
+        method: str,
+        shown: str,
+        status: int | None,
+        attempts: int,
+        reason: str,
+        secrets: list[str],
+    ) -> HttpRequestError:
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        if isinstance(error, httpx.HTTPStatusError):
+            body = redact_text(error.response.text.strip(), secrets)
+            detail = f"answered {reason}{tries}" + (f": {body[:300]}" if body else "")
+        else:
+            detail = f"failed{tries}: {reason}"
+            if _in_chain(error, ssl.SSLError) or _certificate_problem(error):
+                detail += "; check verify=... (True, False or a CA bundle path) and cert=..."
+        message = f"{self.site}: {method} {shown} {detail}"
+        failure = HttpRequestError(message, self.site.pipeline, method, shown, status, attempts)
+        failure.__cause__ = error
+        return failure
+
+    def close(self) -> None:
+        """Close the client (if this object made it); a retry waiting for its turn gives up."""
+        self._closed.set()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            client.close()
+
+
+def _transient(error: httpx.RequestError) -> bool:
+    """Worth retrying: timeouts, network errors and dropped connections, not bad certificates."""
+    retriable = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+    return isinstance(error, retriable) and not _certificate_problem(error)
+
+
+def _certificate_problem(error: BaseException) -> bool:
+    """The server's certificate failed verification: retrying cannot help."""
+    return _in_chain(error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+        error
+    )
+
+
+def _in_chain(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _secrets(request: httpx.Request) -> list[str]:
+    """The secret values a request carries, to mask them wherever they might show up."""
+    found = [value for name, value in request.headers.items() if is_secret_header(name)]
+    found += [value for name, value in request.url.params.multi_items() if is_secret_param(name)]
+    password = request.url.password
+    if password:
+        found.append(password)
+    return [value for value in found if len(value) >= 3]  # masking "1" everywhere helps no one
