@@ -81,8 +81,7 @@ class Impl:
 def ints(stage: Any) -> Iterable[int]:
     """Type a pipeline as the ints it yields, where its library's types cannot say so.
 
-    pypeln has no type information, and weirflow types ``task.map`` of an ``async def`` as
-    yielding coroutines although it yields their results.
+    pypeln has no type information.
     """
     return cast(Iterable[int], stage)
 

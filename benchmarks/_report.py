@@ -82,7 +82,13 @@ def legend(settings: Settings) -> str:
             "wf/pypeln: weirflow / pypeln with the same kind and settings (items/s: higher is",
             "  better; MiB: lower is better). Rows with 'N x..' in the note ran on fewer items.",
             "% ideal: identity-map and chain-3-stage: of the plain generator (no concurrency,",
-            "  no overhead); io-sleep-10ms: of 10,000 items/s (100 workers / 10 ms).",
+            "  no overhead); io-sleep-10ms: of 10,000 items/s (100 workers / 10 ms);",
+            "  process-identity and process-chain-3: of multiprocessing.Pool.imap (not a ceiling);",
+            "  process-cpu-1ms: of the plain loop, i.e. the speed-up on 2 workers (ideal 200%);",
+            "  its rows are timed in turns, best of 5, so load on the machine hits all alike.",
+            "process-*: every time includes starting and stopping the worker processes (Pool",
+            "  and WorkerPool are created inside the timed region); Pool and mpire use forkserver,",
+            "  like weirflow; pypeln.process uses the interpreter's default (fork on Linux).",
             "MiB: peak RSS growth during the run, fresh process per measurement, one run each.",
         ]
     )

@@ -67,7 +67,7 @@ def pl_thread(n: int) -> Iterable[int]:
 
 
 def wf_task(n: int) -> Iterable[int]:
-    return ints(wf.task.map(async_io, range(n), workers=WORKERS))
+    return wf.task.map(async_io, range(n), workers=WORKERS)
 
 
 def pl_task(n: int) -> Iterable[int]:

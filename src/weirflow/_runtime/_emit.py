@@ -8,9 +8,12 @@ chunk to fill. Known in-memory containers (list, tuple, range, ...) skip the per
 A *pulled* output (a ``sync`` stage, stepped by its consumer) cannot see its consumer wait: the
 consumer is always waiting while the stage runs. Its emitter instead *ramps*: the first chunk is
 one item, each full chunk doubles the next one up to ``limit``, and a slow item starts again from
-one; a chunk older than ``max_age`` also leaves. So the first item of a stream, and the first one
-after every pause, pass at once; a fast generator moves in chunks of up to ``limit``; and what a
-chunk holds back is at most what the iterable produced within ``max_age``.
+one; a chunk that has gathered for ``max_age`` also leaves. So the first item of a stream, and the
+first one after every pause, pass at once, and a fast generator moves in chunks of up to
+``limit``. As with every chunk here, one in progress leaves only when the iterable yields its next
+item or ends: a stream that blocks right after a burst holds back the burst's last items (those
+gathered within ``max_age``; fewer than half of a burst that followed a pause) until it yields
+again.
 """
 
 from __future__ import annotations

@@ -151,11 +151,7 @@ class Run:
         return channel
 
     def _start_all(self) -> None:
-        import os
-        nodes = list(self._nodes.values())
-        if os.environ.get("REVERSE"):
-            nodes.reverse()
-        for node in nodes:
+        for node in list(self._nodes.values()):
             node.start(node)
 
     def _new_channel(self, capacity: int) -> Channel:
@@ -253,12 +249,8 @@ class Run:
         runtime = StageRuntime(spec, tracking)
         inp = executor.input_port(node.input, spec.workers)
         out = executor.output_port(node.targets)
-        executor.start_many(
-            [
-                (f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
-                for index in range(spec.workers)
-            ]
-        )
+        for index in range(spec.workers):
+            executor.start(f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
 
     def _start_pump(self, node: _Node) -> None:
         spec = node.spec

@@ -2,13 +2,17 @@
 
 Workers run on the consumer's event loop when the stage is consumed with ``async for`` or
 ``await``; otherwise on an event loop of the run's own, in one thread, started when the first
-task worker is and closed with the run.
+task worker is and closed with the run. On Linux that loop's timers fire on time (see
+:class:`_PreciseEpollSelector`), unless an event loop policy of the user's says which loop to use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import select
+import selectors
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -39,10 +43,6 @@ class TaskExecutor:
     def output_port(self, targets: list[tuple[Channel, Mapper]]) -> AsyncOutput:
         return AsyncOutput(targets)
 
-    def start_many(self, workers: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
-        for name, worker in workers:
-            self.start(name, worker)
-
     def start(self, name: str, worker: Coroutine[Any, Any, None]) -> None:
         if self._own_loop:
             loop = self._ensure_loop()
@@ -61,7 +61,7 @@ class TaskExecutor:
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
-            self._loop = asyncio.new_event_loop()
+            self._loop = _new_loop()
             self._thread = threading.Thread(
                 target=self._loop.run_forever, name="weirflow task loop", daemon=True
             )
@@ -97,3 +97,41 @@ class TaskExecutor:
             return []
         _, pending = await asyncio.wait(self._tasks, timeout=max(0.0, deadline - time.monotonic()))
         return [task.get_name() for task in pending]
+
+
+_SELECT_FD_LIMIT = 1024  # select() takes file descriptors below FD_SETSIZE only
+
+
+class _PreciseEpollSelector(selectors.EpollSelector):
+    """An epoll selector whose timed waits end on time, for the run's own event loop.
+
+    ``epoll_wait`` counts its timeout in whole milliseconds, rounded up, so every timer on an
+    asyncio loop fires up to 1 ms late (0.5 ms on average): a task stage that sleeps 10 ms per
+    element lost ~5% of its throughput to that alone. This waits on the epoll descriptor itself
+    with ``select()``, whose timeout has microseconds, then collects the events without waiting.
+    Readiness of any registered descriptor makes the epoll descriptor readable, so I/O events
+    still end the wait at once.
+    """
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0:
+            fd = self.fileno()
+            if fd < _SELECT_FD_LIMIT:
+                select.select([fd], [], [], timeout)  # retried on EINTR (PEP 475)
+                timeout = 0
+        return super().select(timeout)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """The run's own event loop: precise timers on Linux, unless a custom policy is in place.
+
+    A custom event loop policy (uvloop, say) is honoured: its loop is used as it is. Policies are
+    deprecated from Python 3.14 on and not consulted there.
+    """
+    if sys.platform != "linux" or not hasattr(selectors, "EpollSelector"):
+        return asyncio.new_event_loop()
+    if sys.version_info < (3, 14):
+        policy = asyncio.get_event_loop_policy()
+        if type(policy) is not asyncio.DefaultEventLoopPolicy:
+            return asyncio.new_event_loop()
+    return asyncio.SelectorEventLoop(_PreciseEpollSelector())

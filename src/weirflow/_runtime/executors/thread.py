@@ -52,7 +52,3 @@ class ThreadExecutor:
         return [
             t.name for t in self._threads if t.is_alive() and t is not threading.current_thread()
         ]
-
-    def start_many(self, workers: list[tuple[str, Coroutine[Any, Any, None]]]) -> None:
-        for name, worker in workers:
-            self.start(name, worker)
