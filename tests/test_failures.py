@@ -251,3 +251,33 @@ class TestBadArguments:
     def test_on_start_returning_something_else_than_a_dict(self, pl: ModuleType) -> None:
         with pytest.raises(TypeError, match="on_start must return a dict"):
             list(pl.map(lambda x: x, [1], on_start=lambda: 3))
+
+
+def test_ctrl_c_reaches_a_consumer_waiting_on_a_quiet_stream(tmp_path: Path) -> None:
+    script = tmp_path / "quiet.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import threading
+            import weirflow as wf
+
+            def quiet():
+                yield 1
+                threading.Event().wait()  # nothing more, ever
+
+            for x in wf.thread.map(lambda v: v, quiet(), workers=3):
+                print("ready", flush=True)
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"ready"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert b"KeyboardInterrupt" in stderr

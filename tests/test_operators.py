@@ -342,3 +342,20 @@ class TestTask:
         stage = weirflow.task.from_iterable(source(), use_thread=False)
         assert sorted(weirflow.task.map(lambda x: x, stage)) == [0, 1, 2]
         assert loop_threads == {"weirflow task loop"}
+
+
+def test_items_of_a_stream_that_then_blocks_arrive_at_once(pl: ModuleType) -> None:
+    # a quiet stream: three items, then nothing until the consumer has seen all three
+    seen_three = threading.Event()
+
+    def stream() -> Iterator[int]:
+        yield from (1, 2, 3)
+        assert seen_three.wait(10), "the consumer never got the items yielded before the pause"
+        yield 4
+
+    received = []
+    for x in pl.map(lambda v: v, stream()):
+        received.append(x)
+        if len(received) == 3:
+            seen_three.set()
+    assert sorted(received) == [1, 2, 3, 4]

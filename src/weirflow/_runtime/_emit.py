@@ -5,6 +5,12 @@ is idle (waiting for work), or when the iterable was slow to produce the last it
 a list): fast iterables move in batches, slow ones element by element, and nothing waits for a
 chunk to fill. Known in-memory containers (list, tuple, range, ...) skip the per-item checks.
 
+An *eager* output (a channel in this process: thread and task stages, pumps) gets each item of
+a generic iterable (a generator, a stream) as soon as the iterable yields it: a chunk gathered
+from an iterable that then blocks (a quiet MQTT topic, a slow socket) would otherwise wait for
+its next item, with no upper bound. A channel put costs about a microsecond, and the consumer
+still takes many items per batch when it is busy.
+
 A *pulled* output (a ``sync`` stage, stepped by its consumer) cannot see its consumer wait: the
 consumer is always waiting while the stage runs. Its emitter instead *ramps*: the first chunk is
 one item, each full chunk doubles the next one up to ``limit``, and a slow item starts again from
@@ -46,11 +52,13 @@ class Emitter:
         limit: int,
         starving: Callable[[], bool],
         max_age: float | None = None,
+        eager: bool = False,
     ) -> None:
         self.emit = emit
         self.limit = max(1, limit)
         self.starving = starving
         self.max_age = max_age
+        self.eager = eager
         self._ramp = 1
 
     async def iterable(self, items: Iterable[Any], index_of: IndexOf, start: int = 0) -> int:
@@ -59,6 +67,12 @@ class Emitter:
             return await self._container(items, index_of, start)
         if self.max_age is not None:
             return await self._pulled(items, index_of, start, self.max_age)
+        if self.eager:
+            position = start
+            for value in items:
+                await self.emit(Batch([index_of(position)], [value]))
+                position += 1
+            return position - start
         limit, starving = self.limit, self.starving
         values: list[Any] = []
         append = values.append
@@ -114,6 +128,12 @@ class Emitter:
         self, items: AsyncIterable[Any], index_of: IndexOf, start: int = 0
     ) -> int:
         """Emit every item of an async iterable; return how many there were."""
+        if self.eager:
+            position = start
+            async for value in items:
+                await self.emit(Batch([index_of(position)], [value]))
+                position += 1
+            return position - start
         limit, starving = self.limit, self.starving
         values: list[Any] = []
         position = start

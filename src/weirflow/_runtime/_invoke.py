@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
+from .._threads import make_thread
 from ._batch import Batch, Index, as_tuple
 
 logger = logging.getLogger("weirflow")
@@ -43,7 +44,7 @@ class _HelperThread:
         box: list[Any] = []
         with self._ready:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+                self._thread = make_thread(self._serve, name=self._name)
                 self._thread.start()
             self._request = (fn, done, box)
             self._ready.notify()

@@ -272,7 +272,7 @@ def _is_async_source(spec: StageSpec) -> bool:
 async def _run_source(spec: StageSpec, out: OutputPort) -> None:
     """Emit a source's items as batches of top-level elements."""
     try:
-        emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age)
+        emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age, out.eager)
         iterable = spec.iterable
         if hasattr(iterable, "__aiter__"):
             await emitter.async_iterable(iterable, top_level)

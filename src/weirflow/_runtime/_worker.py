@@ -44,6 +44,7 @@ class InputPort(Protocol):
 class OutputPort(Protocol):
     limit: int
     max_chunk_age: float | None  # set for pulled outputs: see ``Emitter``
+    eager: bool  # emit each item of a generic iterable at once: see ``Emitter``
 
     def starving(self) -> bool: ...
 
@@ -97,6 +98,7 @@ class BlockingOutput:
     """Writes to every downstream channel (broadcast), blocking while one is full."""
 
     max_chunk_age: float | None = None
+    eager = True
 
     def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
         self._targets = targets
@@ -140,6 +142,7 @@ class HandoffOutput:
     """
 
     max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
+    eager = False
 
     def __init__(self, capacity: int = 0) -> None:
         self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
@@ -253,7 +256,7 @@ async def _work(
         awaits=spec.kind == "task",
         stage=spec.name,
     )
-    emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age)
+    emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age, out.eager)
     context = OpContext(invoker, emitter, runtime.track_order)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)

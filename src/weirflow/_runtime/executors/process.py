@@ -39,6 +39,7 @@ from typing import Any
 import cloudpickle
 
 from ..._errors import RemoteError, SerializationError, WorkerDied
+from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
 from .._spec import StageSpec
@@ -153,6 +154,7 @@ class _ChildOutput:
 
     limit = PROCESS_MAX_BATCH
     max_chunk_age: float | None = None
+    eager = False  # each send pickles: results leave in chunks
 
     def __init__(self, send: Callable[[Any], None], stage: str) -> None:
         self._send = send
@@ -284,9 +286,7 @@ class _Worker:
     def serve(self, inp: Channel, out: _ParentOutput) -> None:
         name = f"{self.spec.name}[{self.index}]"
         for target, label in ((self._feed, "feeder"), (self._collect, "collector")):
-            thread = threading.Thread(
-                target=target, args=(inp, out), name=f"{name} {label}", daemon=True
-            )
+            thread = make_thread(target, inp, out, name=f"{name} {label}")
             self.threads.append(thread)
             thread.start()
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..._threads import make_thread
 from .._channel import Cancelled, Channel
 from .._worker import AsyncInput, AsyncOutput, Mapper
 
@@ -62,9 +63,7 @@ class TaskExecutor:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = _new_loop()
-            self._thread = threading.Thread(
-                target=self._loop.run_forever, name="weirflow task loop", daemon=True
-            )
+            self._thread = make_thread(self._loop.run_forever, name="weirflow task loop")
             self._thread.start()
         return self._loop
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..._threads import make_thread
 from .._channel import Cancelled, Channel
 from .._worker import BlockingInput, BlockingOutput, Mapper, drive_blocking
 
@@ -29,7 +30,7 @@ class ThreadExecutor:
         return BlockingOutput(targets)
 
     def start(self, name: str, worker: Coroutine[Any, Any, None]) -> None:
-        thread = threading.Thread(target=self._guarded, args=(worker,), name=name, daemon=True)
+        thread = make_thread(self._guarded, worker, name=name)
         self._threads.append(thread)
         thread.start()
 
