@@ -73,6 +73,34 @@ class Map(Operation):
 
 
 @dataclass(frozen=True)
+class MapBatch(Operation):
+    """One call per batch: ``f(values, **resources)`` returns one output per value.
+
+    For work that is cheaper in bulk (a storage writing one transaction per batch). Batches are
+    sized by the worker like any other: one element at a time when the stage is idle, many when
+    it is busy. ``timeout`` and ``element_index`` do not apply.
+    """
+
+    name: str = "map_batch"
+
+    async def apply(self, batch: Batch, ctx: OpContext) -> None:
+        if not batch.values:
+            if batch.marks:
+                await ctx.emitter.emit(batch)
+            return
+        results = self.f(batch.values, **ctx.invoker.kwargs)
+        if inspect.isawaitable(results):
+            results = await results
+        results = list(results)
+        if len(results) != len(batch.values):
+            raise ValueError(
+                f"{getattr(self.f, '__name__', self.f)!s} returned {len(results)} results for "
+                f"{len(batch.values)} values; a batch function returns one result per value"
+            )
+        await ctx.emitter.emit(Batch(batch.indices, results, batch.marks))
+
+
+@dataclass(frozen=True)
 class Filter(Operation):
     """The elements for which ``f`` is true."""
 

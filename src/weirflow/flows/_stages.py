@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._interfaces import Delivery, Sender, Source, Storage
-from .._runtime._ops import FlatMap, Map
+from .._runtime._ops import FlatMap, Map, MapBatch, Operation
 from .._runtime._spec import Kind
 from .._stage import Stage
 from ._lazy import Lazy
@@ -206,10 +206,6 @@ class StageCall:
             assert stage.source is not None
             parameters = item if isinstance(item, Mapping) else {}
             return stage.source.get().read(parameters)
-        if stage.role == "storage":
-            assert stage.storage is not None
-            stage.storage.get().save(item)
-            return item
         if stage.role == "sender":
             assert stage.sender is not None
             stage.sender.get().send(item)
@@ -254,6 +250,24 @@ def _as_items(result: Any) -> Iterable[Any]:
     return (result,)
 
 
+@dataclass
+class StorageCall:
+    """What the engine runs for a storage stage: one ``save_many`` (one transaction) per batch."""
+
+    stage: StageDef
+    stage_name: str
+
+    def __call__(self, items: list[Any], **resources: Any) -> list[Any]:
+        assert self.stage.storage is not None
+        values = [item.value if isinstance(item, Tracked) else item for item in items]
+        try:
+            self.stage.storage.get().save_many(values)
+        except BaseException as error:
+            tag_stage(error, self.stage_name)
+            raise
+        return items  # saved: the same items go on
+
+
 def engine_stage(
     upstream: Any, stage: StageDef, pipeline: str, directory: StorageDirectory
 ) -> Stage[Any]:
@@ -266,9 +280,13 @@ def engine_stage(
         if stage.function is not None
         else None
     )
-    call = StageCall(stage, name, pipeline, directory, convention)
-    flattens = stage.role in ("source", "core_logic")
-    operation = FlatMap(call) if flattens else Map(call)
+    operation: Operation
+    if stage.role == "storage":
+        operation = MapBatch(StorageCall(stage, name))
+    elif stage.role in ("source", "core_logic"):
+        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention))
+    else:
+        operation = Map(StageCall(stage, name, pipeline, directory, convention))
     operators = _api.Operators(stage.kind)
     return operators.named(
         operation,
