@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._interfaces import Sender, Source, Storage
@@ -58,18 +58,8 @@ class PipelineBuilder:
         on_done: Callable[..., Any] | None = None,
     ) -> PipelineBuilder:
         """A function that returns parameters (a dict) for the next stage, e.g. the request."""
-        label = self._label("configuration")
-        call_convention(function, self._where(label), resources_possible=on_start is not None)
-        return self._add(
-            StageDef(
-                label,
-                "configuration",
-                *self._engine(label, kind, workers, maxsize),
-                function=function,
-                on_start=on_start,
-                on_done=on_done,
-                description=f"configuration {_name(function)}",
-            )
+        return self._function_stage(
+            "configuration", function, kind, workers, maxsize, on_start, on_done
         )
 
     def with_http_connector(
@@ -209,17 +199,31 @@ class PipelineBuilder:
         on_done: Callable[..., Any] | None = None,
     ) -> PipelineBuilder:
         """Your function: returns one item, yields many, or returns None to drop."""
-        label = self._label("core_logic")
+        return self._function_stage(
+            "core_logic", function, kind, workers, maxsize, on_start, on_done
+        )
+
+    def _function_stage(
+        self,
+        role: Literal["configuration", "core_logic"],
+        function: Callable[..., Any],
+        kind: str,
+        workers: int,
+        maxsize: int,
+        on_start: Callable[..., Any] | None,
+        on_done: Callable[..., Any] | None,
+    ) -> PipelineBuilder:
+        label = self._label(role)
         call_convention(function, self._where(label), resources_possible=on_start is not None)
         return self._add(
             StageDef(
                 label,
-                "core_logic",
+                role,
                 *self._engine(label, kind, workers, maxsize),
                 function=function,
                 on_start=on_start,
                 on_done=on_done,
-                description=f"core logic {_name(function)}",
+                description=f"{role.replace('_', ' ')} {_name(function)}",
             )
         )
 
