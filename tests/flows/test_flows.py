@@ -261,3 +261,18 @@ def test_flow_stop_ends_a_flow_with_a_continuous_pipeline(tmp_path: Path) -> Non
     flow_holder.append(flow)
     flow.launch_flow()  # no time limit: stop() must end it
     assert len(seen) >= 5
+
+
+def test_log_records_carry_the_pipeline_and_stage(caplog: pytest.LogCaptureFixture) -> None:
+    def flaky() -> int:
+        raise TimeoutError("sensor did not answer")
+
+    builder = FlowBuilder()
+    builder.add_pipeline("sensors", on_failure="continue").with_core_logic(flaky).send(
+        lambda item: None
+    )
+    with caplog.at_level(logging.WARNING, logger="weirflow"):
+        builder.build().launch_flow()
+    [record] = [r for r in caplog.records if "sensor did not answer" in r.getMessage()]
+    assert record.pipeline == "sensors"  # type: ignore[attr-defined]
+    assert record.stage == "sensors.core_logic"  # type: ignore[attr-defined]

@@ -123,7 +123,9 @@ class Flow:
         def report(failure: PipelineFailed) -> None:
             with failures_lock:
                 failures.append(failure)
-            logger.error("%s", failure)
+            logger.error(
+                "%s", failure, extra={"pipeline": failure.pipeline, "stage": failure.stage}
+            )
             stop.set()
             wake.set()
 

@@ -105,7 +105,9 @@ class PipelineRunner:
                     return
                 failure = self._failure(error)
                 if pipeline.on_failure == "continue":
-                    logger.warning("%s; continuing with the next run", failure)
+                    logger.warning(
+                        "%s; continuing with the next run", failure, extra=failure_fields(failure)
+                    )
                 elif pipeline.on_failure == "restart" and restarts_in_a_row < pipeline.max_restarts:
                     restarts_in_a_row += 1
                     self.statistics.restarts += 1
@@ -119,6 +121,7 @@ class PipelineRunner:
                         restarts_in_a_row,
                         pipeline.max_restarts,
                         backoff,
+                        extra=failure_fields(failure),
                     )
                     if clock.wait(stop, backoff):
                         return
@@ -168,7 +171,11 @@ class PipelineRunner:
             self._current = run
             self._cancelled = False
         try:
-            logger.debug("pipeline %r: run started", pipeline.name)
+            logger.debug(
+                "pipeline %r: run started",
+                pipeline.name,
+                extra={"pipeline": pipeline.name, "stage": None},
+            )
             for _ in iterate_values(run, 0, with_index=False):
                 self.statistics.items += 1
         finally:
@@ -185,6 +192,11 @@ class PipelineRunner:
             self._cancelled = run is not None
         if run is not None:
             run.cancel()
+
+
+def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
+    """Log record fields naming where a failure happened (``record.pipeline``, ``record.stage``)."""
+    return {"pipeline": failure.pipeline, "stage": failure.stage}
 
 
 def _check_acknowledgements(pipeline: Pipeline) -> None:
