@@ -30,7 +30,13 @@ from pathlib import Path
 from _harness import Case, Progress, Result, Settings
 from _report import format_table, format_value, header, legend, write_json
 
-CASE_MODULES = ("cases_engine", "cases_io", "cases_memory", "cases_process")
+CASE_MODULES = (
+    "cases_engine",
+    "cases_io",
+    "cases_memory",
+    "cases_process",
+    "mqtt_to_database",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -37,6 +37,7 @@ class Operation:
 
     f: Callable[..., Any]
     name: str = "map"
+    batched = False  # True: ``f`` takes a whole batch; workers then take all that waits
 
     @property
     def is_async(self) -> bool:
@@ -82,6 +83,7 @@ class MapBatch(Operation):
     """
 
     name: str = "map_batch"
+    batched = True
 
     async def apply(self, batch: Batch, ctx: OpContext) -> None:
         if not batch.values:

@@ -260,12 +260,15 @@ async def _work(
     context = OpContext(invoker, emitter, runtime.track_order)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
-    limit = 1
+    # a batch operation costs mostly per call (one transaction): ask for whatever is waiting,
+    # so a busy stage gets its whole backlog at once (a quiet one still gets each item at once)
+    adaptive = not operation.batched
+    limit = 1 if adaptive else max_batch
     try:
         while (batch := await inp.get(limit)) is not None:
             started = perf_counter()
             await operation.apply(batch, context)
-            if batch.values:
+            if adaptive and batch.values:
                 per_item = (perf_counter() - started) / len(batch.values)
                 limit = max_batch if per_item <= 0 else int(target / per_item)
                 limit = max(1, min(max_batch, limit))
