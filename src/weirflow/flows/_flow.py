@@ -18,7 +18,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from types import FrameType
@@ -250,8 +249,3 @@ def signals_stop(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def format_failure(error: BaseException) -> str:
-    """A failure with its whole chain, for logs and the command line."""
-    return "".join(traceback.format_exception(error))
