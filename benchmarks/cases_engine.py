@@ -30,6 +30,7 @@ from _harness import (
     pypeln_impl,
     weirflow_impl,
 )
+from _process_work import add1, identity, is_even
 
 N = 200_000
 QUICK_N = 20_000
@@ -37,18 +38,6 @@ POOL_CHUNK = 1024
 PYPELN_TASK_SCALE = 0.25
 PYPELN_TASK_REASON = "pypeln task is slow"
 PLAIN_GENERATOR = "plain generator"
-
-
-def identity(x: int) -> int:
-    return x
-
-
-def add1(x: int) -> int:
-    return x + 1
-
-
-def is_even(x: int) -> bool:
-    return x % 2 == 0
 
 
 def double(x: int) -> int:

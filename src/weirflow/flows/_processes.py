@@ -28,6 +28,7 @@ from .._runtime.executors.process import (
     _exception_payload,
     _main_module_not_reimported,
     _rebuild_exception,
+    end_process,
 )
 from .._threads import make_thread, start_thread
 from ._flow import (
@@ -114,12 +115,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
             child.say_stop()
         _join(children, STOP_JOIN_SECONDS + 1)
         for child in children:
-            if child.process.is_alive():
-                child.process.terminate()
-                child.process.join(1)
-            if child.process.is_alive():
-                child.process.kill()
-                child.process.join(1)
+            end_process(child.process)
         collector.join(5)
     flow.close_resources()
     raise_failures(failures)

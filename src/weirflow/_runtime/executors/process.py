@@ -349,6 +349,16 @@ class _Worker:
             out.done()
 
 
+def end_process(process: multiprocessing.process.BaseProcess) -> None:
+    """Terminate a process still running, then kill it if it does not go within a second."""
+    if process.is_alive():
+        process.terminate()
+        process.join(1)
+    if process.is_alive():
+        process.kill()
+        process.join(1)
+
+
 class ProcessExecutor:
     """Starts a stage's workers as processes and serves them from parent threads."""
 
@@ -406,12 +416,7 @@ class ProcessExecutor:
         for worker in self._workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
         for worker in self._workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-                worker.process.join(1)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(1)
+            end_process(worker.process)
         for worker in self._workers:
             for thread in worker.threads:
                 thread.join(max(1.0, deadline - time.monotonic()))
