@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from .._errors import ConfigError
 from .._interfaces import Sender, Source, Storage
+from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
+from ._dead_letters import DeadLetters, DeadLetterTarget, dead_letters
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
 from ._schedule import Cron, Interval, Once, Schedule, is_valid_cron
@@ -35,8 +37,10 @@ class PipelineBuilder:
         on_failure: str,
         max_restarts: int,
         restart_backoff_seconds: float,
+        dead_letter: DeadLetters | None = None,
     ) -> None:
         self._flow = flow
+        self._dead_letter = dead_letter
         self.name = name
         self._schedule = schedule
         self._on_failure = on_failure
@@ -197,10 +201,24 @@ class PipelineBuilder:
         maxsize: int = 0,
         on_start: Callable[..., Any] | None = None,
         on_done: Callable[..., Any] | None = None,
+        retries: int | Retry = 0,
+        retry_backoff: float = 0.5,
     ) -> PipelineBuilder:
-        """Your function: returns one item, yields many, or returns None to drop."""
+        """Your function: returns one item, yields many, or returns None to drop.
+
+        ``retries``: how many more times an item is tried when the function raises, waiting
+        ``retry_backoff`` seconds, doubling each time (or a :class:`~weirflow.Retry`); a
+        generator that fails after yielding is not tried again.
+        """
         return self._function_stage(
-            "core_logic", function, kind, workers, maxsize, on_start, on_done
+            "core_logic",
+            function,
+            kind,
+            workers,
+            maxsize,
+            on_start,
+            on_done,
+            _retry(retries, retry_backoff, self._where(self._peek_label("core_logic"))),
         )
 
     def _function_stage(
@@ -212,6 +230,7 @@ class PipelineBuilder:
         maxsize: int,
         on_start: Callable[..., Any] | None,
         on_done: Callable[..., Any] | None,
+        retry: Retry = NO_RETRY,
     ) -> PipelineBuilder:
         label = self._label(role)
         call_convention(function, self._where(label), resources_possible=on_start is not None)
@@ -224,6 +243,7 @@ class PipelineBuilder:
                 on_start=on_start,
                 on_done=on_done,
                 description=f"{role.replace('_', ' ')} {_name(function)}",
+                retry=retry,
             )
         )
 
@@ -237,10 +257,18 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function)."""
+        """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function).
+
+        ``retries`` and ``retry_backoff``: a batch that cannot be saved is tried again that many
+        times, with exponential backoff (the ``"sql"`` storage takes them as its own options:
+        it retries when the database goes away).
+        """
         label = self._label("storage")
         where = self._where(label)
         engine = self._engine(label, kind, workers, maxsize)
+        retry = NO_RETRY
+        if storage != "sql":
+            retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
         if isinstance(storage, Storage):
             lazy: Lazy[Storage] = existing(storage)
             description = type(storage).__name__
@@ -265,6 +293,7 @@ class PipelineBuilder:
                 *engine,
                 storage=lazy,
                 description=description,
+                retry=retry,
             )
         )
 
@@ -278,9 +307,17 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Deliver every item ("http_post", "http_put", "stream", a Sender or a function)."""
+        """Deliver every item ("http_post", "http_put", "stream", a Sender or a function).
+
+        ``retries`` and ``retry_backoff``: an item that cannot be sent is tried again that many
+        times, with exponential backoff (senders named by a string other than ``"stream"``
+        take them as their own options).
+        """
         label = self._label("send")
         where = self._where(label)
+        retry = NO_RETRY
+        if not isinstance(sender, str) or sender == "stream":
+            retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
         if sender is None:
             raise ConfigError(
                 f"{where}: say how to send: send('http_post', destination=...), "
@@ -312,6 +349,7 @@ class PipelineBuilder:
                 *self._engine(label, kind, workers, maxsize),
                 sender=lazy,
                 description=description,
+                retry=retry,
             )
         )
 
@@ -320,6 +358,10 @@ class PipelineBuilder:
     def build(self) -> Any:
         """Build the whole flow (same as the flow builder's ``build``)."""
         return self._flow.build()
+
+    def _peek_label(self, base: str) -> str:
+        count = self._labels.get(base, 0) + 1
+        return base if count == 1 else f"{base}_{count}"
 
     def _label(self, base: str) -> str:
         count = self._labels.get(base, 0) + 1
@@ -361,6 +403,7 @@ class PipelineBuilder:
             on_failure=self._on_failure,  # type: ignore[arg-type]
             max_restarts=self._max_restarts,
             restart_backoff_seconds=self._restart_backoff_seconds,
+            dead_letter=self._dead_letter,
         )
 
 
@@ -403,11 +446,19 @@ class FlowBuilder:
         on_failure: str = "stop",
         max_restarts: int = 5,
         restart_backoff_seconds: float = 1.0,
+        dead_letter: DeadLetterTarget | None = None,
     ) -> PipelineBuilder:
         """Start a pipeline: every ``timedelta_seconds``, on ``cron``, or once (or continuously).
 
         ``on_failure``: ``"stop"`` (the flow stops and ``launch_flow`` raises), ``"restart"``
         (exponential back-off, at most ``max_restarts`` times in a row) or ``"continue"``.
+
+        With ``"continue"``, a continuous pipeline (or one with a ``dead_letter``) goes on past a
+        failing item: the item is logged and counted, and every other item goes on.
+        ``dead_letter``: where such items are kept, as records (pipeline, stage, error, the
+        item, time, attempts): a path (a JSON-lines file), a :class:`~weirflow.Storage` or a
+        function taking the record. An at-least-once item is acknowledged once it is kept
+        there; without ``dead_letter`` it stays unacknowledged, so the source sends it again.
         """
         where = f"pipeline {name!r}"
         if not isinstance(name, str) or not name.strip():
@@ -445,7 +496,13 @@ class FlowBuilder:
         if not _number(restart_backoff_seconds) or restart_backoff_seconds < 0:
             raise ConfigError(f"{where}: restart_backoff_seconds must be >= 0")
         pipeline = PipelineBuilder(
-            self, name, schedule, on_failure, max_restarts, float(restart_backoff_seconds)
+            self,
+            name,
+            schedule,
+            on_failure,
+            max_restarts,
+            float(restart_backoff_seconds),
+            dead_letters(dead_letter, name),
         )
         self._pipelines.append(pipeline)
         return pipeline
@@ -544,6 +601,13 @@ def _validate(lazy: Lazy[Any], where: str | None = None) -> None:
     finally:
         lazy.close()
     del made
+
+
+def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:
+    """``retries=`` (a number of retries, or a :class:`~weirflow.Retry`) and ``retry_backoff=``."""
+    if isinstance(retries, Retry):
+        return retries
+    return Retry.from_options(retries, retry_backoff, where)
 
 
 def _number(value: Any) -> bool:

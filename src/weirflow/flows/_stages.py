@@ -11,19 +11,29 @@ the previous stage's output as the first argument (when the function takes one),
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
+import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._await import collect, run_awaitable
 from .._errors import ConfigError
 from .._interfaces import Delivery, Sender, Source, Storage
+from .._retry import NO_RETRY, Retry
+from .._runtime._channel import Cancelled
 from .._runtime._ops import FlatMap, Map, MapBatch, Operation
 from .._runtime._spec import Kind
 from .._stage import Stage
+from ._dead_letters import ItemFailure
 from ._lazy import Lazy
+from ._streams import StreamClosed
+
+logger = logging.getLogger("weirflow")
 
 Role = Literal["configuration", "source", "core_logic", "storage", "sender"]
 INJECTED = frozenset({"db_connectors", "pipeline_name"})
@@ -47,6 +57,7 @@ class StageDef:
     continuous: bool = False
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    retry: Retry = NO_RETRY
 
 
 @dataclass(frozen=True)
@@ -109,16 +120,18 @@ class Ticket:
     """Follows every item derived from one :class:`~weirflow.Delivery` through a pipeline.
 
     It counts the items still on their way; when the count drops to zero (all stored and sent,
-    or dropped) the delivery is acknowledged. An item that fails keeps its ticket open, so the
-    source delivers it again.
+    dropped, or failed and kept as dead letters) the delivery is acknowledged. An item that
+    fails and is not kept leaves its ticket open, so a source that redelivers (``redelivers``)
+    sends it again; a local delivery (a stream's item, kept for a restart) is let go instead.
     """
 
-    __slots__ = ("_delivery", "_lock", "_pending")
+    __slots__ = ("_delivery", "_lock", "_pending", "redelivers")
 
-    def __init__(self, delivery: Delivery) -> None:
+    def __init__(self, delivery: Delivery, redelivers: bool = True) -> None:
         self._delivery = delivery
         self._pending = 1
         self._lock = threading.Lock()
+        self.redelivers = redelivers
 
     def add(self, change: int) -> None:
         with self._lock:
@@ -138,10 +151,10 @@ class Tracked:
         self.ticket = ticket
 
 
-def track(item: Any) -> Any:
+def track(item: Any, redelivers: bool = True) -> Any:
     """Wrap a :class:`~weirflow.Delivery` from a source; other items pass as they are."""
     if isinstance(item, Delivery):
-        return Tracked(item.value, Ticket(item))
+        return Tracked(item.value, Ticket(item, redelivers))
     return item
 
 
@@ -175,30 +188,135 @@ class StorageDirectory(Mapping[str, Storage]):
         return len(self._storages)
 
 
+_NOT_ITEM_FAILURES: tuple[type[BaseException], ...] = (Cancelled, StreamClosed)
+
+
 @dataclass
 class StageCall:
-    """What the engine runs for one pipeline stage (picklable: no open resources)."""
+    """What the engine runs for one pipeline stage (picklable: no open resources).
+
+    It calls the user's function (awaiting it when it is ``async``), tries an item again as
+    the stage's :class:`~weirflow.Retry` says, and, with ``item_level`` (``on_failure=
+    "continue"``), turns an item that still fails into an :class:`ItemFailure` that goes on
+    to the pipeline's end instead of ending the run. Failures from earlier stages pass through.
+    """
 
     stage: StageDef
     stage_name: str
     pipeline: str
     directory: StorageDirectory
     convention: CallConvention | None
+    item_level: bool = False
 
     def __call__(self, item: Any, **resources: Any) -> Any:
+        value, ticket = (item.value, item.ticket) if isinstance(item, Tracked) else (item, None)
+        if isinstance(value, ItemFailure):
+            return (item,) if self._flat else item
+        if self.stage.kind == "task":
+            return self._call_async(item, value, ticket, resources)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = run_awaitable(self._apply(value, resources))
+                break
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt < self.stage.retry.attempts:
+                    time.sleep(self._retrying(error, attempt))
+                    continue
+                return self._failed(item, value, ticket, error, attempt)
+            except BaseException as error:
+                tag_stage(error, self.stage_name)
+                raise
+        return self._outputs(result, item, value, ticket, attempt)
+
+    async def _call_async(
+        self, item: Any, value: Any, ticket: Ticket | None, resources: dict[str, Any]
+    ) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self._apply(value, resources)
+                if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
+                    result = collect(result)
+                if inspect.isawaitable(result):
+                    result = await result
+                break
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt < self.stage.retry.attempts:
+                    await asyncio.sleep(self._retrying(error, attempt))
+                    continue
+                return self._failed(item, value, ticket, error, attempt)
+            except BaseException as error:
+                tag_stage(error, self.stage_name)
+                raise
+        return self._outputs(result, item, value, ticket, attempt)
+
+    @property
+    def _flat(self) -> bool:
+        return self.stage.role in ("source", "core_logic")
+
+    def _retrying(self, error: BaseException, attempt: int) -> float:
+        delay = self.stage.retry.delay(attempt)
+        logger.info(
+            "stage %r: attempt %d of %d failed (%s: %s); trying again in %.2fs",
+            self.stage_name,
+            attempt,
+            self.stage.retry.attempts,
+            type(error).__name__,
+            error,
+            delay,
+            extra={"pipeline": self.pipeline, "stage": self.stage_name},
+        )
+        return delay
+
+    def _failed(
+        self, item: Any, value: Any, ticket: Ticket | None, error: Exception, attempts: int
+    ) -> Any:
+        tag_stage(error, self.stage_name)
+        if not self.item_level or self.stage.role in ("configuration", "source"):
+            raise error
+        failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
+        out: Any = failure if ticket is None else Tracked(failure, ticket)
+        return (out,) if self._flat else out
+
+    def _outputs(
+        self, result: Any, item: Any, value: Any, ticket: Ticket | None, attempts: int
+    ) -> Any:
+        if self.stage.role == "configuration":
+            return result
+        if self.stage.role == "sender":
+            return item  # sent: the same item goes on
+        if self.stage.role == "core_logic":
+            result = self._guarded(result, value, attempts)
+        if ticket is None:
+            return result
+        return _tracked_outputs(result, ticket)
+
+    def _guarded(self, outputs: Iterable[Any], value: Any, attempts: int) -> Iterable[Any]:
+        """A generator's items; one that raises mid-way ends with an :class:`ItemFailure`."""
+        if not inspect.isgenerator(outputs) and not isinstance(outputs, Iterator):
+            return outputs
+        return self._guard(outputs, value, attempts)
+
+    def _guard(self, outputs: Iterator[Any], value: Any, attempts: int) -> Iterator[Any]:
         try:
-            if isinstance(item, Tracked):
-                return self._apply_tracked(item, resources)
-            return self._apply(item, resources)
+            yield from outputs
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            tag_stage(error, self.stage_name)
+            if not self.item_level:
+                raise
+            yield ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
-
-    def _apply_tracked(self, item: Tracked, resources: dict[str, Any]) -> Any:
-        result = self._apply(item.value, resources)
-        if self.stage.role not in ("source", "core_logic"):
-            return item  # stored or sent: the same item goes on
-        return _tracked_outputs(result, item.ticket)
 
     def _apply(self, item: Any, resources: dict[str, Any]) -> Any:
         stage = self.stage
@@ -214,7 +332,17 @@ class StageCall:
         assert self.convention is not None
         available = {**resources, "db_connectors": self.directory, "pipeline_name": self.pipeline}
         result = self.convention.call(stage.function, item, available)
-        if stage.role == "configuration":
+        if inspect.isawaitable(result) or isinstance(result, AsyncIterable):
+            return self._then(result, stage.role)
+        return self._checked(result, stage.role)
+
+    async def _then(self, result: Any, role: Role) -> Any:
+        if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
+            return self._checked(await collect(result), role)
+        return self._checked(await result, role)
+
+    def _checked(self, result: Any, role: Role) -> Any:
+        if role == "configuration":
             if result is not None and not isinstance(result, Mapping):
                 raise TypeError(
                     f"stage {self.stage_name!r}: a configuration function must return a dict "
@@ -252,24 +380,101 @@ def _as_items(result: Any) -> Iterable[Any]:
 
 @dataclass
 class StorageCall:
-    """What the engine runs for a storage stage: one ``save_many`` (one transaction) per batch."""
+    """What the engine runs for a storage stage: one ``save_many`` (one transaction) per batch.
+
+    Failures from earlier stages pass by unsaved. When a batch cannot be saved (after the
+    stage's retries) and failures are item-level, each item is saved on its own, so only the
+    items the storage refuses become :class:`ItemFailure` records.
+    """
 
     stage: StageDef
     stage_name: str
+    pipeline: str = "?"
+    item_level: bool = False
 
     def __call__(self, items: list[Any], **resources: Any) -> list[Any]:
         assert self.stage.storage is not None
-        values = [item.value if isinstance(item, Tracked) else item for item in items]
+        saving = [
+            (position, item.value if isinstance(item, Tracked) else item)
+            for position, item in enumerate(items)
+            if not isinstance(item.value if isinstance(item, Tracked) else item, ItemFailure)
+        ]
+        if not saving:
+            return items
+        values = [value for _, value in saving]
+        attempts = self.stage.retry.attempts
         try:
-            self.stage.storage.get().save_many(values)
+            self._save(values)
+            return items  # saved: the same items go on
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            tag_stage(error, self.stage_name)
+            if not self.item_level:
+                raise
+            if len(values) == 1:
+                return self._replace(items, {saving[0][0]: (values[0], error, attempts)})
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
-        return items  # saved: the same items go on
+        failed: dict[int, tuple[Any, Exception, int]] = {}
+        storage = self.stage.storage.get()
+        for position, value in saving:  # one by one: only the items refused fail
+            try:
+                storage.save_many([value])
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                tag_stage(error, self.stage_name)
+                failed[position] = (value, error, attempts + 1)
+        return self._replace(items, failed)
+
+    def _save(self, values: list[Any]) -> None:
+        assert self.stage.storage is not None
+        retry = self.stage.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.stage.storage.get().save_many(values)
+                return
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt >= retry.attempts:
+                    raise
+                delay = retry.delay(attempt)
+                logger.info(
+                    "stage %r: saving %d item(s) failed (attempt %d of %d: %s: %s); trying "
+                    "again in %.2fs",
+                    self.stage_name,
+                    len(values),
+                    attempt,
+                    retry.attempts,
+                    type(error).__name__,
+                    error,
+                    delay,
+                    extra={"pipeline": self.pipeline, "stage": self.stage_name},
+                )
+                time.sleep(delay)
+
+    def _replace(
+        self, items: list[Any], failed: Mapping[int, tuple[Any, Exception, int]]
+    ) -> list[Any]:
+        out = list(items)
+        for position, (value, error, attempts) in failed.items():
+            failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
+            item = items[position]
+            out[position] = Tracked(failure, item.ticket) if isinstance(item, Tracked) else failure
+        return out
 
 
 def engine_stage(
-    upstream: Any, stage: StageDef, pipeline: str, directory: StorageDirectory
+    upstream: Any,
+    stage: StageDef,
+    pipeline: str,
+    directory: StorageDirectory,
+    item_level: bool = False,
 ) -> Stage[Any]:
     """``stage`` as an engine stage reading ``upstream``, for one run of ``pipeline``."""
     from .. import _api
@@ -282,11 +487,11 @@ def engine_stage(
     )
     operation: Operation
     if stage.role == "storage":
-        operation = MapBatch(StorageCall(stage, name))
+        operation = MapBatch(StorageCall(stage, name, pipeline, item_level))
     elif stage.role in ("source", "core_logic"):
-        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention))
+        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention, item_level))
     else:
-        operation = Map(StageCall(stage, name, pipeline, directory, convention))
+        operation = Map(StageCall(stage, name, pipeline, directory, convention, item_level))
     operators = _api.Operators(stage.kind)
     return operators.named(
         operation,
