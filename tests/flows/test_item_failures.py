@@ -285,7 +285,8 @@ class FailsFirstOnDisk(Storage):
     def save_many(self, items: list[Any]) -> None:
         counter = self.path.with_suffix(".calls")
         calls = int(counter.read_text()) + 1 if counter.exists() else 1
-        counter.write_text(str(calls))
+        counter.with_suffix(".tmp").write_text(str(calls))
+        counter.with_suffix(".tmp").replace(counter)  # readers never see a half-written count
         if self.after < calls <= self.after + self.failures:
             raise ConnectionError(f"database away (call {calls})")
         with self.path.open("a") as file:
