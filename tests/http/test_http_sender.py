@@ -256,12 +256,17 @@ def test_function_sender_errors_propagate() -> None:
         FunctionSender(deliver).send(1)
 
 
-def test_function_sender_checks_the_function() -> None:
-    async def deliver(item: Any) -> None:
-        pass
+def test_function_sender_awaits_an_async_function() -> None:
+    sent: list[Any] = []
 
-    with pytest.raises(InvalidCallableError, match="async"):
-        FunctionSender(deliver, pipeline="p")
+    async def deliver(item: Any) -> None:
+        sent.append(item)
+
+    FunctionSender(deliver, pipeline="p").send(1)
+    assert sent == [1]
+
+
+def test_function_sender_checks_the_function() -> None:
     with pytest.raises(InvalidCallableError, match="no positional parameter"):
         FunctionSender(lambda: None, pipeline="p")  # type: ignore[arg-type,misc]
     with pytest.raises(InvalidCallableError, match="needs a function"):

@@ -240,8 +240,6 @@ class StageCall:
             attempt += 1
             try:
                 result = self._apply(value, resources)
-                if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
-                    result = collect(result)
                 if inspect.isawaitable(result):
                     result = await result
                 break
@@ -338,7 +336,7 @@ class StageCall:
 
     async def _then(self, result: Any, role: Role) -> Any:
         if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
-            return self._checked(await collect(result), role)
+            return iter(await collect(result))  # an async generator's items, each an item
         return self._checked(await result, role)
 
     def _checked(self, result: Any, role: Role) -> Any:
