@@ -22,13 +22,14 @@ def test_a_new_field_is_refused_and_the_error_says_the_first_record_fixed_the_co
     storage = sqlite(tmp_path)
     try:
         storage.save({"sensor": "a", "value": 1.5})
-        with pytest.raises(ValueError) as info:
+        with pytest.raises(ValueError, match="'unit' is not a column") as info:
             storage.save({"sensor": "a", "value": 2.0, "unit": "C"})
         message = str(info.value)
         assert "'unit'" in message
         assert "fixed when it is created" in message
         assert "first record" in message
-        assert "schema=" in message and "extra_columns='json'" in message
+        assert "schema=" in message
+        assert "extra_columns='json'" in message
         assert storage.load() == [{"sensor": "a", "value": 1.5}]
     finally:
         storage.close()
