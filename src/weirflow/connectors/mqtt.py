@@ -363,7 +363,7 @@ class MqttSource(Source):
         messages that were not acknowledged once more.
         """
         with self._lock:
-            reading = self._reading
+            reading = self._reading and not self._closed
         if reading:
             self._stop_client()
 

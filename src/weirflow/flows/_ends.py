@@ -166,7 +166,7 @@ class PipelineEnd:
                     self.pipeline,
                     failure.stage,
                     type(error).__name__,
-                    error,
+                    _first_line(str(error)),
                     "; it is left unacknowledged, so the source delivers it again"
                     if redelivered
                     else "",
@@ -186,7 +186,7 @@ class PipelineEnd:
             failure.stage,
             failure.attempts,
             failure.error_type,
-            failure.error,
+            _first_line(failure.error),
             outcome,
             extra=where,
         )
@@ -194,3 +194,9 @@ class PipelineEnd:
             "pipeline %r: the failed item's traceback:\n%s", self.pipeline, failure.traceback
         )
         return kept
+
+
+def _first_line(text: str) -> str:
+    """A log line stays one line (a database error's SQL and parameters go to DEBUG)."""
+    first, _, rest = text.partition("\n")
+    return f"{first} [...]" if rest else first
