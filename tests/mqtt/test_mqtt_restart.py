@@ -62,17 +62,32 @@ def calls(path: Path) -> int:
     return int(counter.read_text()) if counter.exists() else 0
 
 
+def same(message: Any) -> Any:
+    return message
+
+
 def ingest_flow(
-    broker: tuple[str, int], topic: str, storage: Storage, use_threads: bool, **mqtt: Any
+    broker: tuple[str, int],
+    topic: str,
+    storage: Storage,
+    use_threads: bool,
+    core_kind: str = "thread",
+    **mqtt: Any,
 ) -> Any:
     builder = FlowBuilder(use_threads=use_threads)
     builder.add_pipeline(
         "ingest", on_failure="restart", max_restarts=5, restart_backoff_seconds=0
-    ).with_mqtt_connector(broker[0], port=broker[1], topic=topic, **mqtt).with_storage(storage)
+    ).with_mqtt_connector(broker[0], port=broker[1], topic=topic, **mqtt).with_core_logic(
+        same, kind=core_kind
+    ).with_storage(storage)
     return builder.build()
 
 
-@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
+@pytest.mark.parametrize(
+    ("use_threads", "core_kind"),
+    [(True, "thread"), (False, "thread"), (True, "process")],
+    ids=["threads", "processes", "process-stage"],
+)
 def test_a_restart_reconnects_and_gets_what_was_not_acknowledged(
     broker: tuple[str, int],
     topic: str,
@@ -80,10 +95,11 @@ def test_a_restart_reconnects_and_gets_what_was_not_acknowledged(
     eventually: Callable[..., None],
     tmp_path: Path,
     use_threads: bool,
+    core_kind: str,
 ) -> None:
     client_id = f"weirflow-test-{uuid.uuid4().hex[:12]}"
     storage = FailingAtFirst(tmp_path / "out.jsonl", failures=3, after=0)
-    flow = ingest_flow(broker, topic, storage, use_threads, qos=1, client_id=client_id)
+    flow = ingest_flow(broker, topic, storage, use_threads, core_kind, qos=1, client_id=client_id)
     session(broker, topic, client_id)
     publish(broker, topic, *({"id": n} for n in range(20)))
     runner = threading.Thread(target=flow.launch_flow, kwargs={"execution_seconds": 60})

@@ -26,7 +26,8 @@ from typing import Any
 
 from .._interfaces import Delivery
 from ._dead_letters import DeadLetters, ItemFailure
-from ._stages import StageDef, Tracked, tag_stage, track
+from ._stages import StageDef, tag_stage
+from ._tickets import CARRIER, TicketBook, Tracked
 
 logger = logging.getLogger("weirflow")
 
@@ -39,23 +40,25 @@ class Pending:
         self._keys = itertools.count()
         self._lock = threading.Lock()
 
-    def add(self, value: Any) -> Any:
+    def add(self, value: Any, book: TicketBook) -> Tracked:
         """``value`` as a tracked item that leaves this set once it has passed the pipeline."""
         with self._lock:
             key = next(self._keys)
             self._items[key] = value
-        return track(Delivery(value, functools.partial(self._done, key)), redelivers=False)
+        delivery = Delivery(value, functools.partial(self._done, key))
+        return Tracked(value, book.ticket(delivery, redelivers=False))
 
     def _done(self, key: int) -> None:
         with self._lock:
             self._items.pop(key, None)
 
-    def again(self) -> Iterator[Any]:
+    def again(self, book: TicketBook) -> Iterator[Tracked]:
         """The items still on their way, tracked anew; each stays here until it has passed."""
         with self._lock:
             entries = list(self._items.items())
         for key, value in entries:
-            yield track(Delivery(value, functools.partial(self._done, key)), redelivers=False)
+            delivery = Delivery(value, functools.partial(self._done, key))
+            yield Tracked(value, book.ticket(delivery, redelivers=False))
 
     def __len__(self) -> int:
         with self._lock:
@@ -72,6 +75,7 @@ class SourceRead:
         self.pending = pending
         self._stopped = threading.Event()
         self._items: Iterator[Any] | None = None
+        self.book = TicketBook()
 
     def items(self) -> Iterator[Any]:
         """What the run's first engine stage iterates."""
@@ -82,12 +86,17 @@ class SourceRead:
         assert self.stage.source is not None
         pending = self.pending
         if pending is not None:
-            yield from pending.again()  # still on their way when the last run ended
+            yield from pending.again(self.book)  # still on their way when the last run ended
         source = self.stage.source.get()
         iterator = iter(source.read({}))
         try:
             for item in iterator:
-                yield track(item) if pending is None else pending.add(item)
+                if pending is not None:
+                    yield pending.add(item, self.book)
+                elif isinstance(item, Delivery):
+                    yield Tracked(item.value, self.book.ticket(item))
+                else:
+                    yield item
                 if self._stopped.is_set():
                     return
         except BaseException as error:
@@ -116,9 +125,10 @@ class SourceRead:
             if close is not None:
                 with contextlib.suppress(ValueError):  # still stepped by a stuck thread
                     close()
+        self.book.close()  # what was not acknowledged is delivered again
 
 
-FAILED: Any = type("_Failed", (), {"__repr__": lambda self: "FAILED"})()
+NOT_AN_ITEM: Any = type("_NotAnItem", (), {"__repr__": lambda self: "NOT_AN_ITEM"})()
 
 
 @dataclass
@@ -131,17 +141,22 @@ class PipelineEnd:
     on_end: Callable[[], None] | None = None
 
     def __call__(self, item: Any) -> Any:
-        if isinstance(item, Tracked):
-            value, ticket = item.value, item.ticket
-        else:
-            value, ticket = item, None
+        if not isinstance(item, Tracked):
+            if isinstance(item, ItemFailure):
+                self._failed(item, redelivered=False)
+                return NOT_AN_ITEM
+            return item
+        value, ticket, weight = item.value, item.ticket, item.weight
+        if value is CARRIER:
+            ticket.settle(weight)
+            return NOT_AN_ITEM
         if isinstance(value, ItemFailure):
-            kept = self._failed(value, ticket is not None and ticket.redelivers)
-            if ticket is not None and (kept or not ticket.redelivers):
-                ticket.add(-1)
-            return FAILED
-        if ticket is not None:
-            ticket.add(-1)
+            if self._failed(value, ticket.redelivers) or not ticket.redelivers:
+                ticket.settle(weight)
+            else:
+                ticket.fail(weight)
+            return NOT_AN_ITEM
+        ticket.settle(weight)
         return value
 
     def done(self) -> None:

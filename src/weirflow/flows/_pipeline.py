@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._api import Operators
-from .._errors import ConfigError, PipelineFailed
+from .._errors import PipelineFailed
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
 from ._dead_letters import DeadLetters
-from ._ends import FAILED, Pending, PipelineEnd, SourceRead
+from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
 from ._schedule import Clock, Schedule
 from ._stages import StageDef, StorageDirectory, engine_stage
@@ -50,9 +50,6 @@ class Pipeline:
     max_restarts: int = 5
     restart_backoff_seconds: float = RESTART_BACKOFF_SECONDS
     dead_letter: DeadLetters | None = None
-
-    def __post_init__(self) -> None:
-        _check_acknowledgements(self)
 
     def resources(self) -> list[Lazy[Any]]:
         """The connectors, storages and senders of this pipeline's stages, and dead letters."""
@@ -138,6 +135,16 @@ class PipelineRunner:
                     restarts_in_a_row = 0  # the run made progress: a new series of failures
                 failure = self._failure(error)
                 if pipeline.on_failure == "continue" and pipeline.continuous:
+                    # not an item's failure (the source, the engine): read again, as restart
+                    # does, but when the restarts run out only this pipeline ends
+                    if restarts_in_a_row >= pipeline.max_restarts:
+                        logger.error(
+                            "%s; the pipeline ends after %d restarts in a row",
+                            failure,
+                            restarts_in_a_row,
+                            extra=failure_fields(failure),
+                        )
+                        return
                     restarts_in_a_row += 1
                     backoff = min(
                         pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
@@ -145,9 +152,11 @@ class PipelineRunner:
                     )
                     self.statistics.restarts += 1
                     logger.warning(
-                        "%s; reading again in %.1fs",
+                        "%s; reading again in %.1fs (restart %d of %d)",
                         failure,
                         backoff,
+                        restarts_in_a_row,
+                        pipeline.max_restarts,
                         extra=failure_fields(failure),
                     )
                     if clock.wait(stop, backoff):
@@ -240,7 +249,7 @@ class PipelineRunner:
                 extra={"pipeline": pipeline.name, "stage": None},
             )
             for value in iterate_values(run, 0, with_index=False):
-                if value is not FAILED:
+                if value is not NOT_AN_ITEM:
                     self.statistics.items += 1
         finally:
             with self._lock:
@@ -263,28 +272,8 @@ def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
     return {"pipeline": failure.pipeline, "stage": failure.stage}
 
 
-def _check_acknowledgements(pipeline: Pipeline) -> None:
-    """An at-least-once source needs its items' tickets, which stay in this process."""
-    if not pipeline.continuous:
-        return
-    source = pipeline.stages[0].source
-    assert source is not None
-    if getattr(source.get(), "at_least_once", False):
-        for stage in pipeline.stages[1:]:
-            if stage.kind == "process":
-                raise ConfigError(
-                    f"pipeline {pipeline.name!r}: stage '{pipeline.name}.{stage.label}' runs in "
-                    "worker processes, which cannot report back when an item is done; with an "
-                    "at-least-once source use kind='thread', 'task' or 'sync' (or "
-                    "at_least_once=False), or run the whole pipeline in a process of its own "
-                    "with FlowBuilder(use_threads=False)"
-                )
-
-
 def _replays(pipeline: Pipeline) -> bool:
     """Whether the items of this continuous pipeline's source are kept until they passed."""
     source = pipeline.stages[0].source
     assert source is not None
-    if getattr(source.get(), "at_least_once", False):
-        return False  # the broker redelivers
-    return all(stage.kind != "process" for stage in pipeline.stages[1:])
+    return not getattr(source.get(), "at_least_once", False)  # or the broker redelivers

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import threading
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import Any, Literal
 
 from .._await import collect, run_awaitable
 from .._errors import ConfigError
-from .._interfaces import Delivery, Sender, Source, Storage
+from .._interfaces import Sender, Source, Storage
 from .._retry import NO_RETRY, Retry
 from .._runtime._channel import Cancelled
 from .._runtime._ops import FlatMap, Map, MapBatch, Operation
@@ -32,6 +31,7 @@ from .._stage import Stage
 from ._dead_letters import ItemFailure
 from ._lazy import Lazy
 from ._streams import StreamClosed
+from ._tickets import CARRIER, Tracked, spread
 
 logger = logging.getLogger("weirflow")
 
@@ -116,56 +116,6 @@ def call_convention(fn: Callable[..., Any], where: str, resources_possible: bool
     return CallConvention(takes_item, names, takes_all)
 
 
-class Ticket:
-    """Follows every item derived from one :class:`~weirflow.Delivery` through a pipeline.
-
-    It counts the items still on their way; when the count drops to zero (all stored and sent,
-    dropped, or failed and kept as dead letters) the delivery is acknowledged. An item that
-    fails and is not kept leaves its ticket open, so a source that redelivers (``redelivers``)
-    sends it again; a local delivery (a stream's item, kept for a restart) is let go instead.
-    """
-
-    __slots__ = ("_delivery", "_lock", "_pending", "redelivers")
-
-    def __init__(self, delivery: Delivery, redelivers: bool = True) -> None:
-        self._delivery = delivery
-        self._pending = 1
-        self._lock = threading.Lock()
-        self.redelivers = redelivers
-
-    def add(self, change: int) -> None:
-        with self._lock:
-            self._pending += change
-            done = self._pending == 0
-        if done:
-            self._delivery.ack()
-
-
-class Tracked:
-    """An item on its way through a pipeline, with the ticket of the delivery it came from."""
-
-    __slots__ = ("ticket", "value")
-
-    def __init__(self, value: Any, ticket: Ticket) -> None:
-        self.value = value
-        self.ticket = ticket
-
-
-def track(item: Any, redelivers: bool = True) -> Any:
-    """Wrap a :class:`~weirflow.Delivery` from a source; other items pass as they are."""
-    if isinstance(item, Delivery):
-        return Tracked(item.value, Ticket(item, redelivers))
-    return item
-
-
-def finish(item: Any) -> Any:
-    """The last stage is done with ``item``: count it off its delivery's ticket."""
-    if isinstance(item, Tracked):
-        item.ticket.add(-1)
-        return item.value
-    return item
-
-
 class StorageDirectory(Mapping[str, Storage]):
     """``db_connectors``: pipeline name → that pipeline's storage, opened on first use."""
 
@@ -209,8 +159,8 @@ class StageCall:
     item_level: bool = False
 
     def __call__(self, item: Any, **resources: Any) -> Any:
-        value, ticket = (item.value, item.ticket) if isinstance(item, Tracked) else (item, None)
-        if isinstance(value, ItemFailure):
+        value, ticket = (item.value, item) if isinstance(item, Tracked) else (item, None)
+        if passes_by(value):
             return (item,) if self._flat else item
         if self.stage.kind == "task":
             return self._call_async(item, value, ticket, resources)
@@ -233,7 +183,7 @@ class StageCall:
         return self._outputs(result, item, value, ticket, attempt)
 
     async def _call_async(
-        self, item: Any, value: Any, ticket: Ticket | None, resources: dict[str, Any]
+        self, item: Any, value: Any, ticket: Tracked | None, resources: dict[str, Any]
     ) -> Any:
         attempt = 0
         while True:
@@ -274,17 +224,17 @@ class StageCall:
         return delay
 
     def _failed(
-        self, item: Any, value: Any, ticket: Ticket | None, error: Exception, attempts: int
+        self, item: Any, value: Any, ticket: Tracked | None, error: Exception, attempts: int
     ) -> Any:
         tag_stage(error, self.stage_name)
         if not self.item_level or self.stage.role in ("configuration", "source"):
             raise error
         failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
-        out: Any = failure if ticket is None else Tracked(failure, ticket)
+        out: Any = failure if ticket is None else Tracked(failure, ticket.ticket, ticket.weight)
         return (out,) if self._flat else out
 
     def _outputs(
-        self, result: Any, item: Any, value: Any, ticket: Ticket | None, attempts: int
+        self, result: Any, item: Any, value: Any, ticket: Tracked | None, attempts: int
     ) -> Any:
         if self.stage.role == "configuration":
             return result
@@ -294,7 +244,7 @@ class StageCall:
             result = self._guarded(result, value, attempts)
         if ticket is None:
             return result
-        return _tracked_outputs(result, ticket)
+        return spread(result, ticket)
 
     def _guarded(self, outputs: Iterable[Any], value: Any, attempts: int) -> Iterable[Any]:
         """A generator's items; one that raises mid-way ends with an :class:`ItemFailure`."""
@@ -357,12 +307,9 @@ def tag_stage(error: BaseException, stage: str) -> None:
             error.weirflow_stage = stage  # type: ignore[attr-defined]
 
 
-def _tracked_outputs(outputs: Iterable[Any], ticket: Ticket) -> Iterator[Tracked]:
-    """Each output joins the ticket before it leaves; the input leaves it at the end."""
-    for output in outputs:
-        ticket.add(1)
-        yield Tracked(output, ticket)
-    ticket.add(-1)
+def passes_by(value: Any) -> bool:
+    """Whether a stage lets ``value`` by untouched: a failure record, or a weight carrier."""
+    return isinstance(value, ItemFailure) or value is CARRIER
 
 
 def _as_items(result: Any) -> Iterable[Any]:
@@ -395,7 +342,7 @@ class StorageCall:
         saving = [
             (position, item.value if isinstance(item, Tracked) else item)
             for position, item in enumerate(items)
-            if not isinstance(item.value if isinstance(item, Tracked) else item, ItemFailure)
+            if not passes_by(item.value if isinstance(item, Tracked) else item)
         ]
         if not saving:
             return items
@@ -463,7 +410,9 @@ class StorageCall:
         for position, (value, error, attempts) in failed.items():
             failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
             item = items[position]
-            out[position] = Tracked(failure, item.ticket) if isinstance(item, Tracked) else failure
+            out[position] = (
+                Tracked(failure, item.ticket, item.weight) if isinstance(item, Tracked) else failure
+            )
         return out
 
 
