@@ -18,6 +18,9 @@ from ._threads import make_thread
 
 def run_awaitable(value: Any) -> Any:
     """``value``, or its result when it is awaitable (an async generator is collected)."""
+    kind = type(value)
+    if not hasattr(kind, "__await__") and not hasattr(kind, "__aiter__"):
+        return value  # the common case, decided at once
     if isinstance(value, AsyncIterable) and not inspect.isawaitable(value):
         value = collect(value)
     if not inspect.isawaitable(value):

@@ -35,34 +35,24 @@ logger = logging.getLogger("weirflow")
 class Pending:
     """Items of a source that does not redeliver, still on their way (oldest first)."""
 
+    # One dict, changed by single operations (atomic in CPython): no lock on the item path.
     def __init__(self) -> None:
         self._items: dict[int, Any] = {}
         self._keys = itertools.count()
-        self._lock = threading.Lock()
 
     def add(self, value: Any, book: TicketBook) -> Tracked:
         """``value`` as a tracked item that leaves this set once it has passed the pipeline."""
-        with self._lock:
-            key = next(self._keys)
-            self._items[key] = value
-        delivery = Delivery(value, functools.partial(self._done, key))
-        return Tracked(value, book.ticket(delivery, redelivers=False))
-
-    def _done(self, key: int) -> None:
-        with self._lock:
-            self._items.pop(key, None)
+        key = next(self._keys)
+        self._items[key] = value
+        return Tracked(value, book.local_ticket(functools.partial(self._items.pop, key, None)))
 
     def again(self, book: TicketBook) -> Iterator[Tracked]:
         """The items still on their way, tracked anew; each stays here until it has passed."""
-        with self._lock:
-            entries = list(self._items.items())
-        for key, value in entries:
-            delivery = Delivery(value, functools.partial(self._done, key))
-            yield Tracked(value, book.ticket(delivery, redelivers=False))
+        for key, value in dict(self._items).items():
+            yield Tracked(value, book.local_ticket(functools.partial(self._items.pop, key, None)))
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
+        return len(self._items)
 
 
 class SourceRead:

@@ -273,7 +273,13 @@ def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
 
 
 def _replays(pipeline: Pipeline) -> bool:
-    """Whether the items of this continuous pipeline's source are kept until they passed."""
+    """Whether this continuous pipeline keeps its items until they passed, for a restart.
+
+    Only under ``restart`` (``stop`` ends the flow, ``continue`` sets failed items aside) and
+    only for sources that do not redeliver themselves: tracking costs a ticket per item.
+    """
+    if pipeline.on_failure != "restart":
+        return False
     source = pipeline.stages[0].source
     assert source is not None
-    return not getattr(source.get(), "at_least_once", False)  # or the broker redelivers
+    return not getattr(source.get(), "at_least_once", False)

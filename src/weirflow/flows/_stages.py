@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any, Literal
 
 from .._await import collect, run_awaitable
@@ -159,28 +160,49 @@ class StageCall:
     item_level: bool = False
 
     def __call__(self, item: Any, **resources: Any) -> Any:
-        value, ticket = (item.value, item) if isinstance(item, Tracked) else (item, None)
-        if passes_by(value):
+        value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
+        if type(value) is ItemFailure or value is CARRIER:
             return (item,) if self._flat else item
         if self.stage.kind == "task":
             return self._call_async(item, value, ticket, resources)
-        attempt = 0
-        while True:
+        try:
+            result = self._apply(value, resources)
+            if type(result) is CoroutineType:  # an async function's, from _apply
+                result = run_awaitable(result)
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            return self._again(item, value, ticket, resources, error)
+        except BaseException as error:
+            tag_stage(error, self.stage_name)
+            raise
+        return self._outputs(result, item, value, ticket, 1)
+
+    def _again(
+        self,
+        item: Any,
+        value: Any,
+        ticket: Tracked | None,
+        resources: dict[str, Any],
+        error: Exception,
+    ) -> Any:
+        """The first attempt failed: the retries, then the failure."""
+        attempt = 1
+        while attempt < self.stage.retry.attempts:
+            time.sleep(self._retrying(error, attempt))
             attempt += 1
             try:
                 result = run_awaitable(self._apply(value, resources))
-                break
             except _NOT_ITEM_FAILURES:
                 raise
-            except Exception as error:
-                if attempt < self.stage.retry.attempts:
-                    time.sleep(self._retrying(error, attempt))
-                    continue
-                return self._failed(item, value, ticket, error, attempt)
-            except BaseException as error:
-                tag_stage(error, self.stage_name)
+            except Exception as again:
+                error = again
+                continue
+            except BaseException as fatal:
+                tag_stage(fatal, self.stage_name)
                 raise
-        return self._outputs(result, item, value, ticket, attempt)
+            return self._outputs(result, item, value, ticket, attempt)
+        return self._failed(item, value, ticket, error, attempt)
 
     async def _call_async(
         self, item: Any, value: Any, ticket: Tracked | None, resources: dict[str, Any]
@@ -248,7 +270,7 @@ class StageCall:
 
     def _guarded(self, outputs: Iterable[Any], value: Any, attempts: int) -> Iterable[Any]:
         """A generator's items; one that raises mid-way ends with an :class:`ItemFailure`."""
-        if not inspect.isgenerator(outputs) and not isinstance(outputs, Iterator):
+        if type(outputs) is tuple or not isinstance(outputs, Iterator):
             return outputs
         return self._guard(outputs, value, attempts)
 
@@ -280,7 +302,7 @@ class StageCall:
         assert self.convention is not None
         available = {**resources, "db_connectors": self.directory, "pipeline_name": self.pipeline}
         result = self.convention.call(stage.function, item, available)
-        if inspect.isawaitable(result) or isinstance(result, AsyncIterable):
+        if _awaitable(result):
             return self._then(result, stage.role)
         return self._checked(result, stage.role)
 
@@ -305,6 +327,12 @@ def tag_stage(error: BaseException, stage: str) -> None:
     if not hasattr(error, "weirflow_stage"):
         with contextlib.suppress(AttributeError):
             error.weirflow_stage = stage  # type: ignore[attr-defined]
+
+
+def _awaitable(result: Any) -> bool:
+    """Whether a user function's result must be awaited (a coroutine, an async generator)."""
+    kind = type(result)
+    return hasattr(kind, "__await__") or hasattr(kind, "__aiter__")
 
 
 def passes_by(value: Any) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 from .._interfaces import Sender, Source
 
 STREAM_MAXSIZE = 1000
+_TAKE = 256  # items a subscription takes at once (handed back if it stops early)
 _PUT_CHECK_SECONDS = 0.5
 
 
@@ -77,8 +78,8 @@ class _StreamQueue:
             self._not_empty.notify()
             return True
 
-    def get(self, interrupts: int) -> tuple[bool, Any]:
-        """``(True, item)``, or ``(False, None)``: closed, ended or interrupted."""
+    def get(self, interrupts: int, limit: int) -> list[Any]:
+        """Up to ``limit`` items, waiting for one; ``[]``: closed, ended or interrupted."""
         with self._not_empty:
             while (
                 not self._items
@@ -88,10 +89,17 @@ class _StreamQueue:
             ):
                 self._not_empty.wait()
             if self._closed or not self._items or self._interrupts != interrupts:
-                return False, None
-            item = self._items.popleft()
-            self._not_full.notify()
-            return True, item
+                return []
+            items = self._items
+            taken = [items.popleft() for _ in range(min(limit, len(items)))]
+            self._not_full.notify_all()
+            return taken
+
+    def unget(self, items: list[Any]) -> None:
+        """Put back, first in line, what a subscription took but did not hand over."""
+        with self._not_empty:
+            self._items.extendleft(reversed(items))
+            self._not_empty.notify()
 
     @property
     def interrupts(self) -> int:
@@ -128,11 +136,20 @@ class ThreadBroker(Broker):
     def subscribe(self, stream: str) -> Iterator[Any]:
         target = self._queues[stream]
         interrupts = target.interrupts
-        while True:
-            ok, item = target.get(interrupts)
-            if not ok:
-                return
-            yield item
+        taken: list[Any] = []
+        position = 0
+        try:
+            while True:
+                taken, position = target.get(interrupts, _TAKE), 0
+                if not taken:
+                    return
+                while position < len(taken):
+                    item = taken[position]
+                    position += 1
+                    yield item
+        finally:  # stopped early (a restart): nothing taken is lost
+            if position < len(taken):
+                target.unget(taken[position:])
 
     def finish(self, stream: str) -> None:
         self._queues[stream].writer_done()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -56,10 +56,17 @@ class TicketBook:
             _books[self.key] = self
 
     def ticket(self, delivery: Delivery, redelivers: bool = True) -> Ticket:
-        ticket = Ticket(self, next(self._numbers), delivery, redelivers)
+        """A ticket acknowledging ``delivery``."""
+        return Ticket(self, next(self._numbers), delivery.ack, redelivers)
+
+    def local_ticket(self, acknowledge: Callable[[], None]) -> Ticket:
+        """A ticket of an item that is not redelivered: ``acknowledge`` lets it go."""
+        return Ticket(self, next(self._numbers), acknowledge, False)
+
+    def keep(self, ticket: Ticket) -> None:
+        """``ticket`` is leaving this process: find it when it comes back."""
         with self._lock:
             self._tickets[ticket.number] = ticket
-        return ticket
 
     def find(self, number: int) -> Ticket | None:
         with self._lock:
@@ -83,20 +90,39 @@ class TicketBook:
 class Ticket:
     """The weight of one delivery's items that has come back, and what came back failed."""
 
-    __slots__ = ("_delivery", "_failed", "_lock", "_returned", "book", "number", "redelivers")
+    __slots__ = (
+        "_acknowledge",
+        "_failed",
+        "_lock",
+        "_returned",
+        "book",
+        "kept",
+        "number",
+        "redelivers",
+    )
     local = True
 
-    def __init__(self, book: TicketBook, number: int, delivery: Delivery, redelivers: bool) -> None:
+    def __init__(
+        self,
+        book: TicketBook,
+        number: int,
+        acknowledge: Callable[[], None],
+        redelivers: bool,
+    ) -> None:
         self.book = book
         self.number = number
         self.redelivers = redelivers
-        self._delivery = delivery
+        self.kept = False  # in its book: it went to another process
+        self._acknowledge = acknowledge
         self._returned: Weight = 0
         self._failed: Weight = 0
         self._lock = threading.Lock()
 
     def settle(self, weight: Weight) -> None:
         """Items of this weight passed the pipeline (stored, sent, dropped, or dead letters)."""
+        if weight == 1 and not self.kept:  # the one item of its delivery: nothing to add up
+            self._acknowledge()
+            return
         self._add(weight, failed=False)
 
     def fail(self, weight: Weight) -> None:
@@ -111,12 +137,15 @@ class Ticket:
                 self._returned += weight
             complete = self._returned + self._failed == 1
             acknowledge = complete and self._failed == 0
-        if complete:
+        if complete and self.kept:
             self.book.forget(self.number)
         if acknowledge:
-            self._delivery.ack()
+            self._acknowledge()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if not self.kept:
+            self.kept = True
+            self.book.keep(self)
         return (_ticket, (self.book.key, self.number, self.book.pid, self.redelivers))
 
 
@@ -164,16 +193,25 @@ class Tracked:
         return (Tracked, (self.value, self.ticket, self.weight))
 
 
-def spread(outputs: Iterable[Any], item: Tracked) -> Iterator[Tracked]:
+def spread(outputs: Iterable[Any], item: Tracked) -> Iterable[Tracked]:
     """The outputs a stage made from ``item``, each with a share of its weight.
 
-    One output takes the whole weight; from a generator each takes half of what is left, and
-    the rest is given back once the generator ends (on a :data:`CARRIER` in another process).
+    One output takes the whole weight (and stays a tuple: the engine slices containers at
+    once); from a generator each takes half of what is left, and the rest is given back once
+    the generator ends (on a :data:`CARRIER` in another process).
     """
     ticket, weight = item.ticket, item.weight
-    if isinstance(outputs, tuple) and len(outputs) == 1:
-        yield Tracked(outputs[0], ticket, weight)
-        return
+    if type(outputs) is tuple and len(outputs) <= 1:
+        if outputs:
+            return (Tracked(outputs[0], ticket, weight),)
+        if ticket.local:
+            ticket.settle(weight)
+            return ()
+        return (Tracked(CARRIER, ticket, weight),)
+    return _shares(outputs, ticket, weight)
+
+
+def _shares(outputs: Iterable[Any], ticket: Ticket | RemoteTicket, weight: Weight) -> Iterator[Any]:
     left = Fraction(weight)
     for output in outputs:
         share = left / 2
