@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from weirflow import Delivery, FlowBuilder, PipelineFailed, Retry, Source, Storage
+from weirflow import ConfigError, Delivery, FlowBuilder, PipelineFailed, Retry, Source, Storage
 from weirflow.testing import Recorder
 
 
@@ -33,18 +33,26 @@ def lines(path: Path) -> list[Any]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def stream_flow(tmp_path: Path, use_threads: bool, **pipeline: Any) -> Any:
+def stream_flow(tmp_path: Path, use_threads: bool, kind: str = "thread", **pipeline: Any) -> Any:
     builder = FlowBuilder(use_threads=use_threads)
     builder.add_pipeline("produce").with_core_logic(ten).send("stream", name="numbers")
     builder.add_pipeline("consume", on_failure="continue", **pipeline).with_stream_connector(
         "numbers"
-    ).with_core_logic(fail_on_three).with_storage("jsonl", path=str(tmp_path / "out.jsonl"))
+    ).with_core_logic(fail_on_three, kind=kind).with_storage(
+        "jsonl", path=str(tmp_path / "out.jsonl")
+    )
     return builder.build()
 
 
-@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
-def test_continue_stores_every_other_item_of_a_stream(tmp_path: Path, use_threads: bool) -> None:
-    flow = stream_flow(tmp_path, use_threads)
+@pytest.mark.parametrize(
+    ("use_threads", "kind"),
+    [(True, "thread"), (False, "thread"), (True, "process"), (True, "task")],
+    ids=["threads", "processes", "process-stage", "task-stage"],
+)
+def test_continue_stores_every_other_item_of_a_stream(
+    tmp_path: Path, use_threads: bool, kind: str
+) -> None:
+    flow = stream_flow(tmp_path, use_threads, kind)
     flow.launch_flow(execution_seconds=60)  # ends when the stream does
     assert sorted(lines(tmp_path / "out.jsonl")) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     statistics = flow.statistics()["consume"]
@@ -345,3 +353,27 @@ def test_retries_run_out_then_the_item_is_a_dead_letter_with_its_attempts(
     builder.build().launch_flow(execution_seconds=60)
     [record] = kept
     assert (record["stage"], record["attempts"]) == ("p.send", 3)
+
+
+def test_retries_and_dead_letters_are_checked_at_build_and_described(tmp_path: Path) -> None:
+    builder = FlowBuilder()
+    pipeline = builder.add_pipeline("p")
+    with pytest.raises(ConfigError, match=r"'p\.core_logic'.*retries"):
+        pipeline.with_core_logic(fail_on_three, retries=-1)
+    with pytest.raises(ConfigError, match="retry_backoff"):
+        pipeline.with_core_logic(fail_on_three, retries=1, retry_backoff=float("nan"))
+    with pytest.raises(ConfigError, match="retries"):
+        pipeline.send(print, retries="3")
+    with pytest.raises(ConfigError, match="dead_letter must be a path"):
+        FlowBuilder().add_pipeline("q", dead_letter=42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="dead_letter must name a file"):
+        FlowBuilder().add_pipeline("q", dead_letter=tmp_path)
+    builder = FlowBuilder()
+    builder.add_pipeline(
+        "p", on_failure="continue", dead_letter=tmp_path / "d.jsonl"
+    ).with_core_logic(ten).with_core_logic(fail_on_three, retries=2).with_storage(
+        "jsonl", path=str(tmp_path / "o")
+    )
+    text = builder.build().describe()
+    assert f"dead letters ({tmp_path / 'd.jsonl'})" in text
+    assert "retries=2" in text

@@ -8,7 +8,7 @@ there. Records are plain data (strings and the item), so they cross worker proce
 
 ``add_pipeline(..., dead_letter=...)`` takes a path (a JSON-lines file, appended with fsync and
 locked like the ``jsonl`` storage), a :class:`~weirflow.Storage`, or a function called with
-each record (a dict: ``pipeline``, ``stage``, ``error_type``, ``error``, ``item``,
+each record in the pipeline's process (its own process with ``use_threads=False``) (a dict: ``pipeline``, ``stage``, ``error_type``, ``error``, ``item``,
 ``item_repr`` when the item is not JSON, ``time``, ``attempts``).
 """
 
@@ -127,6 +127,12 @@ def dead_letters(target: DeadLetterTarget | None, pipeline: str) -> DeadLetters 
         lazy: Lazy[Storage] = Lazy(
             create_storage, kind="jsonl", pipeline=pipeline, options={"path": str(path)}
         )
+        try:
+            lazy.get()  # its own checks, now
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"pipeline {pipeline!r}: dead_letter: {error}") from error
+        finally:
+            lazy.close()
         return DeadLetters(storage=lazy)
     if callable(target):
         return DeadLetters(function=target)
