@@ -7,9 +7,10 @@ where the runner logs it, counts it and, when the pipeline has a ``dead_letter``
 there. Records are plain data (strings and the item), so they cross worker processes.
 
 ``add_pipeline(..., dead_letter=...)`` takes a path (a JSON-lines file, appended with fsync and
-locked like the ``jsonl`` storage), a :class:`~weirflow.Storage`, or a function called with
-each record in the pipeline's process (its own process with ``use_threads=False``) (a dict: ``pipeline``, ``stage``, ``error_type``, ``error``, ``item``,
-``item_repr`` when the item is not JSON, ``time``, ``attempts``).
+locked like the ``jsonl`` storage), a :class:`~weirflow.Storage`, or a function called in the
+pipeline's process (its own process with ``use_threads=False``) with each record, a dict:
+``pipeline``, ``stage``, ``error_type``, ``error``, ``item`` (``item_repr`` when the item is not
+JSON), ``time``, ``attempts``.
 """
 
 from __future__ import annotations

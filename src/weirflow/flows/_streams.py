@@ -185,17 +185,18 @@ class ProcessBroker(Broker):
 
     def subscribe(self, stream: str) -> Iterator[Any]:
         source = self._queues[stream]
-        writing = self._writers[stream]
         interrupts = self._interrupts.get(stream, 0)
-        while not self._closed.value and self._interrupts.get(stream, 0) == interrupts:
+        while (
+            not self._closed.value
+            and self._interrupts.get(stream, 0) == interrupts
+            and self._writers[stream] > 0  # this process's count: a later subscription keeps it
+        ):
             try:
                 item = source.get(timeout=_PUT_CHECK_SECONDS)
             except queue.Empty:
                 continue  # look at the closed flag again
             if isinstance(item, _EndOfStream):
-                writing -= 1
-                if writing <= 0:
-                    return
+                self._writers[stream] -= 1
                 continue
             yield item
 
