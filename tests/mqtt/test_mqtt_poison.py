@@ -15,8 +15,11 @@ import paho.mqtt.publish
 import pytest
 
 from weirflow import FlowBuilder
+from weirflow.testing_servers import require_server
 
 from .test_mqtt_restart import session
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 POISON = {
     "jsonl": [b'{"id": -1, "v": NaN}', b'{"id": -2, "v": Infinity}', b'{"id": -3, "v": "\\ud800"}'],
@@ -26,11 +29,15 @@ POISON = {
         b'{"id": -3, "v": "\\ud800"}',
     ],
 }
+POISON["postgres"] = POISON["sql"]
 
 
 def storage_options(kind: str, tmp_path: Path) -> dict[str, Any]:
     if kind == "jsonl":
         return {"path": str(tmp_path / "out.jsonl")}
+    if kind == "postgres":
+        require_server("PostgreSQL", "127.0.0.1", 5432)
+        return {"url": POSTGRES, "table": f"poison_{uuid.uuid4().hex[:12]}", "retries": 0}
     return {"url": f"sqlite:///{tmp_path}/out.sqlite", "table": "readings"}
 
 
@@ -46,7 +53,7 @@ def stop(flow: Any, runner: threading.Thread) -> None:
     assert not runner.is_alive()
 
 
-@pytest.mark.parametrize("kind", ["jsonl", "sql"])
+@pytest.mark.parametrize("kind", ["jsonl", "sql", "postgres"])
 def test_poison_messages_go_to_dead_letters_and_the_rest_flows(
     broker: tuple[str, int],
     topic: str,
@@ -57,11 +64,13 @@ def test_poison_messages_go_to_dead_letters_and_the_rest_flows(
     client_id = f"weirflow-test-{uuid.uuid4().hex[:12]}"
     dead = tmp_path / "dead.jsonl"
 
+    options = storage_options(kind, tmp_path)
+
     def make_flow() -> Any:
         builder = FlowBuilder()
         builder.add_pipeline("ingest", on_failure="continue", dead_letter=dead).with_mqtt_connector(
             broker[0], port=broker[1], topic=topic, qos=1, client_id=client_id
-        ).with_storage(kind, **storage_options(kind, tmp_path))
+        ).with_storage("jsonl" if kind == "jsonl" else "sql", **options)
         return builder.build()
 
     def stored() -> list[Any]:
@@ -89,10 +98,11 @@ def test_poison_messages_go_to_dead_letters_and_the_rest_flows(
     for record in records:  # as JSON where it is JSON, else its repr
         assert record["item"] is not None or "id" in record["item_repr"]
     assert all(record["stage"] == "ingest.storage" for record in records)
-    if kind == "sql":
+    if kind != "jsonl":
         [new_key] = [r for r in records if "unexpected" in r["error"]]
         assert "fixed when it is created" in new_key["error"]
     assert flow.statistics()["ingest"]["dead_letters"] == 3
+    flow.close_resources()  # what the checks above opened
 
     # a second launch with the same session: the poison is not delivered again
     flow = make_flow()
@@ -106,3 +116,4 @@ def test_poison_messages_go_to_dead_letters_and_the_rest_flows(
         stop(flow, runner)
     assert len(dead.read_text().splitlines()) == 3
     assert flow.statistics()["ingest"]["failed_items"] == 0
+    flow.close_resources()
