@@ -402,7 +402,7 @@ class Requester:
                 response = self._send(client, request, until)
             except httpx.RequestError as exc:
                 if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= until - 1e-3:
-                    raise self._late(exc, method, shown, attempt, secrets)
+                    raise self._late(exc, method, shown, attempt, secrets) from exc
                 error, reason = exc, f"{type(exc).__name__}: {exc}"
                 status: int | None = None
                 transient = _transient(exc)

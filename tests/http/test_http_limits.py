@@ -187,7 +187,8 @@ def test_a_trickling_body_ends_at_the_deadline(
     with pytest.raises(HttpDeadlineError) as caught:
         _read(f"{server.url}/slow?token=t0k3n", timeout=2, deadline_seconds=0.5, retries=2)
     message = str(caught.value)
-    assert "GET http://127.0.0.1:" in message and "/slow?token=*** did not complete" in message
+    assert "GET http://127.0.0.1:" in message
+    assert "/slow?token=*** did not complete" in message
     assert "deadline_seconds=0.5" in message
     assert "t0k3n" not in message
     assert caught.value.attempts == 1
@@ -262,7 +263,8 @@ def test_json_nested_too_deeply_is_a_decode_error(server: LocalHTTPServer) -> No
     with pytest.raises(HttpDecodeError) as caught:
         _read(f"{server.url}/deep?apikey=k3y")
     message = str(caught.value)
-    assert "GET http://127.0.0.1:" in message and "/deep?apikey=*** answered 200" in message
+    assert "GET http://127.0.0.1:" in message
+    assert "/deep?apikey=*** answered 200" in message
     assert "nested too deeply" in message
     assert "k3y" not in message
 
