@@ -13,12 +13,14 @@ see a complete array. A save costs time proportional to the file's size: for lon
 appends prefer ``jsonl``. In ``overwrite`` mode the file holds the latest item alone.
 
 Values must be JSON: dicts with str keys, lists, str, int, float, bool, None (tuples come back
-as lists). ``NaN`` and infinities are refused, because they are not valid JSON.
+as lists). ``NaN`` and infinities are refused, because they are not valid JSON, and so is text
+holding a lone surrogate (``"\\ud800"``), which UTF-8 cannot store: the error names the field.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,58 @@ def encode_value(value: Any, owner: str) -> bytes:
     """``value`` as compact single-line JSON, or a ``TypeError``/``ValueError`` naming ``owner``."""
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError(unencodable_text(value, owner)) from None
+    except RecursionError:
+        raise ValueError(
+            f"{owner}: cannot save {type(value).__name__} item as JSON: it is nested too "
+            "deeply (or holds itself)"
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise type(exc)(
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(
             f"{owner}: cannot save {type(value).__name__} item as JSON ({exc}); convert it "
             "to dicts, lists, str, int, float (not NaN/inf), bool or None, for example with "
             "a preprocessing function"
         ) from None
+
+
+def unencodable_text(value: Any, owner: str) -> str:
+    """The message for text in ``value`` that UTF-8 cannot encode (a lone surrogate)."""
+    where, text = _find_unencodable(value, "item")
+    try:
+        text.encode()
+    except UnicodeEncodeError as error:
+        detail = f"{text[error.start : error.end]!r} at position {error.start}"
+    else:  # pragma: no cover - found only when it does not encode
+        detail = "?"
+    return (
+        f"{owner}: cannot save the item: {where} holds a lone surrogate ({detail}), which "
+        "UTF-8 cannot store; clean the text first, e.g. with a preprocessing function doing "
+        "text.encode('utf-8', 'replace').decode()"
+    )
+
+
+def _find_unencodable(value: Any, where: str) -> tuple[str, str]:
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return where, value
+        return "", ""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            if isinstance(key, str) and _find_unencodable(key, "")[1]:
+                return f"a key of {where} ({key!r})", key
+            found = _find_unencodable(inner, f"{where}[{key!r}]")
+            if found[1]:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            found = _find_unencodable(inner, f"{where}[{index}]")
+            if found[1]:
+                return found
+    return "", ""
 
 
 class JsonStorage(FileStorage):
