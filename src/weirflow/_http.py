@@ -36,12 +36,12 @@ from ._redact import (
     install_library_filters,
     is_secret_header,
     is_secret_param,
+    masking,
     parse_rules,
     path_secrets,
     redact_text,
     redact_url,
     redact_urls_in,
-    remember,
 )
 
 logger = logging.getLogger("weirflow.http")
@@ -330,7 +330,6 @@ class Requester:
             self.rules: Redaction = parse_rules(redact)
         except ValueError as error:
             raise InvalidArgumentError(f"{site.field('redact')}: {error}") from None
-        remember(self.rules)
         self.site = site
         self.max_body_bytes = max_body_bytes
         self.deadline_seconds = float(deadline_seconds)
@@ -399,7 +398,8 @@ class Requester:
         for attempt in range(1, attempts + 1):
             error: httpx.HTTPError
             try:
-                response = self._send(client, request, until)
+                with masking(self.rules, secrets):
+                    response = self._send(client, request, until)
             except httpx.RequestError as exc:
                 if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= until - 1e-3:
                     raise self._late(exc, method, shown, attempt, secrets) from exc

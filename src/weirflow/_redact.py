@@ -14,9 +14,9 @@ through these functions first. Masked values become ``***``.
 * A name is secret when, in any case, it contains ``key``, ``token``, ``secret``, ``pass``,
   ``auth``, ``session``, ``jwt``, ``credential``, ``cookie`` or ``signature``, starts with
   ``sig``, or is ``code``, ``appid``/``app_id`` or ``pwd``. Users add names and path rules
-  with ``redact=[...]`` on the HTTP connector and senders (:func:`parse_rules`); rules given
-  anywhere in a process are remembered (:func:`remember`) and apply to everything redacted in
-  it, the log filters included.
+  with ``redact=[...]`` on the HTTP connector and senders (:func:`parse_rules`). While a
+  request is sent, its rules and secret values are *active* on its thread (:func:`masking`),
+  so the log filters mask them in what httpx and httpcore log about it.
 
 Importing this module's :func:`install_library_filters` (done by the HTTP plumbing) puts a
 :class:`RedactingFilter` on the ``httpx`` logger (its INFO line "HTTP Request: GET <url>") and on
@@ -33,10 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
@@ -142,22 +143,32 @@ def parse_rules(redact: Any) -> Redaction:
     return Redaction(frozenset(names), tuple(paths))
 
 
-_remembered_lock = threading.Lock()
-_remembered = Redaction()
+_active = threading.local()
 
 
-def remember(rules: Redaction) -> None:
-    """Apply ``rules`` from now on to everything redacted in this process (the log filters too)."""
-    global _remembered
-    if not rules:
-        return
-    with _remembered_lock:
-        paths = _remembered.paths + tuple(p for p in rules.paths if p not in _remembered.paths)
-        _remembered = Redaction(_remembered.names | rules.names, paths)
+@contextlib.contextmanager
+def masking(rules: Redaction, secrets: Iterable[str]) -> Iterator[None]:
+    """Mask ``rules`` and ``secrets`` in everything redacted on this thread while inside.
+
+    The HTTP plumbing wraps each request in it, so that the lines httpx and httpcore log
+    about the request (through :class:`RedactingFilter`) lose its secrets too.
+    """
+    previous = getattr(_active, "state", None)
+    _active.state = (rules, tuple(secret for secret in secrets if secret))
+    try:
+        yield
+    finally:
+        _active.state = previous
+
+
+def _active_secrets() -> tuple[str, ...]:
+    state = getattr(_active, "state", None)
+    return () if state is None else state[1]
 
 
 def _rules(extra: Redaction | None) -> Redaction:
-    rules = _remembered
+    state = getattr(_active, "state", None)
+    rules: Redaction = Redaction() if state is None else state[0]
     if extra:
         rules = Redaction(rules.names | extra.names, rules.paths + extra.paths)
     return rules
@@ -345,8 +356,10 @@ class RedactingFilter(logging.Filter):
         self.secrets = tuple(secret for secret in secrets if secret)
 
     def redact(self, text: str) -> str:
-        """``text`` with URLs, secret header pairs and the known secrets masked."""
-        return redact_text(_redact_header_pairs(redact_urls_in(text)), self.secrets)
+        """``text`` with URLs, secret header pairs and the known secrets masked (with those of
+        the request in progress on this thread, see :func:`masking`)."""
+        masked = _redact_header_pairs(redact_urls_in(text))
+        return redact_text(masked, (*self.secrets, *_active_secrets()))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not super().filter(record):

@@ -74,10 +74,20 @@ def test_no_form_of_secret_leaks_from_the_http_classes(
     objects: list[Any] = [
         HttpSource(planted(server.url, "/data"), redact=REDACT, pipeline="weather"),
         HttpSource(planted(server.url, "/flaky"), redact=REDACT, retries=1, backoff=0.01),
-        HttpSource(planted(server.url, f"/bot{BOT_TOKEN}/getMe")),
-        HttpSender(planted(server.url, f"/bot{BOT_TOKEN}/sendMessage"), retries=1, backoff=0.01),
+        HttpSource(planted(server.url, f"/bot{BOT_TOKEN}/getMe"), redact=REDACT),
+        HttpSender(
+            planted(server.url, f"/bot{BOT_TOKEN}/sendMessage"),
+            redact=REDACT,
+            retries=1,
+            backoff=0.01,
+        ),
         HttpSender(f"{server.url}/hooks/{HOOK}/in", redact=REDACT),
-        HttpSource(planted(f"http://127.0.0.1:{closed_port}", "/data"), retries=1, backoff=0.01),
+        HttpSource(
+            planted(f"http://127.0.0.1:{closed_port}", "/data"),
+            redact=REDACT,
+            retries=1,
+            backoff=0.01,
+        ),
     ]
     try:
         for item in objects:
