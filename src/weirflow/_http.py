@@ -366,10 +366,13 @@ class Requester:
         json: Any = None,
         data: Any = None,
         content: bytes | None = None,
+        need_body: bool = True,
     ) -> httpx.Response:
         """Send one request, retrying transient failures; a non-2xx answer raises.
 
         Returns the answer with its whole body read and decoded (at most ``max_body_bytes``).
+        With ``need_body=False`` (a sender, which only needs to know the request was
+        accepted) a longer body is cut at the limit instead of being an error.
 
         Raises:
             HttpRequestError: the request failed for good; the httpx error is its cause.
@@ -399,7 +402,7 @@ class Requester:
             error: httpx.HTTPError
             try:
                 with masking(self.rules, secrets):
-                    response = self._send(client, request, until)
+                    response = self._send(client, request, until, need_body)
             except httpx.RequestError as exc:
                 if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= until - 1e-3:
                     raise self._late(exc, method, shown, attempt, secrets) from exc
@@ -452,13 +455,15 @@ class Requester:
                 raise self._failure(error, method, shown, status, attempt, reason, secrets)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, client: httpx.Client, request: httpx.Request, until: float) -> httpx.Response:
+    def _send(
+        self, client: httpx.Client, request: httpx.Request, until: float, need_body: bool
+    ) -> httpx.Response:
         """One attempt: send, then stream the body within the limits; the answer is complete."""
         with deadline(until):
             response = client.send(request, stream=True)
             try:
                 if response.is_success:
-                    body = read_body(response, self.max_body_bytes)
+                    body = read_body(response, self.max_body_bytes, truncate=not need_body)
                 else:  # enough of an error answer for the message
                     body = read_body(response, _ERROR_BODY, truncate=True)
             finally:

@@ -297,3 +297,16 @@ def test_bad_limits_are_config_errors(options: dict[str, Any], field: str) -> No
 def test_no_limit_when_asked(server: LocalHTTPServer) -> None:
     server.route("GET", "/n", b"z" * 5000)
     assert _read(f"{server.url}/n", max_body_bytes=None, decode="bytes") == [b"z" * 5000]
+
+
+def test_a_sender_reads_at_most_the_limit_of_an_answer_without_failing(
+    server: LocalHTTPServer, stop: threading.Event
+) -> None:
+    """The item was accepted: a long answer is not a reason to send it again."""
+    server.route("POST", "/in", lambda request: Response(200, endless(stop)))
+    sender = HttpSender(f"{server.url}/in", max_body_bytes=MiB, pipeline="out")
+    try:
+        sender.send({"n": 1})
+    finally:
+        sender.close()
+    assert len(server.requests) == 1

@@ -44,7 +44,8 @@ class HttpSender(Sender):
         label_to_send: send only this key of each item (a dict); without it, the whole item.
         headers: sent with every request (values of secret headers never appear in logs).
         timeout, retries, backoff, verify, cert, client, max_body_bytes, deadline_seconds:
-            see :class:`weirflow._http.Requester` (the limits apply to the answer).
+            see :class:`weirflow._http.Requester`. The limits apply to the answer: a sender
+            reads at most ``max_body_bytes`` of it (the rest is not needed, not an error).
         redact: more names and path templates to mask in logs, errors and ``repr()``, as
             for :class:`weirflow.connectors.http.HttpSource`, e.g. ``redact=["/hooks/*/*"]``.
         pipeline: the pipeline's name, shown in errors and log lines.
@@ -144,7 +145,9 @@ class HttpSender(Sender):
                 ) from error
             content, content_type = text.encode(), "application/json"
         headers = self.headers if self._typed else {**self.headers, "content-type": content_type}
-        self._http.request(self.method, self.destination, headers=headers, content=content)
+        self._http.request(
+            self.method, self.destination, headers=headers, content=content, need_body=False
+        )
 
     def close(self) -> None:
         """Close the HTTP client (not one given as ``client=``)."""
