@@ -310,3 +310,20 @@ def test_a_sender_reads_at_most_the_limit_of_an_answer_without_failing(
     finally:
         sender.close()
     assert len(server.requests) == 1
+
+
+def test_the_builder_forwards_the_limits(server: LocalHTTPServer, tmp_path: Any) -> None:
+    from weirflow import FlowBuilder
+
+    builder = FlowBuilder()
+    with pytest.raises(ConfigError, match=r"pipeline 'feed': with_http_connector\(max_body"):
+        builder.add_pipeline("feed").with_http_connector(f"{server.url}/x", max_body_bytes=0)
+    server.route("GET", "/big", b"x" * 5000)
+    builder = FlowBuilder()
+    builder.add_pipeline("feed", on_failure="continue").with_http_connector(
+        f"{server.url}/big", decode="bytes", max_body_bytes=1000, deadline_seconds=5, redact=["q"]
+    ).with_storage("jsonl", path=tmp_path / "x.jsonl")
+    flow = builder.build()
+    flow.launch_flow()
+    assert flow.statistics()["feed"]["failures"] == 1
+    assert not (tmp_path / "x.jsonl").exists()
