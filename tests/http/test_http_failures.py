@@ -110,3 +110,17 @@ def test_a_failed_run_of_a_flow_is_one_warning_line(
     assert f"GET http://127.0.0.1:{closed_port}/now?appid=*** failed" in line
     assert "Connection refused" in line
     assert "s3cret" not in caplog.text
+
+
+def test_a_lone_surrogate_in_an_item_to_send_names_the_field(server: LocalHTTPServer) -> None:
+    from weirflow.senders import PayloadError
+    from weirflow.senders.http import HttpSender
+
+    server.route("POST", "/in", {"ok": True})
+    sender = HttpSender(f"{server.url}/in", pipeline="out")
+    try:
+        with pytest.raises(PayloadError, match=r"send\('http_post'\): cannot send it: item"):
+            sender.send({"readings": [{"name": "bad \udc80"}]})
+    finally:
+        sender.close()
+    assert server.requests == []

@@ -28,6 +28,7 @@ from .._http import (
 )
 from .._interfaces import Sender
 from .._redact import redact_url
+from .._unicode import unencodable_text
 from . import PayloadError, payload
 
 __all__ = ["HttpSender"]
@@ -143,7 +144,11 @@ class HttpSender(Sender):
                 raise PayloadError(
                     f"{self._where}: cannot send {type(body).__name__} as JSON ({error})"
                 ) from error
-            content, content_type = text.encode(), "application/json"
+            try:
+                content = text.encode()
+            except UnicodeEncodeError:
+                raise PayloadError(unencodable_text(body, self._where, "send it")) from None
+            content_type = "application/json"
         headers = self.headers if self._typed else {**self.headers, "content-type": content_type}
         self._http.request(
             self.method, self.destination, headers=headers, content=content, need_body=False

@@ -41,9 +41,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._unicode import unencodable_text
 from . import _files
 from ._filebase import FileStorage
-from .json import unencodable_text
 
 
 def _widest_field_limit() -> int:

@@ -20,10 +20,10 @@ holding a lone surrogate (``"\\ud800"``), which UTF-8 cannot store: the error na
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._unicode import unencodable_text
 from . import _files
 from ._filebase import FileStorage
 
@@ -46,44 +46,6 @@ def encode_value(value: Any, owner: str) -> bytes:
             "to dicts, lists, str, int, float (not NaN/inf), bool or None, for example with "
             "a preprocessing function"
         ) from None
-
-
-def unencodable_text(value: Any, owner: str) -> str:
-    """The message for text in ``value`` that UTF-8 cannot encode (a lone surrogate)."""
-    where, text = _find_unencodable(value, "item")
-    try:
-        text.encode()
-    except UnicodeEncodeError as error:
-        detail = f"{text[error.start : error.end]!r} at position {error.start}"
-    else:  # pragma: no cover - found only when it does not encode
-        detail = "?"
-    return (
-        f"{owner}: cannot save the item: {where} holds a lone surrogate ({detail}), which "
-        "UTF-8 cannot store; clean the text first, e.g. with a preprocessing function doing "
-        "text.encode('utf-8', 'replace').decode()"
-    )
-
-
-def _find_unencodable(value: Any, where: str) -> tuple[str, str]:
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return where, value
-        return "", ""
-    if isinstance(value, Mapping):
-        for key, inner in value.items():
-            if isinstance(key, str) and _find_unencodable(key, "")[1]:
-                return f"a key of {where} ({key!r})", key
-            found = _find_unencodable(inner, f"{where}[{key!r}]")
-            if found[1]:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, inner in enumerate(value):
-            found = _find_unencodable(inner, f"{where}[{index}]")
-            if found[1]:
-                return found
-    return "", ""
 
 
 class JsonStorage(FileStorage):
