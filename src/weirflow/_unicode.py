@@ -30,8 +30,8 @@ def unencodable_text(value: Any, owner: str, doing: str = "save the item") -> st
         detail = "?"
     return (
         f"{owner}: cannot {doing}: {where} holds a lone surrogate ({detail}), which "
-        "UTF-8 cannot store; clean the text first, e.g. with a preprocessing function doing "
-        "text.encode('utf-8', 'replace').decode()"
+        "UTF-8 cannot store; clean the text first, e.g. with "
+        "text.encode('utf-8', 'replace').decode() in a preprocessing or core-logic function"
     )
 
 
