@@ -377,3 +377,25 @@ def test_retries_and_dead_letters_are_checked_at_build_and_described(tmp_path: P
     text = builder.build().describe()
     assert f"dead letters ({tmp_path / 'd.jsonl'})" in text
     assert "retries=2" in text
+
+
+def test_stopping_the_flow_ends_a_wait_before_a_retry() -> None:
+    called = threading.Event()
+    calls: list[int] = []
+
+    def down(x: int) -> int:
+        calls.append(x)
+        called.set()
+        raise ConnectionError("endpoint down")
+
+    builder = FlowBuilder()
+    builder.add_pipeline("produce").with_core_logic(lambda: 1).send("stream", name="s")
+    builder.add_pipeline("consume", on_failure="continue").with_stream_connector(
+        "s"
+    ).with_core_logic(down, retries=3, retry_backoff=600).send(lambda item: None)
+    flow = builder.build()
+    stopper = threading.Thread(target=lambda: called.wait(30) and flow.stop())
+    stopper.start()
+    flow.launch_flow(execution_seconds=60)  # returns: the worker is not left asleep
+    stopper.join()
+    assert calls == [1]  # no attempt after the stop

@@ -29,7 +29,7 @@ from ._dead_letters import DeadLetters
 from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
 from ._schedule import Clock, Schedule
-from ._stages import StageDef, StorageDirectory, engine_stage
+from ._stages import StageDef, StorageDirectory, engine_stage, run_starts, stop_retrying
 
 logger = logging.getLogger("weirflow")
 
@@ -212,9 +212,11 @@ class PipelineRunner:
             read = SourceRead(first, pipeline.name, self._pending)
             upstream = Operators(first.kind).from_iterable(read.items(), maxsize=first.maxsize)
             stages = stages[1:]
+        ending = run_starts(pipeline.name)
         try:
             self._run(upstream, stages, read)
         finally:
+            ending.set()
             if read is not None:
                 read.close()
 
@@ -264,6 +266,7 @@ class PipelineRunner:
             run = self._current
             self._cancelled = run is not None
         if run is not None:
+            stop_retrying(self.pipeline.name)
             run.cancel()
 
 

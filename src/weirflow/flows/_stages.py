@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import threading
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -189,7 +190,8 @@ class StageCall:
         """The first attempt failed: the retries, then the failure."""
         attempt = 1
         while attempt < self.stage.retry.attempts:
-            time.sleep(self._retrying(error, attempt))
+            if not retry_wait(self.pipeline, self._retrying(error, attempt)):
+                break  # the run is ending: no more attempts
             attempt += 1
             try:
                 result = run_awaitable(self._apply(value, resources))
@@ -335,6 +337,31 @@ def _awaitable(result: Any) -> bool:
     return hasattr(kind, "__await__") or hasattr(kind, "__aiter__")
 
 
+_ending: dict[str, threading.Event] = {}  # pipeline -> set when its run in this process ends
+
+
+def run_starts(pipeline: str) -> threading.Event:
+    """A run of ``pipeline`` starts in this process; setting the event ends its retry waits."""
+    event = _ending[pipeline] = threading.Event()
+    return event
+
+
+def stop_retrying(pipeline: str) -> None:
+    """The run of ``pipeline`` is being cancelled: waits before retries end now."""
+    event = _ending.get(pipeline)
+    if event is not None:
+        event.set()
+
+
+def retry_wait(pipeline: str, seconds: float) -> bool:
+    """Wait before an attempt; False when the run ended meanwhile (do not try again)."""
+    event = _ending.get(pipeline)
+    if event is None:  # a worker process: it ends with its process
+        time.sleep(seconds)
+        return True
+    return not event.wait(seconds)
+
+
 def passes_by(value: Any) -> bool:
     """Whether a stage lets ``value`` by untouched: a failure record, or a weight carrier."""
     return isinstance(value, ItemFailure) or value is CARRIER
@@ -429,7 +456,8 @@ class StorageCall:
                     delay,
                     extra={"pipeline": self.pipeline, "stage": self.stage_name},
                 )
-                time.sleep(delay)
+                if not retry_wait(self.pipeline, delay):
+                    raise
 
     def _replace(
         self, items: list[Any], failed: Mapping[int, tuple[Any, Exception, int]]
