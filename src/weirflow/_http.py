@@ -173,7 +173,7 @@ class Requester:
             (see :func:`weirflow._redact.parse_rules`).
 
     Example:
-        >>> from weirflow.testing_http import LocalHTTPServer
+        >>> from weirflow.testing import LocalHTTPServer
         >>> with LocalHTTPServer() as server:
         ...     server.route("GET", "/status", {"up": True}, statuses=[503])
         ...     http = Requester(Site("monitor"), retries=1, backoff=0.01)

@@ -24,7 +24,8 @@ import pytest
 
 from weirflow.connectors.mqtt import MqttSource
 from weirflow.senders.mqtt import MqttSender
-from weirflow.testing_servers import reachable, require_server
+from weirflow.testing import reachable
+from weirflow.testing.pytest_plugin import require_server
 
 HOST = "127.0.0.1"
 PORT = 1883

@@ -1,0 +1,159 @@
+"""``check_storage(make)``: the conformance suite of a :class:`~weirflow.abc.Storage`.
+
+It checks what weirflow's own storages are tested for, on any implementation: items come back
+from ``load`` equal and of the same types, in the order saved; ``save_many([])`` stores nothing;
+a batch is one transaction where the storage promises it; saves from several threads at once
+all arrive; a pickled copy (as process mode makes one) and copies in worker processes write to
+the same target; ``close`` is idempotent and a ``with`` block calls it. A plain function that
+raises ``AssertionError``: call it from pytest, unittest or a script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..abc import Storage
+from ._checking import (
+    SAMPLE_ITEMS,
+    assert_same,
+    assert_same_items,
+    closes,
+    in_processes,
+    in_threads,
+    pickled,
+)
+
+__all__ = ["check_storage"]
+
+_NOTHING = object()
+
+
+def check_storage(
+    make: Callable[[], Storage],
+    *,
+    items: Sequence[Any] = SAMPLE_ITEMS,
+    unstorable: Any = _NOTHING,
+    threads: int = 4,
+    processes: bool = True,
+    timeout: float = 30.0,
+) -> None:
+    """Check the storage ``make()`` returns against :class:`~weirflow.abc.Storage`'s guarantees.
+
+    Args:
+        make: returns a new, empty storage on a target of its own at each call (a fresh file,
+            a new table); the check calls it a few times and closes what it makes.
+        items: at least three distinct items the storage keeps exactly; by default flat dicts
+            of str, float, int and bool (``SAMPLE_ITEMS``).
+        unstorable: an item the storage refuses (e.g. a value its format cannot hold); when
+            given, ``save_many([good, unstorable])`` must raise and keep nothing of the batch.
+        threads: how many threads save at once in the concurrency check (0: skip it).
+        processes: also save from two worker processes (``weirflow.process``), as process mode
+            does; the storage is pickled into them.
+        timeout: the longest a threaded step may take.
+
+    Raises:
+        AssertionError: naming the storage, the check and what differed.
+
+    Example:
+        >>> from weirflow.testing import ListStorage, check_storage
+        >>> check_storage(ListStorage, processes=False)
+    """
+    items = list(items)
+    if len(items) < 3:
+        raise ValueError(f"check_storage needs at least 3 items, got {len(items)}")
+    storage = _made(make)
+    name = repr(storage)
+    try:
+        assert_same([], storage.load(), f"{name}: load() of a new storage")
+        storage.save_many([])
+        assert_same([], storage.load(), f"{name}: load() after save_many([])")
+        storage.save_many(items[:2])
+        storage.save(items[2])
+        assert_same(items[:3], storage.load(), f"{name}: load() after save_many and save")
+        assert_same(items[:3], storage.load(), f"{name}: a second load()")
+        if unstorable is not _NOTHING:
+            _check_all_or_nothing(storage, items, unstorable, name)
+        copy = pickled(storage, name)
+        try:
+            copy.save_many(items[:1])
+        finally:
+            copy.close()
+        assert_same(
+            items[:3] + items[:1], storage.load(), f"{name}: after saving through a pickled copy"
+        )
+    finally:
+        storage.close()
+    storage.close()  # idempotent
+    if threads:
+        _check_threads(make, items, threads, timeout)
+    if processes:
+        _check_processes(make, items)
+    _check_with_block(make, items)
+
+
+def _made(make: Callable[[], Storage]) -> Storage:
+    storage = make()
+    if not isinstance(storage, Storage):
+        raise AssertionError(f"make() returned {storage!r}, not a weirflow.abc.Storage")
+    return storage
+
+
+def _check_all_or_nothing(storage: Storage, items: list[Any], unstorable: Any, name: str) -> None:
+    before = storage.load()
+    try:
+        storage.save_many([items[0], unstorable])
+    except Exception:
+        pass
+    else:
+        raise AssertionError(f"{name}: save_many() accepted the unstorable item {unstorable!r}")
+    assert_same(before, storage.load(), f"{name}: a refused batch must keep none of its items")
+
+
+def _check_threads(
+    make: Callable[[], Storage], items: list[Any], count: int, timeout: float
+) -> None:
+    storage = _made(make)
+    name = repr(storage)
+    try:
+        expected = [_tagged(item, index) for index in range(count) for item in items]
+
+        def save(index: int) -> None:
+            batch = [_tagged(item, index) for item in items]
+            storage.save_many(batch[:1])
+            storage.save_many(batch[1:])
+
+        in_threads(save, count, f"{name}: save_many from {count} threads at once", timeout)
+        assert_same_items(expected, storage.load(), f"{name}: after saves from {count} threads")
+    finally:
+        storage.close()
+
+
+def _check_processes(make: Callable[[], Storage], items: list[Any]) -> None:
+    storage = _made(make)
+    name = repr(storage)
+    try:
+        batches = [[_tagged(item, index) for item in items] for index in range(4)]
+        in_processes(storage, "save_many", batches, f"{name}: save_many in worker processes")
+        expected = [item for batch in batches for item in batch]
+        assert_same_items(expected, storage.load(), f"{name}: after saves from worker processes")
+    finally:
+        storage.close()
+
+
+def _check_with_block(make: Callable[[], Storage], items: list[Any]) -> None:
+    storage = _made(make)
+    with closes(storage, repr(storage)):
+        storage.save(items[0])
+    assert_same(items[:1], storage.load(), f"{storage!r}: load() after its with block")
+    storage.close()
+
+
+def _tagged(item: Any, index: int) -> Any:
+    """``item`` made distinct per writer: a dict's str values get a suffix, others are kept."""
+    if isinstance(item, dict):
+        return {
+            key: f"{value} #{index}" if isinstance(value, str) else value
+            for key, value in item.items()
+        }
+    return item
