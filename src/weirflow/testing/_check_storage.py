@@ -27,6 +27,7 @@ from ._checking import (
 __all__ = ["check_storage"]
 
 _NOTHING = object()
+_Load = Callable[[Storage], Any]
 
 
 def check_storage(
@@ -36,6 +37,7 @@ def check_storage(
     unstorable: Any = _NOTHING,
     threads: int = 4,
     processes: bool = True,
+    loaded: Callable[[Storage], Any] | None = None,
     timeout: float = 30.0,
 ) -> None:
     """Check the storage ``make()`` returns against :class:`~weirflow.abc.Storage`'s guarantees.
@@ -50,6 +52,9 @@ def check_storage(
         threads: how many threads save at once in the concurrency check (0: skip it).
         processes: also save from two worker processes (``weirflow.process``), as process mode
             does; the storage is pickled into them.
+        loaded: how to see what a storage kept, for one that cannot ``load`` (a storage that
+            passes items on): ``loaded(storage)`` returns the items; by default
+            ``storage.load()``, which must then also work after ``close()``.
         timeout: the longest a threaded step may take.
 
     Raises:
@@ -62,34 +67,39 @@ def check_storage(
     items = list(items)
     if len(items) < 3:
         raise ValueError(f"check_storage needs at least 3 items, got {len(items)}")
+    load: Callable[[Storage], Any] = loaded or _load
     storage = _made(make)
     name = repr(storage)
     try:
-        assert_same([], storage.load(), f"{name}: load() of a new storage")
+        assert_same([], load(storage), f"{name}: load() of a new storage")
         storage.save_many([])
-        assert_same([], storage.load(), f"{name}: load() after save_many([])")
+        assert_same([], load(storage), f"{name}: load() after save_many([])")
         storage.save_many(items[:2])
         storage.save(items[2])
-        assert_same(items[:3], storage.load(), f"{name}: load() after save_many and save")
-        assert_same(items[:3], storage.load(), f"{name}: a second load()")
+        assert_same(items[:3], load(storage), f"{name}: load() after save_many and save")
+        assert_same(items[:3], load(storage), f"{name}: a second load()")
         if unstorable is not _NOTHING:
-            _check_all_or_nothing(storage, items, unstorable, name)
+            _check_all_or_nothing(storage, items, unstorable, name, load)
         copy = pickled(storage, name)
         try:
             copy.save_many(items[:1])
         finally:
             copy.close()
         assert_same(
-            items[:3] + items[:1], storage.load(), f"{name}: after saving through a pickled copy"
+            items[:3] + items[:1], load(storage), f"{name}: after saving through a pickled copy"
         )
     finally:
         storage.close()
     storage.close()  # idempotent
     if threads:
-        _check_threads(make, items, threads, timeout)
+        _check_threads(make, items, threads, timeout, load)
     if processes:
-        _check_processes(make, items)
-    _check_with_block(make, items)
+        _check_processes(make, items, load)
+    _check_with_block(make, items, load)
+
+
+def _load(storage: Storage) -> Any:
+    return storage.load()
 
 
 def _made(make: Callable[[], Storage]) -> Storage:
@@ -99,19 +109,21 @@ def _made(make: Callable[[], Storage]) -> Storage:
     return storage
 
 
-def _check_all_or_nothing(storage: Storage, items: list[Any], unstorable: Any, name: str) -> None:
-    before = storage.load()
+def _check_all_or_nothing(
+    storage: Storage, items: list[Any], unstorable: Any, name: str, load: _Load
+) -> None:
+    before = load(storage)
     try:
         storage.save_many([items[0], unstorable])
     except Exception:
         pass
     else:
         raise AssertionError(f"{name}: save_many() accepted the unstorable item {unstorable!r}")
-    assert_same(before, storage.load(), f"{name}: a refused batch must keep none of its items")
+    assert_same(before, load(storage), f"{name}: a refused batch must keep none of its items")
 
 
 def _check_threads(
-    make: Callable[[], Storage], items: list[Any], count: int, timeout: float
+    make: Callable[[], Storage], items: list[Any], count: int, timeout: float, load: _Load
 ) -> None:
     storage = _made(make)
     name = repr(storage)
@@ -124,28 +136,28 @@ def _check_threads(
             storage.save_many(batch[1:])
 
         in_threads(save, count, f"{name}: save_many from {count} threads at once", timeout)
-        assert_same_items(expected, storage.load(), f"{name}: after saves from {count} threads")
+        assert_same_items(expected, load(storage), f"{name}: after saves from {count} threads")
     finally:
         storage.close()
 
 
-def _check_processes(make: Callable[[], Storage], items: list[Any]) -> None:
+def _check_processes(make: Callable[[], Storage], items: list[Any], load: _Load) -> None:
     storage = _made(make)
     name = repr(storage)
     try:
         batches = [[_tagged(item, index) for item in items] for index in range(4)]
         in_processes(storage, "save_many", batches, f"{name}: save_many in worker processes")
         expected = [item for batch in batches for item in batch]
-        assert_same_items(expected, storage.load(), f"{name}: after saves from worker processes")
+        assert_same_items(expected, load(storage), f"{name}: after saves from worker processes")
     finally:
         storage.close()
 
 
-def _check_with_block(make: Callable[[], Storage], items: list[Any]) -> None:
+def _check_with_block(make: Callable[[], Storage], items: list[Any], load: _Load) -> None:
     storage = _made(make)
     with closes(storage, repr(storage)):
         storage.save(items[0])
-    assert_same(items[:1], storage.load(), f"{storage!r}: load() after its with block")
+    assert_same(items[:1], load(storage), f"{storage!r}: load() after its with block")
     storage.close()
 
 
