@@ -18,6 +18,7 @@ from ._checking import (
     SAMPLE_ITEMS,
     assert_same,
     assert_same_items,
+    close_again,
     closes,
     in_processes,
     in_threads,
@@ -97,7 +98,7 @@ def check_sender(
             arrived(f"{name}: what arrived after sends from {threads} threads", in_order=False)
     finally:
         sender.close()
-    sender.close()  # idempotent
+    close_again(sender, name)
     if processes:
         sender = _made(make)
         batches = [[_tagged(item, 100 + index)] for index, item in enumerate(items)]

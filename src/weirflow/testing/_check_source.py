@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..abc import Delivery, Source
-from ._checking import Reading, assert_same, closes, pickled
+from ._checking import Reading, assert_same, close_again, closes, pickled
 
 __all__ = ["check_source"]
 
@@ -58,7 +58,7 @@ def check_source(
             )
     finally:
         source.close()
-    source.close()  # idempotent
+    close_again(source, name)
 
     untouched = _made(make)
     copy = pickled(untouched, repr(untouched))

@@ -18,6 +18,7 @@ from ._checking import (
     SAMPLE_ITEMS,
     assert_same,
     assert_same_items,
+    close_again,
     closes,
     in_processes,
     in_threads,
@@ -90,7 +91,7 @@ def check_storage(
         )
     finally:
         storage.close()
-    storage.close()  # idempotent
+    close_again(storage, name)
     if threads:
         _check_threads(make, items, threads, timeout, load)
     if processes:

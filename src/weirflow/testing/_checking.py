@@ -87,6 +87,16 @@ def pickled(thing: T, what: str) -> T:
     return copy
 
 
+def close_again(thing: Any, what: str) -> None:
+    """Close ``thing`` a second time: it must do nothing, not raise."""
+    try:
+        thing.close()
+    except Exception as error:
+        raise AssertionError(
+            f"{what}: a second close() raised {error!r}; close() must be idempotent"
+        ) from error
+
+
 @contextmanager
 def closes(thing: Any, what: str) -> Iterator[None]:
     """Check that the ``with`` block's end calls ``thing.close()`` (spied on the instance)."""
