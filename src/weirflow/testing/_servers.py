@@ -59,7 +59,15 @@ def wait_for_port(host: str, port: int, seconds: float = 5.0) -> None:
 
 
 def mosquitto_command() -> str | None:
-    """The path of the ``mosquitto`` program, or None when it is not installed."""
+    """The path of the ``mosquitto`` program, or None when it is not installed.
+
+    The ``WEIRFLOW_MOSQUITTO`` environment variable names the program when it is somewhere
+    unusual (None when it names no executable file); otherwise ``PATH`` and the usual
+    ``/usr/sbin`` are searched.
+    """
+    named = os.environ.get("WEIRFLOW_MOSQUITTO")
+    if named:
+        return named if os.path.isfile(named) and os.access(named, os.X_OK) else None
     found = shutil.which("mosquitto")
     if found:
         return found

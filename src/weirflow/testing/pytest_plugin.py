@@ -63,7 +63,10 @@ def mqtt_broker() -> Iterator[Mosquitto]:
     ``mqtt_broker.start()`` let a test take it away and bring it back on the same port.
     """
     if mosquitto_command() is None:
-        skip_or_fail("the mosquitto program is not installed (apt install mosquitto)")
+        skip_or_fail(
+            "the mosquitto program is not installed (apt install mosquitto, or set "
+            "WEIRFLOW_MOSQUITTO to its path)"
+        )
     broker = Mosquitto()
     broker.start()
     try:
