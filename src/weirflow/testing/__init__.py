@@ -10,7 +10,7 @@ once weirflow is installed. What lives where:
 - ``_http_server.py``: :class:`LocalHTTPServer` (with :class:`Request`, :class:`Response`),
   a real HTTP(S) server on 127.0.0.1 for HTTP sources and senders.
 - ``_servers.py``: :func:`reachable`, :func:`free_port`, :class:`Mosquitto` (a private MQTT
-  broker).
+  broker) and :func:`mosquitto_command` (where its program is).
 - ``_check_storage.py``, ``_check_sender.py``, ``_check_source.py``: :func:`check_storage`,
   :func:`check_sender`, :func:`check_source`, the conformance suites of
   :mod:`weirflow.abc` (shared helpers in ``_checking.py``).
@@ -45,6 +45,7 @@ from ._lists import ListStorage as ListStorage
 from ._recorder import Recorder as Recorder
 from ._servers import Mosquitto as Mosquitto
 from ._servers import free_port as free_port
+from ._servers import mosquitto_command as mosquitto_command
 from ._servers import reachable as reachable
 
 __all__ = [
@@ -62,5 +63,6 @@ __all__ = [
     "check_source",
     "check_storage",
     "free_port",
+    "mosquitto_command",
     "reachable",
 ]

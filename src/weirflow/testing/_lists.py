@@ -96,7 +96,33 @@ def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-class ListStorage(Storage):
+class _Listed:
+    """What the two recording stand-ins share: the file of records and reading it back."""
+
+    _records: _Records
+    path: Path
+
+    def _open_records(self, path: str | os.PathLike[str] | None, prefix: str) -> None:
+        self._records = _Records(path, prefix)
+        self.path = self._records.path
+
+    @property
+    def items(self) -> list[Any]:
+        """Everything kept so far, by any thread or process, in the order kept."""
+        return self._records.read()
+
+    def clear(self) -> None:
+        """Forget everything kept so far."""
+        self._records.clear()
+
+    def __len__(self) -> int:
+        return len(self._records.read())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class ListStorage(_Listed, Storage):
     """A storage that keeps every item in a list, shared by threads and worker processes.
 
     Items must be picklable; they come back equal to what was saved, types included (a
@@ -121,8 +147,7 @@ class ListStorage(Storage):
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self._records = _Records(path, "storage")
-        self.path = self._records.path
+        self._open_records(path, "storage")
 
     def save_many(self, items: list[Any]) -> None:
         """Append ``items`` (one record, with one write)."""
@@ -136,23 +161,8 @@ class ListStorage(Storage):
             raise TypeError(f"ListStorage.load() takes no query arguments, got {sorted(query)}")
         return self._records.read()
 
-    @property
-    def items(self) -> list[Any]:
-        """Every item saved so far, by any thread or process."""
-        return self._records.read()
 
-    def clear(self) -> None:
-        """Forget every item saved so far."""
-        self._records.clear()
-
-    def __len__(self) -> int:
-        return len(self._records.read())
-
-    def __repr__(self) -> str:
-        return f"ListStorage({str(self.path)!r})"
-
-
-class ListSender(Sender):
+class ListSender(_Listed, Sender):
     """A sender that keeps every item it is given in a list, shared by threads and processes.
 
     Args:
@@ -167,27 +177,11 @@ class ListSender(Sender):
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self._records = _Records(path, "sender")
-        self.path = self._records.path
+        self._open_records(path, "sender")
 
     def send(self, item: Any) -> None:
         """Keep ``item`` (it must be picklable)."""
         self._records.append([item])
-
-    @property
-    def items(self) -> list[Any]:
-        """Every item sent so far, by any thread or process, in the order sent."""
-        return self._records.read()
-
-    def clear(self) -> None:
-        """Forget every item sent so far."""
-        self._records.clear()
-
-    def __len__(self) -> int:
-        return len(self._records.read())
-
-    def __repr__(self) -> str:
-        return f"ListSender({str(self.path)!r})"
 
 
 class ListSource(Source):
