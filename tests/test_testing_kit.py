@@ -126,7 +126,7 @@ class _Connection:
 class Pooled(Storage):
     """The documented way to be picklable: settings, then ``_unpicklable`` and ``_reset``."""
 
-    _unpicklable = ("_connection",)
+    _unpicklable = ("_connection", "_lock")
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -141,11 +141,6 @@ class Pooled(Storage):
             if self._connection is None:
                 self._connection = _Connection()
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_lock")
-        return state
-
 
 def test_unpicklable_attributes_are_left_out_and_remade() -> None:
     storage = Pooled("db://here")
@@ -156,6 +151,7 @@ def test_unpicklable_attributes_are_left_out_and_remade() -> None:
     copy.save(2)
     assert copy._connection is not None
     assert copy._connection is not storage._connection
+    assert copy._lock is not storage._lock
     assert isinstance(Pooled("x"), Extension)
 
 
@@ -224,6 +220,8 @@ class _Memory(Storage):
         self.kept.extend(items)
 
     def load(self, **query: Any) -> list[Any]:
+        if query:
+            raise TypeError("no query")
         return list(self.kept)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -238,6 +236,11 @@ class _Floats(ListStorage):
         super().save_many(
             [{k: float(v) if k == "count" else v for k, v in i.items()} for i in items]
         )
+
+
+class _IgnoresQueries(ListStorage):
+    def load(self, **query: Any) -> list[Any]:
+        return self.items
 
 
 class _HalfBatches(ListStorage):
@@ -271,13 +274,23 @@ class _Locked(ListStorage):
     [
         (_Floats, {}, r"\['count'\]: expected int 1, got float 1.0"),
         (_HalfBatches, {"unstorable": "refused"}, "a refused batch must keep none of its items"),
+        (_IgnoresQueries, {}, "did not raise TypeError"),
         (_ClosesOnce, {}, "closed already"),
         (_KeepsOpen, {}, "did not call close"),
         (_Locked, {}, "cannot be pickled for process mode"),
         (_Memory, {}, "after saving through a pickled copy"),
         (lambda: object(), {}, "not a weirflow.abc.Storage"),
     ],
-    ids=["types", "all-or-nothing", "close-twice", "with-block", "pickle", "copies", "type"],
+    ids=[
+        "types",
+        "all-or-nothing",
+        "query",
+        "close-twice",
+        "with-block",
+        "pickle",
+        "copies",
+        "type",
+    ],
 )
 def test_check_storage_fails_on(make: Any, options: dict[str, Any], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
@@ -298,6 +311,8 @@ class _InThisProcess(Storage):
         _IN_THIS_PROCESS.setdefault(self.key, []).extend(items)
 
     def load(self, **query: Any) -> list[Any]:
+        if query:
+            raise TypeError("no query")
         return list(_IN_THIS_PROCESS.get(self.key, []))
 
 

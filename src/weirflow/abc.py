@@ -13,23 +13,22 @@ from several threads at once, so guard shared state with a lock.
 
 **Processes.** In process mode (``use_threads=False``, ``kind="process"``) the object is
 pickled into each worker process and used there; each process closes its own copy. The one
-way to make an extension picklable: keep only settings as attributes, open connections on
-first use (not in ``__init__``), and leave out of the pickle what cannot cross, by listing
-those attributes in ``_unpicklable`` — :meth:`Extension.__getstate__` drops them and
-:meth:`Extension.__setstate__` sets them to ``None``, so the copy opens its own on first use.
-Guard the first use with a lock made in ``__init__`` *and* in :meth:`Extension._reset`, which
-runs after unpickling (locks do not pickle either). For example::
+way to make an extension picklable: keep settings as attributes, open connections on first
+use (not in ``__init__``), and name in ``_unpicklable`` every attribute that cannot cross (a
+connection, a client, a lock). :meth:`Extension.__getstate__` leaves them out; in the copy they
+are ``None`` and :meth:`Extension._reset` runs, to remake what must exist from the start (a
+lock) — call it from ``__init__`` too. For example::
 
-    class CounterStorage(Storage):
-        _unpicklable = ("_connection",)
+    class TableStorage(Storage):
+        _unpicklable = ("_connection", "_lock")
 
         def __init__(self, url):
             self.url = url
-            self._connection = None
+            self._connection = None  # opened on first use, in each process
             self._reset()
 
         def _reset(self):
-            self._lock = threading.Lock()   # made afresh in each process
+            self._lock = threading.Lock()
 
         def save_many(self, items):
             with self._lock:

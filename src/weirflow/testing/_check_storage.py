@@ -1,7 +1,8 @@
 """``check_storage(make)``: the conformance suite of a :class:`~weirflow.abc.Storage`.
 
 It checks what weirflow's own storages are tested for, on any implementation: items come back
-from ``load`` equal and of the same types, in the order saved; ``save_many([])`` stores nothing;
+from ``load`` equal and of the same types, in the order saved, and a query ``load`` does not
+understand is a ``TypeError``; ``save_many([])`` stores nothing;
 a batch is one transaction where the storage promises it; saves from several threads at once
 all arrive; a pickled copy (as process mode makes one) and copies in worker processes write to
 the same target; ``close`` is idempotent and a ``with`` block calls it. A plain function that
@@ -79,6 +80,8 @@ def check_storage(
         storage.save(items[2])
         assert_same(items[:3], load(storage), f"{name}: load() after save_many and save")
         assert_same(items[:3], load(storage), f"{name}: a second load()")
+        if loaded is None:
+            _check_unknown_query(storage, name)
         if unstorable is not _NOTHING:
             _check_all_or_nothing(storage, items, unstorable, name, load)
         copy = pickled(storage, name)
@@ -108,6 +111,17 @@ def _made(make: Callable[[], Storage]) -> Storage:
     if not isinstance(storage, Storage):
         raise AssertionError(f"make() returned {storage!r}, not a weirflow.abc.Storage")
     return storage
+
+
+def _check_unknown_query(storage: Storage, name: str) -> None:
+    try:
+        storage.load(no_such_query_option=1)
+    except TypeError:
+        return
+    raise AssertionError(
+        f"{name}: load(no_such_query_option=1) did not raise TypeError; a query a storage "
+        "does not understand must be refused, not ignored"
+    )
 
 
 def _check_all_or_nothing(
