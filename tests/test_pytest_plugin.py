@@ -4,6 +4,8 @@ private Mosquitto), and skips that turn into failures when ``CI`` is true."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 import uuid
 from typing import Any
@@ -16,6 +18,12 @@ from weirflow.testing import Mosquitto, reachable
 pytest_plugins = ["pytester"]
 
 HAS_MOSQUITTO = plugin.mosquitto_command() is not None
+
+
+def test_the_testing_kit_imports_no_test_framework() -> None:
+    code = "import sys, weirflow.testing, weirflow.abc; print('pytest' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
 
 
 def test_pytest_loads_the_plugin_by_its_entry_point(request: pytest.FixtureRequest) -> None:

@@ -16,8 +16,8 @@ once weirflow is installed. What lives where:
   :mod:`weirflow.abc` (shared helpers in ``_checking.py``).
 - :class:`VirtualClock` (from :mod:`weirflow.flows`): a pipeline's clock in schedule tests;
   waiting advances virtual time at once, so a test of "every hour" never sleeps. Give it to a
-  pipeline's scheduler in place of the system clock; ``advance(seconds)`` moves time on,
-  ``now()`` and ``monotonic()`` read it.
+  pipeline's scheduler in place of the system clock (a ``Flow`` takes it as ``clock=``);
+  ``advance(seconds)`` moves time on, ``now()`` and ``monotonic()`` read it.
 
 Example:
     >>> import threading
