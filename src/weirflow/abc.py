@@ -70,6 +70,25 @@ class Extension(ABC):  # noqa: B024 - a base of the three, with nothing of its o
     when a ``with`` block ends; it must be idempotent, and must not raise because the object
     was never used. A flow killed by ``SIGKILL`` never calls it: nothing durable may depend on
     it (``save`` and ``send`` are complete when they return).
+
+    Example (the pickling rule; process mode pickles with cloudpickle):
+        >>> import pickle, threading, cloudpickle
+        >>> class Counting(Sender):
+        ...     _unpicklable = ("_lock",)
+        ...     def __init__(self):
+        ...         self.sent = 0
+        ...         self._reset()
+        ...     def _reset(self):
+        ...         self._lock = threading.Lock()
+        ...     def send(self, item):
+        ...         with self._lock:
+        ...             self.sent += 1
+        >>> original = Counting()
+        >>> original.send("a")
+        >>> copy = pickle.loads(cloudpickle.dumps(original))
+        >>> copy.send("b")
+        >>> copy.sent, copy._lock is not original._lock
+        (2, True)
     """
 
     _unpicklable: ClassVar[tuple[str, ...]] = ()
