@@ -26,7 +26,7 @@ from weirflow.connectors.http import (
     HttpSource,
 )
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 MiB = 1024 * 1024
 
@@ -135,7 +135,7 @@ def test_memory_stays_bounded_for_a_2_gib_body_and_a_gzip_bomb(tmp_path: Any) ->
             """
             import gzip, json, resource, threading
             from weirflow.connectors.http import HttpBodyTooLargeError, HttpSource
-            from weirflow.testing_http import LocalHTTPServer, Response
+            from weirflow.testing import LocalHTTPServer, Response
 
             def peak():
                 return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
