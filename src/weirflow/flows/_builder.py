@@ -9,19 +9,32 @@ pipeline, the stage and the field, and saying what to change.
 
 from __future__ import annotations
 
-import numbers
+import inspect
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from .._hints import did_you_mean, shown
 from .._interfaces import Sender, Source, Storage
 from .._runtime._spec import KINDS, Kind
+from ._cron import check_cron, check_timezone
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
-from ._schedule import Cron, Interval, Once, Schedule, is_valid_cron
+from ._schedule import Cron, Interval, Once, Schedule
 from ._stages import StageDef, call_convention
 from ._streams import StreamSender, StreamSource
+from ._validate import (
+    MAX_WORKERS,
+    check_flag,
+    check_injected_names,
+    check_keywords,
+    check_minutes,
+    check_option_values,
+    check_seconds,
+    check_whole,
+    keywords_checked,
+)
 
 
 class PipelineBuilder:
@@ -47,6 +60,7 @@ class PipelineBuilder:
 
     # -- sources ----------------------------------------------------------------------------
 
+    @keywords_checked("configuration")
     def with_configuration(
         self,
         function: Callable[..., Any],
@@ -62,6 +76,7 @@ class PipelineBuilder:
             "configuration", function, kind, workers, maxsize, on_start, on_done
         )
 
+    @keywords_checked("http_connector")
     def with_http_connector(
         self,
         source: str | Callable[..., str],
@@ -76,22 +91,29 @@ class PipelineBuilder:
         verify: bool | str = True,
         cert: Any = None,
         decode: str = "json",
+        backoff: float = 0.5,
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
     ) -> PipelineBuilder:
-        """Each run, request ``source`` (a URL, or a function returning one); pass the body on."""
+        """Each run, request ``source`` (a URL, or a function returning one); pass the body on.
+
+        ``timeout`` (seconds per phase of a request) and ``backoff`` (seconds before the first
+        retry, doubled for each next one) must be finite and at most ten years; ``retries`` is
+        at most 100. ``headers`` and ``params`` are dicts.
+        """
         from ..connectors.http import HttpSource
 
         label = self._label("http_connector")
         options: dict[str, Any] = {
             "source": source,
             "method": method,
-            "headers": dict(headers or {}),
-            "params": dict(params or {}),
+            "headers": headers,
+            "params": params,
             "json": json,
             "timeout": timeout,
             "retries": retries,
+            "backoff": backoff,
             "verify": verify,
             "cert": cert,
             "decode": decode,
@@ -99,8 +121,10 @@ class PipelineBuilder:
         }
         if configuration is not None:
             options["configuration"] = configuration
+        where = self._where(label)
+        check_option_values(options, where, "with_http_connector")
         lazy: Lazy[Source] = Lazy(HttpSource, **options)
-        _validate(lazy)
+        _validate(lazy, where, self.name)
         return self._add(
             StageDef(
                 label,
@@ -111,6 +135,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("mqtt_connector")
     def with_mqtt_connector(
         self,
         source: str = "localhost",
@@ -126,11 +151,21 @@ class PipelineBuilder:
         Options are those of :class:`~weirflow.connectors.mqtt.MqttSource` (``username``,
         ``password``, ``tls``, ``client_id``, ``clean_start``, ``decode``, ``at_least_once``,
         ``dead_letter``...). With ``qos=1`` and a ``client_id``, each message is acknowledged to
-        the broker only after the pipeline's last stage is done with it.
+        the broker only after the pipeline's last stage is done with it. A misspelt option gets
+        a "did you mean"; delays must be finite and at most ten years.
         """
         from ..connectors.mqtt import MqttSource
 
         label = self._label("mqtt_connector")
+        where = self._where(label)
+        check_keywords(
+            options,
+            ["source", "port", "topic", "qos", "maxsize", *_mqtt_options(MqttSource)],
+            where,
+            "with_mqtt_connector()",
+            set_by_weirflow=("pipeline",),
+        )
+        check_option_values(options, where, "with_mqtt_connector")
         lazy: Lazy[Source] = Lazy(
             MqttSource,
             source=source,
@@ -140,7 +175,7 @@ class PipelineBuilder:
             pipeline=self.name,
             **options,
         )
-        _validate(lazy, self._where(label))
+        _validate(lazy, where, self.name)
         return self._add(
             StageDef(
                 label,
@@ -152,6 +187,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("stream_connector")
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
         """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
         label = self._label("stream_connector")
@@ -170,6 +206,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("source")
     def with_source(self, source: Source, *, maxsize: int = 0) -> PipelineBuilder:
         """Any :class:`~weirflow.Source` object (continuous or once per run)."""
         label = self._label("source")
@@ -188,6 +225,7 @@ class PipelineBuilder:
 
     # -- transforms and sinks -----------------------------------------------------------------
 
+    @keywords_checked("core_logic")
     def with_core_logic(
         self,
         function: Callable[..., Any],
@@ -214,7 +252,10 @@ class PipelineBuilder:
         on_done: Callable[..., Any] | None,
     ) -> PipelineBuilder:
         label = self._label(role)
-        call_convention(function, self._where(label), resources_possible=on_start is not None)
+        where = self._where(label)
+        if callable(function):
+            check_injected_names(function, where)
+        call_convention(function, where, resources_possible=on_start is not None)
         return self._add(
             StageDef(
                 label,
@@ -227,6 +268,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("storage")
     def with_storage(
         self,
         storage: str | Storage | Callable[..., Any],
@@ -241,6 +283,7 @@ class PipelineBuilder:
         label = self._label("storage")
         where = self._where(label)
         engine = self._engine(label, kind, workers, maxsize)
+        check_option_values(options, where, "with_storage")
         if isinstance(storage, Storage):
             lazy: Lazy[Storage] = existing(storage)
             description = type(storage).__name__
@@ -251,7 +294,7 @@ class PipelineBuilder:
                 options["pool_size"] = workers  # one connection per worker
             lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
             description = f"storage {storage!r}" if isinstance(storage, str) else _name(storage)
-            _validate(lazy, where)
+            _validate(lazy, where, self.name)
         if self.name in self._flow._storages:
             raise ConfigError(
                 f"{where}: pipeline {self.name!r} already has a storage; db_connectors gives "
@@ -268,6 +311,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("send")
     def send(
         self,
         sender: str | Sender | Callable[..., Any] | None = None,
@@ -302,8 +346,9 @@ class PipelineBuilder:
         else:
             from ..senders import create_sender
 
+            check_option_values(options, where, "send")
             lazy = Lazy(create_sender, kind=sender, pipeline=self.name, options=options)
-            _validate(lazy, where)
+            _validate(lazy, where, self.name)
             description = f"send {sender!r}" if isinstance(sender, str) else _name(sender)
         return self._add(
             StageDef(
@@ -322,23 +367,30 @@ class PipelineBuilder:
         return self._flow.build()
 
     def _label(self, base: str) -> str:
+        label = self._next_label(base)
+        self._labels[base] = self._labels.get(base, 0) + 1
+        return label
+
+    def _next_label(self, base: str) -> str:
         count = self._labels.get(base, 0) + 1
-        self._labels[base] = count
         return base if count == 1 else f"{base}_{count}"
+
+    def _call_where(self, stage: str | None, args: Any, kwargs: Any) -> str:
+        """Where a call of ``keywords_checked`` method is: the stage it would add."""
+        return self._where(self._next_label(stage)) if stage else f"pipeline {self.name!r}"
 
     def _where(self, label: str) -> str:
         return f"pipeline {self.name!r}, stage '{self.name}.{label}'"
 
     def _engine(self, label: str, kind: str, workers: int, maxsize: int) -> tuple[Kind, int, int]:
         where = self._where(label)
-        if kind not in KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"{where}: workers must be a whole number >= 1, got {workers!r}")
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ConfigError(
-                f"{where}: maxsize must be a whole number >= 0 (0 = unbounded), got {maxsize!r}"
+                f"{where}: kind must be one of {', '.join(KINDS)}, got {shown(kind)}"
+                f"{did_you_mean(kind, KINDS)}"
             )
+        workers = check_whole(workers, where, "workers", minimum=1, maximum=MAX_WORKERS)
+        maxsize = check_whole(maxsize, where, "maxsize", note=" (0 = unbounded)")
         return kind, workers, maxsize
 
     def _add(self, stage: StageDef) -> PipelineBuilder:
@@ -384,14 +436,23 @@ class FlowBuilder:
         [[1, 2, 3]]
     """
 
+    @keywords_checked()
     def __init__(self, use_threads: bool = True) -> None:
-        self.use_threads = use_threads
+        self.use_threads = check_flag(use_threads, "FlowBuilder", "use_threads")
         self.flow_id = uuid.uuid4().hex
         self._pipelines: list[PipelineBuilder] = []
         self._storages: dict[str, Lazy[Storage]] = {}
         self._stream_readers: dict[str, list[str]] = {}
         self._stream_writers: dict[str, list[str]] = {}
 
+    def _call_where(self, stage: str | None, args: Any, kwargs: Any) -> str:
+        """Where a call of a ``keywords_checked`` method is: the pipeline it names."""
+        name = args[0] if args else kwargs.get("name")
+        if isinstance(name, str) and hasattr(self, "_pipelines"):
+            return f"pipeline {name!r}"
+        return "FlowBuilder" if not hasattr(self, "_pipelines") else "add_pipeline"
+
+    @keywords_checked()
     def add_pipeline(
         self,
         name: str,
@@ -400,50 +461,56 @@ class FlowBuilder:
         delay_seconds: float = 0,
         *,
         timedelta_minutes: float | None = None,
+        timezone: str | None = None,
         on_failure: str = "stop",
         max_restarts: int = 5,
         restart_backoff_seconds: float = 1.0,
     ) -> PipelineBuilder:
         """Start a pipeline: every ``timedelta_seconds``, on ``cron``, or once (or continuously).
 
-        ``on_failure``: ``"stop"`` (the flow stops and ``launch_flow`` raises), ``"restart"``
-        (exponential back-off, at most ``max_restarts`` times in a row) or ``"continue"``.
+        Args:
+            name: unique within the flow; it names the pipeline's storage, logs and errors.
+            timedelta_seconds: run every so many seconds (> 0, at most ten years); or
+                ``timedelta_minutes``.
+            cron: run on a cron expression, read in ``timezone``: five fields ``minute hour
+                day-of-month month day-of-week``; a sixth field for the **seconds, at the end**
+                (``"*/5 * * * * 30"``: every five minutes at second 30; Quartz puts them first,
+                weirflow does not); a seventh for the year; or ``@hourly``, ``@daily``... An
+                expression that never fires (``"0 0 31 2 *"``) is refused.
+            delay_seconds: wait this long before the first run (>= 0, at most ten years).
+            timezone: the IANA zone a ``cron`` is read in (``"Europe/Paris"``); UTC if not
+                given. Only for ``cron``.
+            on_failure: ``"stop"`` (the flow stops and ``launch_flow`` raises), ``"restart"``
+                (exponential back-off from ``restart_backoff_seconds``, at most
+                ``max_restarts`` times in a row) or ``"continue"``.
+
+        Without a schedule the pipeline runs once (or, with a continuous source such as MQTT
+        or a stream, for as long as the flow). Every number must be finite; a wrong or misspelt
+        argument is a :class:`~weirflow.ConfigError` naming the pipeline and the field.
         """
-        where = f"pipeline {name!r}"
         if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"add_pipeline: name must be a non-empty string, got {name!r}")
-        if timedelta_minutes is not None:
-            if timedelta_seconds is not None:
-                raise ConfigError(f"{where}: give timedelta_seconds or timedelta_minutes, not both")
-            timedelta_seconds = timedelta_minutes * 60
-        if timedelta_seconds is not None and cron is not None:
-            raise ConfigError(f"{where}: give timedelta_seconds or cron, not both")
-        if not _number(delay_seconds) or delay_seconds < 0:
-            raise ConfigError(f"{where}: delay_seconds must be >= 0, got {delay_seconds!r}")
-        schedule: Schedule | None = None
-        if timedelta_seconds is not None:
-            if not _number(timedelta_seconds) or timedelta_seconds <= 0:
-                raise ConfigError(
-                    f"{where}: timedelta_seconds must be a number > 0, got {timedelta_seconds!r}"
-                )
-            schedule = Interval(float(timedelta_seconds), float(delay_seconds))
-        elif cron is not None:
-            if not isinstance(cron, str) or not is_valid_cron(cron):
-                raise ConfigError(
-                    f"{where}: cron {cron!r} is not a valid cron expression "
-                    "(five fields, e.g. '*/5 * * * *')"
-                )
-            schedule = Cron(cron, float(delay_seconds))
-        elif delay_seconds:
-            schedule = Once(float(delay_seconds))
+            raise ConfigError(
+                f"add_pipeline: name must be a non-empty string, got {shown(name)}; e.g. "
+                "add_pipeline('readings')"
+            )
+        if any(pipeline.name == name for pipeline in self._pipelines):
+            raise ConfigError(
+                f"pipeline {name!r} is defined twice; pipeline names must be unique (they name "
+                "storages, logs and errors): give the second one another name"
+            )
+        where = f"pipeline {name!r}"
+        schedule = _schedule(
+            where, timedelta_seconds, timedelta_minutes, cron, timezone, delay_seconds
+        )
         if on_failure not in POLICIES:
             raise ConfigError(
-                f"{where}: on_failure must be one of {', '.join(POLICIES)}, got {on_failure!r}"
+                f"{where}: add_pipeline(on_failure=...) must be one of {', '.join(POLICIES)}, "
+                f"got {shown(on_failure)}{did_you_mean(on_failure, POLICIES)}"
             )
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ConfigError(f"{where}: max_restarts must be a whole number >= 0")
-        if not _number(restart_backoff_seconds) or restart_backoff_seconds < 0:
-            raise ConfigError(f"{where}: restart_backoff_seconds must be >= 0")
+        max_restarts = check_whole(max_restarts, where, "add_pipeline(max_restarts=...)")
+        restart_backoff_seconds = check_seconds(
+            restart_backoff_seconds, where, "add_pipeline(restart_backoff_seconds=...)"
+        )
         pipeline = PipelineBuilder(
             self, name, schedule, on_failure, max_restarts, float(restart_backoff_seconds)
         )
@@ -491,6 +558,53 @@ class FlowBuilder:
         )
 
 
+def _schedule(
+    where: str,
+    timedelta_seconds: Any,
+    timedelta_minutes: Any,
+    cron: Any,
+    timezone: Any,
+    delay_seconds: Any,
+) -> Schedule | None:
+    """The schedule ``add_pipeline`` was given (None: once, at once), every value checked."""
+    delay = check_seconds(delay_seconds, where, "add_pipeline(delay_seconds=...)")
+    given = [
+        name
+        for name, value in (
+            ("timedelta_seconds", timedelta_seconds),
+            ("timedelta_minutes", timedelta_minutes),
+            ("cron", cron),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{where}: add_pipeline got {' and '.join(given)}; give one schedule, not both"
+        )
+    if timezone is not None and cron is None:
+        raise ConfigError(
+            f"{where}: add_pipeline(timezone=...) is for cron schedules only; remove it, or "
+            "give a cron expression"
+        )
+    if timedelta_minutes is not None:
+        seconds = check_minutes(timedelta_minutes, where, "add_pipeline(timedelta_minutes=...)")
+        return Interval(seconds, delay)
+    if timedelta_seconds is not None:
+        seconds = check_seconds(
+            timedelta_seconds, where, "add_pipeline(timedelta_seconds=...)", positive=True
+        )
+        return Interval(seconds, delay)
+    if cron is not None:
+        zone = (
+            "UTC"
+            if timezone is None
+            else check_timezone(timezone, f"{where}: add_pipeline(timezone=...)")
+        )
+        expression = check_cron(cron, f"{where}: add_pipeline(cron=...)", zone)
+        return Cron(expression, delay, zone)
+    return Once(delay) if delay else None
+
+
 def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
     """Stages must be able to feed each other."""
     if not stages:
@@ -533,21 +647,43 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
             seen_data = True
 
 
-def _validate(lazy: Lazy[Any], where: str | None = None) -> None:
-    """Make the object once at build time, so its own checks run now, then release it."""
+def _validate(lazy: Lazy[Any], where: str, pipeline: str) -> None:
+    """Make the object once at build time, so its own checks run now, then release it.
+
+    Its configuration errors are re-raised naming the stage (``where``), whatever their own
+    message said.
+    """
     try:
         made = lazy.get()
-    except ConfigError:
+    except ConfigError as error:
+        message = str(error)
+        if where not in message:
+            prefix = f"pipeline {pipeline!r}"
+            message = (
+                where + message[len(prefix) :]
+                if message.startswith(prefix)
+                else f"{where}: {message}"
+            )
+            raise _same_kind(error, message) from error.__cause__
         raise
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where or 'stage'}: {error}") from error
+        raise ConfigError(f"{where}: {error}") from error
     finally:
         lazy.close()
     del made
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _same_kind(error: ConfigError, message: str) -> ConfigError:
+    try:
+        return type(error)(message)
+    except TypeError:
+        return ConfigError(message)
+
+
+def _mqtt_options(source_class: type) -> list[str]:
+    """The options ``with_mqtt_connector(**options)`` passes on to the MQTT source."""
+    own = ("self", "source", "port", "topic", "qos", "maxsize", "pipeline")
+    return [name for name in inspect.signature(source_class).parameters if name not in own]
 
 
 def _name(function: Any) -> str:
