@@ -31,7 +31,9 @@ from ._validate import (
     check_keywords,
     check_minutes,
     check_option_values,
+    check_pipeline_name,
     check_seconds,
+    check_stream_name,
     check_whole,
     keywords_checked,
 )
@@ -191,15 +193,15 @@ class PipelineBuilder:
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
         """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
         label = self._label("stream_connector")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{self._where(label)}: name must be a non-empty string")
+        name = check_stream_name(name, self._where(label), "with_stream_connector(name=...)")
+        engine = self._engine(label, "thread", 1, maxsize)
         self._flow._stream_readers.setdefault(name, []).append(self.name)
         lazy: Lazy[Source] = Lazy(StreamSource, flow_id=self._flow.flow_id, name=name)
         return self._add(
             StageDef(
                 label,
                 "source",
-                *self._engine(label, "thread", 1, maxsize),
+                *engine,
                 source=lazy,
                 continuous=True,
                 description=f"stream {name!r}",
@@ -332,11 +334,14 @@ class PipelineBuilder:
             )
         if sender == "stream":
             name = options.pop("name", None)
-            if not isinstance(name, str) or not name or options:
+            if options:
                 raise ConfigError(
                     f"{where}: send('stream') takes only name=<stream name>, got "
-                    f"name={name!r}{', ' + ', '.join(options) if options else ''}"
+                    f"{', '.join(shown(option) for option in options)}"
+                    f"{did_you_mean(next(iter(options)), ['name'])}"
                 )
+            name = check_stream_name(name, where, "send('stream', name=...)")
+            self._engine(label, kind, workers, maxsize)
             self._flow._stream_writers.setdefault(name, []).append(self.name)
             lazy: Lazy[Sender] = Lazy(StreamSender, flow_id=self._flow.flow_id, name=name)
             description = f"stream {name!r}"
@@ -449,7 +454,7 @@ class FlowBuilder:
         """Where a call of a ``keywords_checked`` method is: the pipeline it names."""
         name = args[0] if args else kwargs.get("name")
         if isinstance(name, str) and hasattr(self, "_pipelines"):
-            return f"pipeline {name!r}"
+            return f"pipeline {shown(name, 110)}"
         return "FlowBuilder" if not hasattr(self, "_pipelines") else "add_pipeline"
 
     @keywords_checked()
@@ -469,7 +474,8 @@ class FlowBuilder:
         """Start a pipeline: every ``timedelta_seconds``, on ``cron``, or once (or continuously).
 
         Args:
-            name: unique within the flow; it names the pipeline's storage, logs and errors.
+            name: unique within the flow; it names the pipeline's storage, logs and errors
+                (at most 100 characters, no control characters).
             timedelta_seconds: run every so many seconds (> 0, at most ten years); or
                 ``timedelta_minutes``.
             cron: run on a cron expression, read in ``timezone``: five fields ``minute hour
@@ -488,11 +494,7 @@ class FlowBuilder:
         or a stream, for as long as the flow). Every number must be finite; a wrong or misspelt
         argument is a :class:`~weirflow.ConfigError` naming the pipeline and the field.
         """
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(
-                f"add_pipeline: name must be a non-empty string, got {shown(name)}; e.g. "
-                "add_pipeline('readings')"
-            )
+        check_pipeline_name(name)
         if any(pipeline.name == name for pipeline in self._pipelines):
             raise ConfigError(
                 f"pipeline {name!r} is defined twice; pipeline names must be unique (they name "

@@ -31,6 +31,8 @@ FORMS = (
     "seventh for the year after it, or @hourly, @daily, @midnight, @weekly, @monthly, @yearly, "
     "@annually"
 )
+MAX_YEARS = 100
+"""How far ahead the next run is looked for (croniter's own default is 50 years)."""
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 # (name, lowest, highest) of each field, in croniter's order.
 _FIELDS = (
@@ -81,7 +83,8 @@ def check_cron(expression: Any, where: str, timezone: str = "UTC") -> str:
         raise ConfigError(f"{where}: {text!r}: {_problem(fields)}")
     _check_quartz_order(fields, text, where)
     try:
-        croniter(text, datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(timezone))).get_next(datetime)
+        now = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(timezone))
+        croniter(text, now, max_years_between_matches=MAX_YEARS).get_next(datetime)
     except CroniterBadDateError:
         raise ConfigError(
             f"{where}: {text!r} never fires: no date matches its day-of-month, month"

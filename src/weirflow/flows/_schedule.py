@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from ._cron import MAX_YEARS
+
 
 class Clock(Protocol):
     """Time as a scheduler sees it."""
@@ -148,7 +150,9 @@ class Cron(Schedule):
 
     def _next(self, clock: Clock, after: datetime) -> float:
         local = after.astimezone(ZoneInfo(self.timezone))
-        upcoming: datetime = croniter(self.expression, local).get_next(datetime)
+        upcoming: datetime = croniter(
+            self.expression, local, max_years_between_matches=MAX_YEARS
+        ).get_next(datetime)
         return clock.monotonic() + (upcoming - clock.now()).total_seconds()
 
     def first(self, clock: Clock) -> float:

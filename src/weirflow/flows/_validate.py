@@ -50,9 +50,41 @@ MAX_WORKERS = 1024
 MAX_RETRIES = 100
 """The most retries an option such as ``retries=`` may ask for."""
 
+MAX_NAME = 100
+"""The longest pipeline name."""
+
 _SECONDS_OPTION = re.compile(r"(timeout|backoff|delay|seconds|interval|expiry)$")
 _RETRIES_OPTION = re.compile(r"(retries|attempts)$")
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def check_pipeline_name(name: Any) -> str:
+    """A pipeline's name: a non-empty ``str`` of at most :data:`MAX_NAME` characters without
+    control characters (it names files, tables, log lines and errors)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            f"add_pipeline: name must be a non-empty string, got {shown(name)}; e.g. "
+            "add_pipeline('readings')"
+        )
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise ConfigError(
+            f"add_pipeline: name {shown(name)} must be at most {MAX_NAME} printable characters "
+            "(it names files, tables, log lines and errors); e.g. add_pipeline('readings')"
+        )
+    return name
+
+
+def check_stream_name(name: Any, where: str, field: str) -> str:
+    """A stream's name: the same rules as a pipeline's name."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            f"{where}: {field} must be a non-empty string, got {shown(name)}; e.g. name='readings'"
+        )
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise ConfigError(
+            f"{where}: {field}: {shown(name)} must be at most {MAX_NAME} printable characters"
+        )
+    return name
 
 
 def check_seconds(value: Any, where: str, field: str, *, positive: bool = False) -> float:
