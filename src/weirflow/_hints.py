@@ -8,6 +8,7 @@ parameter name) and a huge or odd value never floods a message: :func:`shown` cu
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -98,6 +99,24 @@ def shown(value: object, limit: int = 60) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit - 4]}… ({len(text)} characters)"
+
+
+def shorten_quotes(message: str, limit: int = 100) -> str:
+    """``message`` with every quoted text longer than ``limit`` characters cut (see :func:`shown`).
+
+    For messages made elsewhere that quote a value in full (a 2,000-character URL).
+
+    Example:
+        >>> shorten_quotes("got '" + "x" * 500 + "'", limit=10)
+        "got 'xxxxxxxxxx…' (500 characters)"
+    """
+    pattern = re.compile(r"(['\"])([^'\"\n]{" + str(limit + 1) + r",})\1")
+
+    def cut(match: re.Match[str]) -> str:
+        quote, text = match.group(1), match.group(2)
+        return f"{quote}{text[:limit]}…{quote} ({len(text)} characters)"
+
+    return pattern.sub(cut, message)
 
 
 def _fold(name: str) -> str:

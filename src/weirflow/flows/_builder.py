@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .._errors import ConfigError
-from .._hints import did_you_mean, shown
+from .._hints import did_you_mean, shorten_quotes, shown
 from .._interfaces import Sender, Source, Storage
 from .._runtime._spec import KINDS, Kind
 from ._cron import check_cron, check_timezone
@@ -653,12 +653,12 @@ def _validate(lazy: Lazy[Any], where: str, pipeline: str) -> None:
     """Make the object once at build time, so its own checks run now, then release it.
 
     Its configuration errors are re-raised naming the stage (``where``), whatever their own
-    message said.
+    message said, and with long quoted values cut.
     """
     try:
         made = lazy.get()
     except ConfigError as error:
-        message = str(error)
+        message = shorten_quotes(str(error))
         if where not in message:
             prefix = f"pipeline {pipeline!r}"
             message = (
@@ -666,10 +666,11 @@ def _validate(lazy: Lazy[Any], where: str, pipeline: str) -> None:
                 if message.startswith(prefix)
                 else f"{where}: {message}"
             )
+        if message != str(error):
             raise _same_kind(error, message) from error.__cause__
         raise
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: {error}") from error
+        raise ConfigError(f"{where}: {shorten_quotes(str(error))}") from error
     finally:
         lazy.close()
     del made

@@ -176,7 +176,8 @@ def create_sender(
         factory = SENDERS.get(kind)
         if factory is None:
             raise InvalidArgumentError(
-                f"pipeline {pipeline!r}: send({kind!r}): unknown sender kind; valid kinds: "
+                f"pipeline {pipeline!r}: send({_short(kind)}): unknown sender kind"
+                f"{did_you_mean(kind, SENDERS)}; valid kinds: "
                 f"{', '.join(repr(name) for name in sorted(SENDERS))}, a Sender or a function"
             )
         sender = factory(kind, pipeline, given)
