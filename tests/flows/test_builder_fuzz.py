@@ -42,8 +42,8 @@ junk = st.one_of(
 
 
 def either(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """Mostly a good value, sometimes junk."""
-    return st.one_of(good, good, junk)
+    """Mostly a good value, one in ten times junk."""
+    return st.integers(min_value=0, max_value=9).flatmap(lambda n: junk if n == 0 else good)
 
 
 def item_function(item: Any) -> Any:
@@ -101,10 +101,13 @@ def keywords(options: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[di
     """Any subset of ``options``, sometimes with a misspelt or unknown keyword added."""
     names = sorted(options)
     typo = st.sampled_from([name[:-1] for name in names] + ["colour", "pipeline", "url"])
-    return st.fixed_dictionaries({}, optional=options).flatmap(
-        lambda chosen: st.one_of(
-            st.just(chosen),
-            st.tuples(typo, junk).map(lambda extra: {**chosen, extra[0]: extra[1]}),
+    return st.tuples(
+        st.fixed_dictionaries({}, optional=options), st.integers(min_value=0, max_value=9)
+    ).flatmap(
+        lambda chosen: (
+            st.tuples(typo, junk).map(lambda extra: {**chosen[0], extra[0]: extra[1]})
+            if chosen[1] == 0
+            else st.just(chosen[0])
         )
     )
 
@@ -240,6 +243,110 @@ def test_any_builder_configuration_builds_or_is_a_config_error(
             for _ in range(data.draw(st.integers(min_value=0, max_value=4))):
                 data.draw(stages(folder))(pipeline)
         builder.build()
+        event("built")
+    except ConfigError as error:
+        event("ConfigError")
+        check(error)
+
+
+def template(folder: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """A valid flow of four pipelines, as (target, method, keyword arguments) calls."""
+    return [
+        ("flow", "FlowBuilder", {"use_threads": True}),
+        (
+            "flow",
+            "add_pipeline",
+            {"name": "readings", "timedelta_seconds": 10, "on_failure": "restart"},
+        ),
+        (
+            "pipeline",
+            "with_http_connector",
+            {"source": "http://localhost:8025/numbers", "timeout": 2.0, "retries": 1},
+        ),
+        ("pipeline", "with_core_logic", {"function": item_function, "workers": 2}),
+        ("pipeline", "with_storage", {"storage": "jsonl", "path": str(folder / "r.jsonl")}),
+        ("pipeline", "send", {"sender": "stream", "name": "s"}),
+        ("flow", "add_pipeline", {"name": "report", "max_restarts": 2}),
+        ("pipeline", "with_stream_connector", {"name": "s", "maxsize": 10}),
+        ("pipeline", "with_core_logic", {"function": injected, "kind": "thread"}),
+        (
+            "pipeline",
+            "with_storage",
+            {"storage": "sql", "url": f"sqlite:///{folder}/db.sqlite", "table": "report"},
+        ),
+        (
+            "pipeline",
+            "send",
+            {"sender": "http_post", "destination": "http://localhost:8026/r", "timeout": 1},
+        ),
+        ("flow", "add_pipeline", {"name": "sensors", "delay_seconds": 1}),
+        (
+            "pipeline",
+            "with_mqtt_connector",
+            {"source": "localhost", "topic": "sensors/#", "qos": 1, "client_id": "svc"},
+        ),
+        ("pipeline", "with_storage", {"storage": item_function, "maxsize": 5}),
+        (
+            "flow",
+            "add_pipeline",
+            {"name": "daily", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris"},
+        ),
+        ("pipeline", "with_configuration", {"function": no_item}),
+        ("pipeline", "with_core_logic", {"function": item_function, "kind": "process"}),
+        ("pipeline", "with_storage", {"storage": "json", "path": str(folder / "d.json")}),
+    ]
+
+
+POSITIONAL_ONLY = {"with_storage": "storage", "send": "sender"}
+
+
+def run(calls: list[tuple[str, str, dict[str, Any]]]) -> None:
+    builder: Any = None
+    pipeline: Any = None
+    for target, method, arguments in calls:
+        arguments = dict(arguments)
+        first = [arguments.pop(POSITIONAL_ONLY[method])] if method in POSITIONAL_ONLY else []
+        if method == "FlowBuilder":
+            builder = FlowBuilder(**arguments)
+        elif target == "flow":
+            pipeline = getattr(builder, method)(**arguments)
+        else:
+            getattr(pipeline, method)(*first, **arguments)
+    builder.build()
+
+
+def test_the_template_flow_builds(folder: Path) -> None:
+    run(template(folder))
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_one_bad_argument_in_a_valid_flow_builds_or_is_a_config_error(
+    data: st.DataObject, folder: Path
+) -> None:
+    calls = template(folder)
+    position = data.draw(st.integers(min_value=0, max_value=len(calls) - 1))
+    target, method, arguments = calls[position]
+    names = sorted(arguments)
+    how = data.draw(st.sampled_from(["replace", "add", "misspell"]))
+    if how == "replace":
+        arguments = {**arguments, data.draw(st.sampled_from(names)): data.draw(junk)}
+    elif how == "add":
+        arguments = {**arguments, data.draw(st.text(min_size=1, max_size=12)): data.draw(junk)}
+    else:
+        name = data.draw(st.sampled_from(names))
+        typo = data.draw(st.sampled_from([name[:-1], name + "s", name.upper(), name[1:]]))
+        if typo in arguments or name in POSITIONAL_ONLY.values():
+            return
+        value = arguments.pop(name)
+        arguments = {**arguments, typo: value}
+    calls[position] = (target, method, arguments)
+    try:
+        run(calls)
         event("built")
     except ConfigError as error:
         event("ConfigError")

@@ -124,6 +124,11 @@ class PipelineBuilder:
         if configuration is not None:
             options["configuration"] = configuration
         where = self._where(label)
+        if not isinstance(method, str):
+            raise ConfigError(
+                f"{where}: with_http_connector(method=...) must be a str such as 'GET' or "
+                f"'POST', got {type(method).__name__} {shown(method)}"
+            )
         check_option_values(options, where, "with_http_connector")
         lazy: Lazy[Source] = Lazy(HttpSource, **options)
         _validate(lazy, where, self.name)
@@ -185,7 +190,7 @@ class PipelineBuilder:
                 *self._engine(label, "thread", 1, maxsize),
                 source=lazy,
                 continuous=True,
-                description=f"mqtt {topic!r} on {source}:{port}",
+                description=f"mqtt {shown(topic)} on {source}:{port}",
             )
         )
 
@@ -213,7 +218,10 @@ class PipelineBuilder:
         """Any :class:`~weirflow.Source` object (continuous or once per run)."""
         label = self._label("source")
         if not isinstance(source, Source):
-            raise ConfigError(f"{self._where(label)}: expected a weirflow Source, got {source!r}")
+            raise ConfigError(
+                f"{self._where(label)}: with_source() expects a weirflow Source, got "
+                f"{type(source).__name__} {shown(source)}"
+            )
         return self._add(
             StageDef(
                 label,
@@ -255,8 +263,12 @@ class PipelineBuilder:
     ) -> PipelineBuilder:
         label = self._label(role)
         where = self._where(label)
-        if callable(function):
-            check_injected_names(function, where)
+        if not callable(function):
+            raise ConfigError(
+                f"{where}: with_{role}() expected a function, got {type(function).__name__} "
+                f"{shown(function)}"
+            )
+        check_injected_names(function, where)
         call_convention(function, where, resources_possible=on_start is not None)
         return self._add(
             StageDef(

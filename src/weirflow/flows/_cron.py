@@ -121,7 +121,7 @@ def check_timezone(value: Any, where: str) -> str:
         )
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
         known = sorted(zoneinfo.available_timezones())
         by_lower = {name.lower(): name for name in known}
         close = [by_lower[value.lower()]] if value.lower() in by_lower else []
