@@ -40,7 +40,23 @@ from ._validate import (
 
 
 class PipelineBuilder:
-    """The stages of one pipeline, added in order; every method returns the builder."""
+    """The stages of one pipeline, added in order; every method returns the builder.
+
+    What every stage method checks when it is called (each mistake a
+    :class:`~weirflow.ConfigError` naming ``pipeline.stage`` and the field):
+
+    - keywords: a misspelt or unknown one gets a "did you mean" (``worker=`` → ``workers``,
+      ``url=`` → ``destination``), as do the options passed on to a connector, storage or sender;
+    - ``kind``: one of sync, thread, task, process; ``workers``: a whole number from 1 to 1024;
+      ``maxsize``: a whole number >= 0 (0: unbounded); never a bool, a float or NaN;
+    - option values: no NaN or infinity; seconds (``timeout``, ``backoff``, ``*_delay``...) at
+      most ten years, ``retries`` at most 100;
+    - user functions (core logic, configuration): the first parameter receives the previous
+      stage's output; ``db_connectors`` and ``pipeline_name`` are given by name. A parameter
+      without a default one typo away from one of those (``db_connector``, ``pipline_name``,
+      ``pipelineName``) is refused as a misspelling, first parameter included; name the item's
+      parameter something else (``item``, ``row``).
+    """
 
     def __init__(
         self,
@@ -438,7 +454,7 @@ class FlowBuilder:
 
     Args:
         use_threads: run each pipeline in a thread (default) or, with False, in a process of
-            its own (same results, same failure behaviour).
+            its own (same results, same failure behaviour). A bool: ``"false"`` is refused.
 
     Example:
         >>> import tempfile, pathlib
