@@ -50,7 +50,7 @@ class PipelineBuilder:
     - ``kind``: one of sync, thread, task, process; ``workers``: a whole number from 1 to 1024;
       ``maxsize``: a whole number >= 0 (0: unbounded); never a bool, a float or NaN;
     - option values: no NaN or infinity; seconds (``timeout``, ``backoff``, ``*_delay``...) at
-      most ten years, ``retries`` at most 100;
+      most ten years, ``retries`` at most 10,000;
     - user functions (core logic, configuration): the first parameter receives the previous
       stage's output; ``db_connectors`` and ``pipeline_name`` are given by name. A parameter
       without a default one typo away from one of those (``db_connector``, ``pipline_name``,
@@ -118,7 +118,7 @@ class PipelineBuilder:
 
         ``timeout`` (seconds per phase of a request) and ``backoff`` (seconds before the first
         retry, doubled for each next one) must be finite and at most ten years; ``retries`` is
-        at most 100. ``headers`` and ``params`` are dicts.
+        at most 10,000. ``headers`` and ``params`` are dicts.
         """
         from ..connectors.http import HttpSource
 

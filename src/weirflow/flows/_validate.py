@@ -47,13 +47,13 @@ MAX_SECONDS = 10 * 366 * 24 * 3600
 """The longest interval, delay, timeout or backoff accepted: ten years, in seconds."""
 MAX_WORKERS = 1024
 """The most workers one stage may have."""
-MAX_RETRIES = 100
+MAX_RETRIES = 10_000
 """The most retries an option such as ``retries=`` may ask for."""
 
 MAX_NAME = 100
 """The longest pipeline name."""
 
-_SECONDS_OPTION = re.compile(r"(timeout|backoff|delay|seconds|interval|expiry)$")
+_SECONDS_OPTION = re.compile(r"(timeout|backoff|delay|seconds|interval)$")
 _RETRIES_OPTION = re.compile(r"(retries|attempts)$")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -157,9 +157,9 @@ def check_option_values(options: Mapping[str, Any], where: str, call: str) -> No
     """No NaN or infinity in ``options``; seconds and retries within bounds.
 
     ``options`` are what a connector, storage or sender gets; an option whose name ends in
-    ``timeout``, ``backoff``, ``delay``, ``seconds``, ``interval`` or ``expiry`` is a number of
-    seconds (at most :data:`MAX_SECONDS`), one ending in ``retries`` or ``attempts`` a count (at
-    most :data:`MAX_RETRIES`). Types and other bounds are the object's own checks.
+    ``timeout``, ``backoff``, ``delay``, ``seconds`` or ``interval`` is a number of seconds (at
+    most :data:`MAX_SECONDS`), one ending in ``retries`` or ``attempts`` a count (at most
+    :data:`MAX_RETRIES`). Types and other bounds are the object's own checks.
     """
     for name, value in options.items():
         if not _real(value):
