@@ -181,6 +181,14 @@ def test_a_pipeline_name_given_twice_is_refused_when_it_is_added() -> None:
     assert "pipeline 'readings' is defined twice" in message
 
 
+def test_a_connector_error_names_the_builder_method_not_the_class() -> None:
+    message = error_of(lambda: pipeline().with_mqtt_connector("localhost", port=70000))
+    assert message.startswith(
+        "pipeline 'p', stage 'p.mqtt_connector': with_mqtt_connector(port=...): give a port"
+    )
+    assert "MqttSource" not in message
+
+
 def test_the_source_may_not_be_told_its_pipeline() -> None:
     message = error_of(lambda: pipeline().with_mqtt_connector("localhost", pipeline="other"))
     assert "'p.mqtt_connector'" in message

@@ -220,10 +220,15 @@ def stages(folder: Path) -> st.SearchStrategy[Callable[[Any], Any]]:
     )
 
 
+INTERNAL = ("Lazy", "__init__", "unexpected keyword", "MqttSource", "HttpSource", "Storage(")
+
+
 def check(error: ConfigError) -> None:
+    """A short message, naming what the user called, not weirflow's classes."""
     message = str(error)
     assert HUGE[:150] not in message, message
     assert len(message) < 1500, message
+    assert not [name for name in INTERNAL if name in message], message
 
 
 @settings(

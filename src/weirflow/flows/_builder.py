@@ -198,7 +198,7 @@ class PipelineBuilder:
             pipeline=self.name,
             **options,
         )
-        _validate(lazy, where, self.name)
+        _validate(lazy, where, self.name, "with_mqtt_connector")
         return self._add(
             StageDef(
                 label,
@@ -677,16 +677,20 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
             seen_data = True
 
 
-def _validate(lazy: Lazy[Any], where: str, pipeline: str) -> None:
+def _validate(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> None:
     """Make the object once at build time, so its own checks run now, then release it.
 
-    Its configuration errors are re-raised naming the stage (``where``), whatever their own
-    message said, and with long quoted values cut.
+    Its configuration errors are re-raised naming the stage (``where``) and the builder method
+    ``called`` instead of the class (``MqttSource(port=...)`` → ``with_mqtt_connector(port=...)``),
+    with long quoted values cut.
     """
     try:
         made = lazy.get()
     except ConfigError as error:
         message = shorten_quotes(str(error))
+        factory = getattr(lazy.factory, "__name__", "")
+        if called and factory:
+            message = message.replace(f"{factory}(", f"{called}(")
         if where not in message:
             prefix = f"pipeline {pipeline!r}"
             message = (
