@@ -119,7 +119,7 @@ def test_a_close_name_with_a_default_is_allowed_with_a_warning(
         ),
         (
             lambda: FlowBuilder(use_thread=False),
-            "FlowBuilder: FlowBuilder()",
+            "FlowBuilder()",
             "'use_thread' (did you mean 'use_threads'?)",
         ),
         (
@@ -172,6 +172,17 @@ def test_too_many_positional_arguments_say_which_are_positional() -> None:
     message = error_of(lambda: FlowBuilder().add_pipeline("p", 5, None, 0, "stop"))
     assert "add_pipeline() takes at most 4 positional arguments" in message
     assert "give the others by name" in message
+
+
+def test_a_positional_only_argument_given_by_name_says_so() -> None:
+    message = error_of(lambda: pipeline().with_core_logic(core).with_storage(storage="json"))
+    assert message.startswith("pipeline 'p', stage 'p.storage': with_storage() takes storage")
+    assert "write it without 'storage='" in message
+
+
+def test_a_missing_argument_is_named() -> None:
+    message = error_of(lambda: FlowBuilder().add_pipeline())
+    assert message == "add_pipeline() needs name"
 
 
 def test_a_pipeline_name_given_twice_is_refused_when_it_is_added() -> None:

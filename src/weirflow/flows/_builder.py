@@ -483,7 +483,7 @@ class FlowBuilder:
         name = args[0] if args else kwargs.get("name")
         if isinstance(name, str) and hasattr(self, "_pipelines"):
             return f"pipeline {shown(name, 110)}"
-        return "FlowBuilder" if not hasattr(self, "_pipelines") else "add_pipeline"
+        return ""
 
     @keywords_checked()
     def add_pipeline(

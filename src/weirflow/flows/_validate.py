@@ -217,7 +217,7 @@ def keywords_checked(stage: str | None = None) -> Callable[[_F], _F]:
             except TypeError:
                 where = self._call_where(stage, args, kwargs)
                 problem = _binding_problem(signature, args, kwargs)
-                raise ConfigError(f"{where}: {call} {problem}") from None
+                raise ConfigError(f"{where + ': ' if where else ''}{call} {problem}") from None
             return method(self, *args, **kwargs)
 
         return cast(_F, checked)
@@ -286,6 +286,11 @@ def _binding_problem(
     for name in positional[: len(args)]:
         if name in kwargs:
             return f"got {name} twice, by position and by name; give it once"
+    for parameter in parameters:
+        if parameter.kind == inspect.Parameter.POSITIONAL_ONLY and parameter.name in kwargs:
+            return (
+                f"takes {parameter.name} by position, first: write it without '{parameter.name}='"
+            )
     missing = [
         p.name
         for p in parameters
