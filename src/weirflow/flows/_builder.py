@@ -113,12 +113,16 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        max_body_bytes: int | None = 100 * 1024 * 1024,
+        deadline_seconds: float | None = None,
+        redact: Any = None,
     ) -> PipelineBuilder:
         """Each run, request ``source`` (a URL, or a function returning one); pass the body on.
 
         ``timeout`` (seconds per phase of a request) and ``backoff`` (seconds before the first
         retry, doubled for each next one) must be finite and at most ten years; ``retries`` is
-        at most 10,000. ``headers`` and ``params`` are dicts.
+        at most 10,000. ``headers`` and ``params`` are dicts. ``max_body_bytes``,
+        ``deadline_seconds`` and ``redact``: see :class:`~weirflow.connectors.http.HttpSource`.
         """
         from ..connectors.http import HttpSource
 
@@ -136,6 +140,9 @@ class PipelineBuilder:
             "cert": cert,
             "decode": decode,
             "pipeline": self.name,
+            "max_body_bytes": max_body_bytes,
+            "deadline_seconds": deadline_seconds,
+            "redact": redact,
         }
         if configuration is not None:
             options["configuration"] = configuration
