@@ -144,6 +144,9 @@ HTTP = keywords(
         "verify": either(st.booleans()),
         "decode": either(st.sampled_from(["json", "text", "bytes", "xml"])),
         "configuration": either(st.sampled_from(["get", "post"])),
+        "max_body_bytes": either(st.integers(min_value=-1, max_value=2**40) | st.none()),
+        "deadline_seconds": either(SECONDS | st.none()),
+        "redact": either(st.just(["q"]) | st.none()),
         **ENGINE,
     }
 )
