@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from weirflow import ConfigError, FlowBuilder
-from weirflow.flows import VirtualClock
-from weirflow.flows._builder import PipelineBuilder
+from weirflow.flows import PipelineBuilder, VirtualClock
 from weirflow.flows._schedule import Cron
 
 INTERNAL_NAMES = ("MqttSource", "HttpSource", "HttpSender", "Lazy", "__init__", "TypeError")

@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .._errors import ConfigError
-from .._hints import did_you_mean, shorten_quotes, shown
+from .._hints import did_you_mean, shown
 from .._interfaces import Sender, Source, Storage
 from .._runtime._spec import KINDS, Kind
-from ._cron import check_cron, check_timezone
+from ._cron import schedule_of
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
-from ._schedule import Cron, Interval, Once, Schedule
+from ._schedule import Once, Schedule
 from ._stages import StageDef, call_convention
 from ._streams import StreamSender, StreamSource
 from ._validate import (
@@ -29,13 +29,13 @@ from ._validate import (
     check_flag,
     check_injected_names,
     check_keywords,
-    check_minutes,
     check_option_values,
     check_pipeline_name,
     check_seconds,
     check_stream_name,
     check_whole,
     keywords_checked,
+    make_once,
 )
 
 
@@ -154,7 +154,7 @@ class PipelineBuilder:
             )
         check_option_values(options, where, "with_http_connector")
         lazy: Lazy[Source] = Lazy(HttpSource, **options)
-        _validate(lazy, where, self.name)
+        make_once(lazy, where, self.name)
         return self._add(
             StageDef(
                 label,
@@ -205,7 +205,7 @@ class PipelineBuilder:
             pipeline=self.name,
             **options,
         )
-        _validate(lazy, where, self.name, "with_mqtt_connector")
+        make_once(lazy, where, self.name, "with_mqtt_connector")
         return self._add(
             StageDef(
                 label,
@@ -331,7 +331,7 @@ class PipelineBuilder:
                 options["pool_size"] = workers  # one connection per worker
             lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
             description = f"storage {storage!r}" if isinstance(storage, str) else _name(storage)
-            _validate(lazy, where, self.name)
+            make_once(lazy, where, self.name)
         if self.name in self._flow._storages:
             raise ConfigError(
                 f"{where}: pipeline {self.name!r} already has a storage; db_connectors gives "
@@ -388,7 +388,7 @@ class PipelineBuilder:
 
             check_option_values(options, where, "send")
             lazy = Lazy(create_sender, kind=sender, pipeline=self.name, options=options)
-            _validate(lazy, where, self.name)
+            make_once(lazy, where, self.name)
             description = f"send {sender!r}" if isinstance(sender, str) else _name(sender)
         return self._add(
             StageDef(
@@ -536,7 +536,7 @@ class FlowBuilder:
                 "storages, logs and errors): give the second one another name"
             )
         where = f"pipeline {name!r}"
-        schedule = _schedule(
+        schedule = schedule_of(
             where, timedelta_seconds, timedelta_minutes, cron, timezone, delay_seconds
         )
         if on_failure not in POLICIES:
@@ -595,53 +595,6 @@ class FlowBuilder:
         )
 
 
-def _schedule(
-    where: str,
-    timedelta_seconds: Any,
-    timedelta_minutes: Any,
-    cron: Any,
-    timezone: Any,
-    delay_seconds: Any,
-) -> Schedule | None:
-    """The schedule ``add_pipeline`` was given (None: once, at once), every value checked."""
-    delay = check_seconds(delay_seconds, where, "add_pipeline(delay_seconds=...)")
-    given = [
-        name
-        for name, value in (
-            ("timedelta_seconds", timedelta_seconds),
-            ("timedelta_minutes", timedelta_minutes),
-            ("cron", cron),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise ConfigError(
-            f"{where}: add_pipeline got {' and '.join(given)}; give one schedule, not both"
-        )
-    if timezone is not None and cron is None:
-        raise ConfigError(
-            f"{where}: add_pipeline(timezone=...) is for cron schedules only; remove it, or "
-            "give a cron expression"
-        )
-    if timedelta_minutes is not None:
-        seconds = check_minutes(timedelta_minutes, where, "add_pipeline(timedelta_minutes=...)")
-        return Interval(seconds, delay)
-    if timedelta_seconds is not None:
-        seconds = check_seconds(
-            timedelta_seconds, where, "add_pipeline(timedelta_seconds=...)", positive=True
-        )
-        return Interval(seconds, delay)
-    if cron is not None:
-        zone = (
-            "UTC"
-            if timezone is None
-            else check_timezone(timezone, f"{where}: add_pipeline(timezone=...)")
-        )
-        expression = check_cron(cron, f"{where}: add_pipeline(cron=...)", zone)
-        return Cron(expression, delay, zone)
-    return Once(delay) if delay else None
-
-
 def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
     """Stages must be able to feed each other."""
     if not stages:
@@ -682,44 +635,6 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
                 )
         if stage.role in ("source", "core_logic", "storage", "sender"):
             seen_data = True
-
-
-def _validate(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> None:
-    """Make the object once at build time, so its own checks run now, then release it.
-
-    Its configuration errors are re-raised naming the stage (``where``) and the builder method
-    ``called`` instead of the class (``MqttSource(port=...)`` → ``with_mqtt_connector(port=...)``),
-    with long quoted values cut.
-    """
-    try:
-        made = lazy.get()
-    except ConfigError as error:
-        message = shorten_quotes(str(error))
-        factory = getattr(lazy.factory, "__name__", "")
-        if called and factory:
-            message = message.replace(f"{factory}(", f"{called}(")
-        if where not in message:
-            prefix = f"pipeline {pipeline!r}"
-            message = (
-                where + message[len(prefix) :]
-                if message.startswith(prefix)
-                else f"{where}: {message}"
-            )
-        if message != str(error):
-            raise _same_kind(error, message) from error.__cause__
-        raise
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: {shorten_quotes(str(error))}") from error
-    finally:
-        lazy.close()
-    del made
-
-
-def _same_kind(error: ConfigError, message: str) -> ConfigError:
-    try:
-        return type(error)(message)
-    except TypeError:
-        return ConfigError(message)
 
 
 def _mqtt_options(source_class: type) -> list[str]:

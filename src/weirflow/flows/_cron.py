@@ -1,9 +1,11 @@
-"""Checking cron expressions and time zones when a pipeline is added.
+"""Checking the schedule a pipeline is given: intervals, cron expressions and time zones.
 
-:func:`check_cron` accepts what the :class:`~weirflow.flows._schedule.Cron` schedule can run and
-says precisely what is wrong otherwise (``minute 61 is out of range 0-59``), including an
-expression that is valid field by field but never fires (``0 0 31 2 *``). :func:`check_timezone`
-accepts an IANA zone name (``"Europe/Paris"``) and suggests one for a misspelt name.
+:func:`schedule_of` turns ``add_pipeline``'s arguments into a
+:class:`~weirflow.flows._schedule.Schedule`, every value checked. :func:`check_cron` accepts
+what the :class:`~weirflow.flows._schedule.Cron` schedule can run and says precisely what is
+wrong otherwise (``minute 61 is out of range 0-59``), including an expression that is valid
+field by field but never fires (``0 0 31 2 *``). :func:`check_timezone` accepts an IANA zone
+name (``"Europe/Paris"``) and suggests one for a misspelt name.
 
 The accepted forms (:data:`FORMS`): five fields ``minute hour day-of-month month day-of-week``;
 a sixth field for the **seconds, at the end** (croniter's order, not Quartz's: ``"*/5 * * * *
@@ -24,6 +26,8 @@ from croniter import CroniterBadDateError, croniter
 
 from .._errors import ConfigError
 from .._hints import shown
+from ._schedule import MAX_YEARS, Cron, Interval, Once, Schedule
+from ._validate import check_minutes, check_seconds
 
 FORMS = (
     "five fields 'minute hour day-of-month month day-of-week' (e.g. '*/5 * * * *'), a sixth "
@@ -31,8 +35,6 @@ FORMS = (
     "seventh for the year after it, or @hourly, @daily, @midnight, @weekly, @monthly, @yearly, "
     "@annually"
 )
-MAX_YEARS = 100
-"""How far ahead the next run is looked for (croniter's own default is 50 years)."""
 NICKNAMES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 # (name, lowest, highest) of each field, in croniter's order.
 _FIELDS = (
@@ -45,6 +47,53 @@ _FIELDS = (
     ("year", 1970, 2099),
 )
 _NUMBER = re.compile(r"\d+")
+
+
+def schedule_of(
+    where: str,
+    timedelta_seconds: Any,
+    timedelta_minutes: Any,
+    cron: Any,
+    timezone: Any,
+    delay_seconds: Any,
+) -> Schedule | None:
+    """The schedule ``add_pipeline`` was given (None: once, at once), every value checked."""
+    delay = check_seconds(delay_seconds, where, "add_pipeline(delay_seconds=...)")
+    given = [
+        name
+        for name, value in (
+            ("timedelta_seconds", timedelta_seconds),
+            ("timedelta_minutes", timedelta_minutes),
+            ("cron", cron),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{where}: add_pipeline got {' and '.join(given)}; give one schedule, not both"
+        )
+    if timezone is not None and cron is None:
+        raise ConfigError(
+            f"{where}: add_pipeline(timezone=...) is for cron schedules only; remove it, or "
+            "give a cron expression"
+        )
+    if timedelta_minutes is not None:
+        seconds = check_minutes(timedelta_minutes, where, "add_pipeline(timedelta_minutes=...)")
+        return Interval(seconds, delay)
+    if timedelta_seconds is not None:
+        seconds = check_seconds(
+            timedelta_seconds, where, "add_pipeline(timedelta_seconds=...)", positive=True
+        )
+        return Interval(seconds, delay)
+    if cron is not None:
+        zone = (
+            "UTC"
+            if timezone is None
+            else check_timezone(timezone, f"{where}: add_pipeline(timezone=...)")
+        )
+        expression = check_cron(cron, f"{where}: add_pipeline(cron=...)", zone)
+        return Cron(expression, delay, zone)
+    return Once(delay) if delay else None
 
 
 def check_cron(expression: Any, where: str, timezone: str = "UTC") -> str:

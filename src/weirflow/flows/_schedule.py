@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ._cron import MAX_YEARS
+MAX_YEARS = 100
+"""How far ahead a cron's next run is looked for (croniter's own default is 50 years)."""
 
 
 class Clock(Protocol):

@@ -14,7 +14,9 @@ floods a message):
 - builder calls: :func:`keywords_checked` turns Python's ``TypeError`` for a wrong keyword or
   too many arguments into a ``ConfigError`` naming the pipeline, the stage and the fix;
 - user functions: :func:`check_injected_names` (a parameter one typo away from an injected
-  name).
+  name);
+- connectors, storages and senders: :func:`make_once` makes one at build time, so its own
+  checks run, and re-raises their errors naming the stage and the builder method.
 
 **Injected names.** A stage function gets the previous stage's output as its first parameter
 and ``db_connectors`` and ``pipeline_name`` by name. A parameter without a default whose name
@@ -38,7 +40,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from .._errors import ConfigError
-from .._hints import did_you_mean, one_typo_away, shown
+from .._hints import did_you_mean, one_typo_away, shorten_quotes, shown
+from ._lazy import Lazy
 from ._stages import INJECTED
 
 logger = logging.getLogger("weirflow.flows")
@@ -254,6 +257,44 @@ def check_injected_names(function: Callable[..., Any], where: str) -> None:
                 parameter.name,
                 injected,
             )
+
+
+def make_once(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> None:
+    """Make the object once at build time, so its own checks run now, then release it.
+
+    Its configuration errors are re-raised naming the stage (``where``) and the builder method
+    ``called`` instead of the class (``MqttSource(port=...)`` → ``with_mqtt_connector(port=...)``),
+    with long quoted values cut.
+    """
+    try:
+        made = lazy.get()
+    except ConfigError as error:
+        message = shorten_quotes(str(error))
+        factory = getattr(lazy.factory, "__name__", "")
+        if called and factory:
+            message = message.replace(f"{factory}(", f"{called}(")
+        if where not in message:
+            prefix = f"pipeline {pipeline!r}"
+            message = (
+                where + message[len(prefix) :]
+                if message.startswith(prefix)
+                else f"{where}: {message}"
+            )
+        if message != str(error):
+            raise _same_kind(error, message) from error.__cause__
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {shorten_quotes(str(error))}") from error
+    finally:
+        lazy.close()
+    del made
+
+
+def _same_kind(error: ConfigError, message: str) -> ConfigError:
+    try:
+        return type(error)(message)
+    except TypeError:
+        return ConfigError(message)
 
 
 def _binding_problem(
