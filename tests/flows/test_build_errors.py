@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -413,3 +413,18 @@ def test_the_sql_url_hint_names_the_installed_driver(url: str, problem: str) -> 
     assert message.startswith("pipeline 'p', stage 'p.storage': with_storage('sql')")
     assert problem in message
     assert "write 'postgresql+psycopg://user:password@localhost:5432/database'" in message
+
+
+def test_daylight_saving_changes_are_as_documented() -> None:
+    """Spring: a skipped time runs at the first valid time after it; autumn: in both hours."""
+    cron = Cron("30 2 * * *", 0, "Europe/Paris")
+    spring = VirtualClock(datetime(2030, 3, 30, 12, tzinfo=UTC))
+    at = spring.now() + timedelta(seconds=cron.first(spring))
+    assert at == datetime(2030, 3, 31, 1, 0, tzinfo=UTC)  # 03:00 summer time
+    autumn = VirtualClock(datetime(2030, 10, 26, 12, tzinfo=UTC))
+    first = cron.first(autumn)
+    assert autumn.now() + timedelta(seconds=first) == datetime(2030, 10, 27, 0, 30, tzinfo=UTC)
+    autumn.advance(first)
+    second = cron.following(autumn, first)
+    assert second is not None
+    assert second - first == 3600  # 02:30 summer time, then 02:30 winter time
