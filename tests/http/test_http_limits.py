@@ -320,7 +320,10 @@ def test_the_builder_forwards_the_limits(server: LocalHTTPServer, tmp_path: Any)
     from weirflow import FlowBuilder
 
     builder = FlowBuilder()
-    with pytest.raises(ConfigError, match=r"pipeline 'feed': with_http_connector\(max_body"):
+    with pytest.raises(
+        ConfigError,
+        match=r"pipeline 'feed', stage 'feed.http_connector': with_http_connector\(max_body",
+    ):
         builder.add_pipeline("feed").with_http_connector(f"{server.url}/x", max_body_bytes=0)
     server.route("GET", "/big", b"x" * 5000)
     builder = FlowBuilder()
