@@ -1,0 +1,192 @@
+"""What each stage of a flow talks to, for ``weirflow check``, and one try of each (``--connect``).
+
+:func:`describe_flow` prints the pipelines and stages with their targets (URL, path, table,
+topic, destination, stream), credentials masked. :func:`probe_flow` tries each source, storage
+and sender once and says which are reachable: an HTTP source makes one real request (its
+answer is dropped), a SQL storage connects and runs ``SELECT 1`` (credentials and database are
+checked), a file storage needs a writable folder, HTTP senders and MQTT brokers get a TCP
+connection (nothing is sent or published). Streams and functions live in the flow's process:
+there is nothing to reach.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .._redact import redact_url, redact_urls_in
+from ._lazy import Lazy
+from ._stages import StageDef
+
+if TYPE_CHECKING:
+    from ._flow import Flow
+
+PROBE_TIMEOUT_SECONDS = 5.0
+_DEFAULT_PORTS = {"http": 80, "https": 443, "mqtt": 1883, "mqtts": 8883}
+
+
+def describe_flow(flow: Flow) -> str:
+    """The flow's pipelines, their stages and what each stage talks to (redacted)."""
+    mode = "threads" if flow.use_threads else "processes"
+    lines = [f"flow with {len(flow.pipelines)} pipeline(s), run in {mode}"]
+    for pipeline in flow.pipelines:
+        when = "continuous" if pipeline.continuous else pipeline.schedule.describe()
+        lines.append(f"pipeline {pipeline.name!r}: {when}, on_failure={pipeline.on_failure}")
+        for stage in pipeline.stages:
+            target = stage_target(stage)
+            lines.append(
+                f"  {pipeline.name}.{stage.label}: {stage.description or stage.role}"
+                f"{f' -> {target}' if target else ''}"
+                f" [{stage.kind}, workers={stage.workers}, maxsize={stage.maxsize}]"
+            )
+    return "\n".join(lines)
+
+
+def stage_target(stage: StageDef) -> str:
+    """What ``stage`` talks to (``"http://host/path"``, ``"path 'x.json'"``...), or ``""``."""
+    lazy = stage.source or stage.storage or stage.sender
+    if lazy is None:
+        return ""
+    options = _options(lazy)
+    if "instance" in options:
+        return redact_urls_in(repr(options["instance"]))
+    parts: list[str] = []
+    if stage.continuous and "source" in options and "port" in options:
+        parts.append(f"broker {options['source']}:{options['port']}")
+    elif "destination" in options and "port" in options:
+        parts.append(f"broker {options['destination']}:{options['port']}")
+    else:
+        for key in ("source", "destination", "url"):
+            value = options.get(key)
+            if isinstance(value, str):
+                parts.append(redact_url(value))
+            elif callable(value):
+                parts.append(f"URL from {getattr(value, '__name__', 'a function')}()")
+    if "configuration" in options:
+        parts.append(f"parameters from the configuration {options['configuration']!r}")
+    for key in ("table", "path", "topic", "name"):
+        value = options.get(key)
+        if value is not None and not callable(value):
+            shown = value if isinstance(value, str) else ", ".join(map(str, value))
+            parts.append(f"{'stream' if key == 'name' else key} {shown!r}")
+    return ", ".join(parts)
+
+
+def _options(lazy: Lazy[Any]) -> dict[str, Any]:
+    options = dict(lazy.options)
+    nested = options.pop("options", None)
+    if isinstance(nested, dict):
+        options.update(nested)
+    return options
+
+
+# -- --connect ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One try of one stage's target."""
+
+    stage: str  #: ``pipeline.stage``
+    target: str  #: what was tried, redacted
+    reachable: bool | None  #: ``None``: nothing to try (a stream, a function)
+    detail: str  #: why not, or what was checked
+
+    def line(self) -> str:
+        state = {True: "reachable", False: "UNREACHABLE", None: "not tried"}[self.reachable]
+        return f"{self.stage}: {state}: {self.target or '-'} ({self.detail})"
+
+
+def probe_flow(flow: Flow) -> list[ProbeResult]:
+    """Try each source, storage and sender of ``flow`` once."""
+    results = []
+    for pipeline in flow.pipelines:
+        for stage in pipeline.stages:
+            lazy = stage.source or stage.storage or stage.sender
+            if lazy is None:
+                continue
+            name = f"{pipeline.name}.{stage.label}"
+            try:
+                reachable, detail = _probe(stage, lazy)
+            except Exception as error:  # the probe's own failure is a finding, not a crash
+                reachable, detail = False, redact_urls_in(f"{type(error).__name__}: {error}")
+            results.append(ProbeResult(name, stage_target(stage), reachable, detail))
+    return results
+
+
+def _probe(stage: StageDef, lazy: Lazy[Any]) -> tuple[bool | None, str]:
+    options = _options(lazy)
+    kind = options.get("kind")
+    factory = getattr(lazy.factory, "__name__", "")
+    if "instance" in options or callable(kind) or factory in ("StreamSource", "StreamSender"):
+        return None, "runs in the flow's process: nothing to reach"
+    if factory == "HttpSource":
+        if callable(options.get("source")) or "configuration" in options:
+            return None, "its URL or parameters are made at run time"
+        return _try_http_source(lazy)
+    if stage.continuous and "port" in options:  # a broker (MQTT)
+        return _try_tcp(str(options["source"]), int(options["port"]))
+    if "port" in options and "destination" in options:
+        return _try_tcp(str(options["destination"]), int(options["port"]))
+    url = options.get("url") or options.get("destination")
+    if isinstance(url, str) and kind == "sql":
+        return _try_sql(url)
+    if isinstance(url, str) and "://" in url:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
+        return _try_tcp(parts.hostname or "localhost", port)
+    if isinstance(options.get("path"), str):
+        return _try_folder(Path(options["path"]))
+    return None, "nothing known to try"
+
+
+def _try_http_source(lazy: Lazy[Any]) -> tuple[bool, str]:
+    source = Lazy(lazy.factory, **{**lazy.options, "retries": 0}).get()
+    try:
+        items = list(source.read({}))
+    finally:
+        source.close()
+    return True, f"one request answered ({len(items)} body)"
+
+
+def _try_sql(url: str) -> tuple[bool, str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, connect_args=_sql_timeout(url))
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    finally:
+        engine.dispose()
+    return True, "connected, SELECT 1 answered"
+
+
+def _sql_timeout(url: str) -> dict[str, Any]:
+    scheme = url.partition(":")[0]
+    if scheme.startswith("postgresql"):
+        return {"connect_timeout": int(PROBE_TIMEOUT_SECONDS)}
+    return {}
+
+
+def _try_tcp(host: str, port: int) -> tuple[bool, str]:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS):
+            pass
+    except OSError as error:
+        return False, f"{host}:{port}: {error.strerror or error}"
+    return True, f"TCP connection to {host}:{port} accepted (nothing sent)"
+
+
+def _try_folder(path: Path) -> tuple[bool, str]:
+    folder = path.resolve().parent
+    while not folder.exists():  # the storage creates missing folders
+        folder = folder.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        return False, f"{path} is not writable"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False, f"folder {folder} is not writable"
+    return True, f"{'file' if path.exists() else 'folder'} writable"
