@@ -39,6 +39,13 @@ logger = logging.getLogger("weirflow")
 
 STOP_JOIN_SECONDS = 1.0
 SIGNAL_GRACE_SECONDS = 5.0
+FINISH_SECONDS = 0.5  # at the time limit or stop(): a run in progress that ends now is kept
+
+
+def grace_seconds(reason: str) -> float:
+    """How long runs in progress may finish before they are cancelled."""
+    return {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0}.get(reason, FINISH_SECONDS)
+
 
 _deferred: list[tuple[Flow, float | None]] | None = None
 
@@ -107,7 +114,8 @@ class Flow:
 
         Args:
             execution_seconds: a hard limit (a finite number of seconds > 0); the call returns
-                within about a second after it, even with a run in progress. ``None``: run
+                within about 1.5 s after it, even with a run in progress (a run that ends
+                within half a second is kept; others are cancelled). ``None``: run
                 until every pipeline is done or the flow is stopped (SIGINT/SIGTERM, or
                 :meth:`stop`).
 
@@ -189,8 +197,8 @@ class Flow:
             stop.set()
             broker.close()
             close_continuous_sources(self.pipelines)
-            if reason == "signal" and not failures:
-                join_all(threads, SIGNAL_GRACE_SECONDS)  # let runs in progress finish
+            if not failures:
+                join_all(threads, grace_seconds(reason))  # let runs in progress finish
             for runner in runners:
                 runner.cancel()
             left = join_all(threads, STOP_JOIN_SECONDS)

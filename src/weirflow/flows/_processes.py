@@ -7,11 +7,13 @@ failures (pickled, with the original traceback as the cause), its log records (h
 parent's handlers, ``_proclog.py``), its last error and "done"; a pipe that closes without
 "done" means the process died, which fails the flow. Its counters live in shared memory, so
 :meth:`~weirflow.flows.Flow.statistics` is live and stays true even for a process that was
-killed. The *stop* pipe is how the parent says stop: ``"graceful"`` (a signal: no new runs,
-continuous sources closed, the run in progress may finish) or ``"cancel"`` (the run in progress
+killed. The *stop* pipe is how the parent says stop: ``"graceful"`` (no new runs,
+continuous sources closed, the run in progress may finish: 5 s after a signal, half a second at
+the time limit) or ``"cancel"`` (the run in progress
 is cancelled); a parent that dies closes it, which cancels too.
 
-Each pipeline process leads a session of its own: Ctrl-C and ``systemd``'s stop signal the
+Pipeline processes are spawned (see :func:`_pipeline_context`) and each leads a session of its
+own: Ctrl-C and ``systemd``'s stop signal the
 flow's process group, and only the parent, which decides, receives them. Whatever a pipeline
 process started (worker processes of ``kind="process"`` stages, their forkserver) is in its
 group, which the parent kills once the process has ended, so nothing outlives the flow or holds
@@ -21,6 +23,7 @@ the caller's stdout. Each process runs the same runner as the threaded mode.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import pickle
 import signal
@@ -41,11 +44,11 @@ from .._runtime.executors.process import (
 )
 from .._threads import make_thread, start_thread
 from ._flow import (
-    SIGNAL_GRACE_SECONDS,
     STOP_JOIN_SECONDS,
     SupervisedRunner,
     close_continuous_sources,
     finish_streams,
+    grace_seconds,
     raise_failures,
     supervise,
 )
@@ -114,8 +117,21 @@ class _Child:
         self.stop.close()
 
 
-def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+def _pipeline_context() -> Any:
+    """``spawn`` where worker processes use the forkserver, else their start method.
+
+    The forkserver is in the flow's process group: a group SIGTERM kills it, and the parent
+    would then lose track of the children it forked. Spawned pipeline processes are the
+    parent's own children; the forkserver stays the fast way to start their worker processes.
+    """
     context = _context()
+    if context.get_start_method() == "forkserver":
+        return multiprocessing.get_context("spawn")
+    return context
+
+
+def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+    context = _pipeline_context()
     broker = ProcessBroker(flow._streams, context)
     failures: list[PipelineFailed] = []
     stop = threading.Event()
@@ -128,7 +144,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
         payload = cloudpickle.dumps((pipeline, flow._storages))
         results_receiver, results_sender = context.Pipe(duplex=False)
         stop_receiver, stop_sender = context.Pipe(duplex=False)
-        process = context.Process(  # type: ignore[attr-defined]
+        process = context.Process(
             target=_pipeline_main,
             args=(
                 payload,
@@ -166,10 +182,10 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
         reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
         stop.set()
         broker.close()
-        if reason == "signal" and not failures:
+        if not failures:
             for child in children:
                 child.say("graceful")
-            _join(children, SIGNAL_GRACE_SECONDS)  # let runs in progress finish
+            _join(children, grace_seconds(reason))  # let runs in progress finish
         for child in children:
             child.say_cancel()
         _join(children, STOP_JOIN_SECONDS + 1)

@@ -1,0 +1,113 @@
+"""Signals as a terminal and systemd send them: to the whole process group of ``weirflow run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .cli_support import summary_items, weirflow, write
+
+TICKS = """
+import time
+from weirflow import FlowBuilder
+
+def tick():
+    print("tick", flush=True)
+    return {{"at": time.time()}}
+
+builder = FlowBuilder(use_threads={use_threads})
+builder.add_pipeline("ticks", timedelta_seconds=0.2).with_core_logic(tick) \\
+    .with_storage("jsonl", path="ticks.jsonl")
+"""
+
+MODES = [pytest.param(True, id="threads"), pytest.param(False, id="processes")]
+
+
+def stored(tmp_path: Path) -> list[float]:
+    path = tmp_path / "ticks.jsonl"
+    return [json.loads(line)["at"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def started(tmp_path: Path, use_threads: bool) -> subprocess.Popen[str]:
+    service = write(tmp_path, TICKS.format(use_threads=use_threads))
+    process = weirflow("run", str(service), cwd=tmp_path)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "tick"
+    return process
+
+
+@pytest.mark.parametrize("use_threads", MODES)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_group_signal_stops_at_once_with_a_true_summary(
+    tmp_path: Path, use_threads: bool, signum: int
+) -> None:
+    process = started(tmp_path, use_threads)
+    signalled_at = time.time()
+    os.killpg(process.pid, signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert f"received {signal.Signals(signum).name}: stopping the flow" in stderr
+    times = stored(tmp_path)
+    # no new run after the signal: at most the run in progress (a 0.2 s period; a 5 s grace
+    # spent polling would store about 25 more)
+    assert len([t for t in times if t > signalled_at]) <= 2
+    assert summary_items(stdout, "ticks") == len(times) >= 1
+    assert "second Ctrl-C" not in stderr
+
+
+@pytest.mark.parametrize("use_threads", MODES)
+def test_two_sigints_microseconds_apart_are_one_ctrl_c(tmp_path: Path, use_threads: bool) -> None:
+    process = started(tmp_path, use_threads)
+    os.kill(process.pid, signal.SIGINT)  # what GNU timeout does: the child, then the group
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "second Ctrl-C" not in stderr
+    assert summary_items(stdout, "ticks") == len(stored(tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("timeout") is None, reason="needs GNU timeout")
+def test_gnu_timeout_stops_the_flow_gracefully(tmp_path: Path) -> None:
+    service = write(tmp_path, TICKS.format(use_threads=False))
+    process = weirflow(
+        "run", str(service), cwd=tmp_path, prefix=("timeout", "--preserve-status", "-s", "INT", "3")
+    )
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "received SIGINT: stopping the flow" in stderr
+    assert "second Ctrl-C" not in stderr
+    assert summary_items(stdout, "ticks") == len(stored(tmp_path)) >= 1
+
+
+SPINNING = """
+from weirflow import FlowBuilder
+
+def spin():
+    print("spin", flush=True)
+
+builder = FlowBuilder()
+for n in range(4):
+    builder.add_pipeline(f"spin{n}", timedelta_seconds=0.001).with_core_logic(spin) \\
+        .send(lambda item: None)
+"""
+
+
+def test_sigterm_always_stops_a_spinning_flow(tmp_path: Path) -> None:
+    """The handler takes no lock: a signal landing while the supervisor holds one is safe."""
+    service = write(tmp_path, SPINNING)
+    for _ in range(12):
+        process = weirflow("run", str(service), cwd=tmp_path)
+        assert process.stdout is not None
+        assert "spin" in process.stdout.readline()
+        for _ in range(200):  # a burst: some land inside the supervisor's waits and wake-ups
+            os.kill(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert "received SIGTERM: stopping the flow" in stderr
