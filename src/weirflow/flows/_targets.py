@@ -55,10 +55,9 @@ def stage_target(stage: StageDef) -> str:
     if "instance" in options:
         return redact_urls_in(repr(options["instance"]))
     parts: list[str] = []
-    if stage.continuous and "source" in options and "port" in options:
-        parts.append(f"broker {options['source']}:{options['port']}")
-    elif "destination" in options and "port" in options:
-        parts.append(f"broker {options['destination']}:{options['port']}")
+    broker = _broker(stage, options)
+    if broker is not None:
+        parts.append(f"broker {broker[0]}:{broker[1]}")
     else:
         for key in ("source", "destination", "url"):
             value = options.get(key)
@@ -74,6 +73,18 @@ def stage_target(stage: StageDef) -> str:
             shown = value if isinstance(value, str) else ", ".join(map(str, value))
             parts.append(f"{'stream' if key == 'name' else key} {shown!r}")
     return ", ".join(parts)
+
+
+def _broker(stage: StageDef, options: dict[str, Any]) -> tuple[str, int] | None:
+    """The MQTT broker a source or sender talks to, if it is one."""
+    if options.get("kind") == "mqtt":
+        host = options.get("destination", "localhost")
+    elif stage.continuous and "port" in options and "source" in options:
+        host = options["source"]
+    else:
+        return None
+    port = options.get("port") or (8883 if options.get("tls") else 1883)
+    return str(host), int(port)
 
 
 def _options(lazy: Lazy[Any]) -> dict[str, Any]:
@@ -128,10 +139,9 @@ def _probe(stage: StageDef, lazy: Lazy[Any]) -> tuple[bool | None, str]:
         if callable(options.get("source")) or "configuration" in options:
             return None, "its URL or parameters are made at run time"
         return _try_http_source(lazy)
-    if stage.continuous and "port" in options:  # a broker (MQTT)
-        return _try_tcp(str(options["source"]), int(options["port"]))
-    if "port" in options and "destination" in options:
-        return _try_tcp(str(options["destination"]), int(options["port"]))
+    broker = _broker(stage, options)
+    if broker is not None:
+        return _try_tcp(*broker)
     url = options.get("url") or options.get("destination")
     if isinstance(url, str) and kind == "sql":
         return _try_sql(url)
