@@ -38,3 +38,18 @@ def summary_items(stdout: str, pipeline: str) -> int:
         if line.startswith(f"{pipeline}: ") and "item(s)" in line:
             return int(line.split(", ")[1].split()[0])
     raise AssertionError(f"no summary line for {pipeline!r} in {stdout!r}")
+
+
+def marked(mark: str) -> list[int]:
+    """The processes whose environment holds ``mark`` (inherited by every descendant)."""
+    found = []
+    needle = f"WEIRFLOW_TEST_MARK={mark}".encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environ.split(b"\0"):
+                found.append(int(entry))
+    return found

@@ -14,7 +14,7 @@ import pytest
 
 from weirflow import FlowBuilder
 
-from .cli_support import summary_items, weirflow, write
+from .cli_support import marked, summary_items, weirflow, write
 
 LOGGING = """
 import logging
@@ -113,21 +113,6 @@ builder = FlowBuilder(use_threads=False)
 builder.add_pipeline("stuck").with_core_logic(lambda: 1) \\
     .with_core_logic(stuck, kind="process", workers=2).send(lambda item: None)
 """
-
-
-def marked(mark: str) -> list[int]:
-    """The processes whose environment holds ``mark`` (inherited by every descendant)."""
-    found = []
-    needle = f"WEIRFLOW_TEST_MARK={mark}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                environ = Path(f"/proc/{entry}/environ").read_bytes()
-            except OSError:
-                continue
-            if needle in environ.split(b"\0"):
-                found.append(int(entry))
-    return found
 
 
 @pytest.mark.parametrize("stop", ["time limit", "SIGTERM"])

@@ -8,11 +8,12 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from .cli_support import summary_items, weirflow, write
+from .cli_support import marked, summary_items, weirflow, write
 
 TICKS = """
 import time
@@ -32,7 +33,9 @@ MODES = [pytest.param(True, id="threads"), pytest.param(False, id="processes")]
 
 def stored(tmp_path: Path) -> list[float]:
     path = tmp_path / "ticks.jsonl"
-    return [json.loads(line)["at"] for line in path.read_text().splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    return [json.loads(line)["at"] for line in path.read_text().splitlines()]
 
 
 def started(tmp_path: Path, use_threads: bool) -> subprocess.Popen[str]:
@@ -111,3 +114,41 @@ def test_sigterm_always_stops_a_spinning_flow(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         assert "received SIGTERM: stopping the flow" in stderr
+
+
+FORCED = """
+import threading
+from weirflow import FlowBuilder
+
+def stuck(item):
+    print("stuck", flush=True)
+    threading.Event().wait()
+
+builder = FlowBuilder(use_threads=False)
+builder.add_pipeline("stuck").with_core_logic(lambda: 1) \\
+    .with_core_logic(stuck, kind="process").send(lambda item: None)
+"""
+
+
+def test_a_second_ctrl_c_kills_the_pipeline_processes_and_says_so(tmp_path: Path) -> None:
+    service = write(tmp_path, FORCED)
+    mark = uuid.uuid4().hex
+    process = weirflow("run", str(service), cwd=tmp_path, env={"WEIRFLOW_TEST_MARK": mark})
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().strip() == "stuck"
+    os.killpg(process.pid, signal.SIGINT)
+    while "stopping the flow" not in process.stderr.readline():
+        pass
+    for _ in range(20):  # pressed again after the first, until it counts as a second Ctrl-C
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    _, stderr = process.communicate(timeout=60)  # end of file: nobody holds our pipes
+    assert process.returncode == 130
+    assert "second Ctrl-C: exiting at once with status 130" in stderr
+    assert "process(es) killed" in stderr
+    assert marked(mark) == []
