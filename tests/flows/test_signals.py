@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from weirflow.flows._signals import descendants
+
 from .cli_support import marked, summary_items, weirflow, write
 
 TICKS = """
@@ -63,6 +65,17 @@ def test_a_group_signal_stops_at_once_with_a_true_summary(
     assert len([t for t in times if t > signalled_at]) <= 2
     assert summary_items(stdout, "ticks") == len(times) >= 1
     assert "second Ctrl-C" not in stderr
+
+
+def test_sigterm_to_every_process_as_systemd_sends_it(tmp_path: Path) -> None:
+    """systemd's default KillMode signals every process of the service's cgroup at once."""
+    process = started(tmp_path, use_threads=False)
+    for pid in [process.pid, *descendants(process.pid)]:
+        os.kill(pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "received SIGTERM: stopping the flow" in stderr
+    assert summary_items(stdout, "ticks") == len(stored(tmp_path)) >= 1
 
 
 @pytest.mark.parametrize("use_threads", MODES)

@@ -13,11 +13,12 @@ the time limit) or ``"cancel"`` (the run in progress
 is cancelled); a parent that dies closes it, which cancels too.
 
 Pipeline processes are spawned (see :func:`_pipeline_context`) and each leads a session of its
-own: Ctrl-C and ``systemd``'s stop signal the
-flow's process group, and only the parent, which decides, receives them. Whatever a pipeline
-process started (worker processes of ``kind="process"`` stages, their forkserver) is in its
-group, which the parent kills once the process has ended, so nothing outlives the flow or holds
-the caller's stdout. Each process runs the same runner as the threaded mode.
+own: Ctrl-C and ``systemd``'s stop signal the flow's process group, and only the parent, which
+decides, receives them (pipeline processes also ignore SIGINT and SIGTERM: systemd signals every
+process of its cgroup). Whatever a pipeline process started (worker processes of
+``kind="process"`` stages, their forkserver) is in its group, which the parent kills once the
+process has ended, so nothing outlives the flow or holds the caller's stdout. Each process runs
+the same runner as the threaded mode.
 """
 
 from __future__ import annotations
@@ -190,8 +191,9 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
             child.say_cancel()
         _join(children, STOP_JOIN_SECONDS + 1)
         for child in children:
-            end_process(child.process)
-            kill_group(child.process.pid)  # its worker processes, their forkserver
+            kill_group(child.process.pid)  # it, if still there, its workers, their forkserver
+            child.process.join(1)
+            end_process(child.process)  # if it never led a group of its own
         collector.join(5)
     flow.close_resources()
     raise_failures(failures)
@@ -274,7 +276,9 @@ def _pipeline_main(
     """Entry point of a pipeline's process."""
     with contextlib.suppress(OSError):
         os.setsid()  # group signals reach only the parent; our descendants share our group
+    # the parent decides when to stop, also when systemd signals every process of its cgroup
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     results_lock = threading.Lock()
 
     def send(kind: str, message: Any) -> None:
