@@ -115,7 +115,8 @@ class Flow:
         Args:
             execution_seconds: a hard limit (a finite number of seconds > 0); the call returns
                 within about 1.5 s after it, even with a run in progress (a run that ends
-                within half a second is kept; others are cancelled). ``None``: run
+                within half a second is kept; others are cancelled; a pipeline process whose
+                user code does not return is killed 2 s after that). ``None``: run
                 until every pipeline is done or the flow is stopped (SIGINT/SIGTERM, or
                 :meth:`stop`).
 
