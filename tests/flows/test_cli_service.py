@@ -119,6 +119,9 @@ def test_check_connect_tries_each_target_once(tmp_path: Path) -> None:
             flow.add_pipeline("gone").with_core_logic(lambda: 1) \\
                 .with_storage("sql", url="postgresql+psycopg://u:pw@127.0.0.1:{closed_port()}/x",
                               table="t")
+            flow.add_pipeline("mqtt").with_core_logic(lambda: 1) \\
+                .send("mqtt", destination="127.0.0.1", topic="probe/{closed_port()}") \\
+                .send("mqtt", destination="127.0.0.1", port={closed_port()}, topic="p")
             """,
         )
         process = weirflow("check", str(service), "--connect", cwd=tmp_path)
@@ -133,6 +136,8 @@ def test_check_connect_tries_each_target_once(tmp_path: Path) -> None:
     assert ": reachable:" in found["db.storage"]
     assert ": UNREACHABLE:" in found["gone.storage"]
     assert "pw" not in found["gone.storage"].replace("psycopg", "")
+    assert ": reachable:" in found["mqtt.send"] and "MQTT connection" in found["mqtt.send"]
+    assert ": UNREACHABLE:" in found["mqtt.send_2"]
     assert requests == [("GET", "/numbers")]  # one try, nothing sent
     assert not (tmp_path / "out").exists()
 

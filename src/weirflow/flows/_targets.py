@@ -4,8 +4,9 @@
 topic, destination, stream), credentials masked. :func:`probe_flow` tries each source, storage
 and sender once and says which are reachable: an HTTP source makes one real request (its
 answer is dropped), a SQL storage connects and runs ``SELECT 1`` (credentials and database are
-checked), a file storage needs a writable folder, HTTP senders and MQTT brokers get a TCP
-connection (nothing is sent or published). Streams and functions live in the flow's process:
+checked), a file storage needs a writable folder, HTTP senders get a TCP connection (nothing is
+sent) and MQTT brokers an MQTT connection with the stage's credentials and TLS (nothing is
+published, nothing subscribed). Streams and functions live in the flow's process:
 there is nothing to reach.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,7 +143,7 @@ def _probe(stage: StageDef, lazy: Lazy[Any]) -> tuple[bool | None, str]:
         return _try_http_source(lazy)
     broker = _broker(stage, options)
     if broker is not None:
-        return _try_tcp(*broker)
+        return _try_mqtt(*broker, options)
     url = options.get("url") or options.get("destination")
     if isinstance(url, str) and kind == "sql":
         return _try_sql(url)
@@ -180,6 +182,43 @@ def _sql_timeout(url: str) -> dict[str, Any]:
     if scheme.startswith("postgresql"):
         return {"connect_timeout": int(PROBE_TIMEOUT_SECONDS)}
     return {}
+
+
+def _try_mqtt(host: str, port: int, options: dict[str, Any]) -> tuple[bool, str]:
+    """Connect with the stage's credentials and TLS, a fresh client id, and disconnect."""
+    from .._mqtt import Where, new_client, start_network, stop_network, tls_context
+
+    context, insecure = tls_context(options.get("tls"), Where(str(options.get("pipeline")), ""))
+    client = new_client(
+        None,
+        username=options.get("username"),
+        password=options.get("password"),
+        context=context,
+        insecure=insecure,
+        reconnect_on_failure=False,
+    )
+    answered = threading.Event()
+    reasons: list[Any] = []
+
+    def on_connect(*arguments: Any) -> None:
+        reasons.append(arguments[3])  # client, userdata, flags, reason code, properties
+        answered.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError as error:
+        return False, f"{host}:{port}: {error.strerror or error}"
+    thread = start_network(client, "weirflow check --connect")
+    try:
+        answered.wait(PROBE_TIMEOUT_SECONDS)
+    finally:
+        stop_network(client, thread)
+    if not reasons:
+        return False, f"{host}:{port}: no answer to CONNECT within {PROBE_TIMEOUT_SECONDS:g}s"
+    if reasons[0].is_failure:
+        return False, f"{host}:{port}: the broker refused the connection: {reasons[0]}"
+    return True, f"MQTT connection to {host}:{port} accepted (nothing published)"
 
 
 def _try_tcp(host: str, port: int) -> tuple[bool, str]:
