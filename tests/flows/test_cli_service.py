@@ -136,7 +136,8 @@ def test_check_connect_tries_each_target_once(tmp_path: Path) -> None:
     assert ": reachable:" in found["db.storage"]
     assert ": UNREACHABLE:" in found["gone.storage"]
     assert "pw" not in found["gone.storage"].replace("psycopg", "")
-    assert ": reachable:" in found["mqtt.send"] and "MQTT connection" in found["mqtt.send"]
+    assert ": reachable:" in found["mqtt.send"]
+    assert "MQTT connection" in found["mqtt.send"]
     assert ": UNREACHABLE:" in found["mqtt.send_2"]
     assert requests == [("GET", "/numbers")]  # one try, nothing sent
     assert not (tmp_path / "out").exists()
