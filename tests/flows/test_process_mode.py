@@ -128,3 +128,17 @@ def test_nothing_outlives_the_cli_and_a_piping_caller_reaches_end_of_file(
     assert process.returncode == 0, stderr
     assert summary_items(stdout, "stuck") == 0
     assert marked(mark) == [], "processes left behind"
+
+
+@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
+def test_counts_at_the_time_limit_match_what_was_stored(tmp_path: Path, use_threads: bool) -> None:
+    builder = FlowBuilder(use_threads=use_threads)
+    builder.add_pipeline("ticks", timedelta_seconds=0.01).with_core_logic(
+        lambda: {"n": 1}
+    ).with_storage("jsonl", path=str(tmp_path / "ticks.jsonl"))
+    flow = builder.build()
+    flow.launch_flow(execution_seconds=0.5)
+    stored = (tmp_path / "ticks.jsonl").read_text().splitlines()
+    statistics = flow.statistics()["ticks"]
+    assert statistics["items"] == len(stored) >= 1
+    assert statistics["runs"] == len(stored)
