@@ -192,3 +192,24 @@ def test_bad_execution_seconds_in_launch_flow(value: object, use_threads: bool) 
     builder.add_pipeline("p").with_core_logic(lambda: 1).send(lambda item: None)
     with pytest.raises(ConfigError, match="execution_seconds"):
         builder.build().launch_flow(execution_seconds=value)  # type: ignore[arg-type]
+
+
+def test_check_and_connect_apply_the_stages_own_redaction(tmp_path: Path) -> None:
+    port = closed_port()
+    service = write(
+        tmp_path,
+        f"""
+        from weirflow import FlowBuilder
+        flow = FlowBuilder()
+        flow.add_pipeline("w").with_http_connector(
+            "http://127.0.0.1:{port}/data?city=Pl4nted&n=1", retries=0, redact=["city"]
+        ).send("http_post", destination="http://127.0.0.1:{port}/in?city=Pl4nted",
+               redact=["city"])
+        """,
+    )
+    process = weirflow("check", str(service), "--connect", cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "Pl4nted" not in stdout + stderr
+    assert f"-> http://127.0.0.1:{port}/data?city=***&n=1" in stdout
+    assert "w.http_connector: UNREACHABLE" in stdout

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .._redact import redact_url, redact_urls_in
+from .._redact import Redaction, parse_rules, redact_url, redact_urls_in
 from ._lazy import Lazy
 from ._stages import StageDef
 
@@ -54,8 +54,9 @@ def stage_target(stage: StageDef) -> str:
     if lazy is None:
         return ""
     options = _options(lazy)
+    rules = _rules(options)
     if "instance" in options:
-        return redact_urls_in(repr(options["instance"]))
+        return redact_urls_in(repr(options["instance"]), rules)
     parts: list[str] = []
     broker = _broker(stage, options)
     if broker is not None:
@@ -64,7 +65,7 @@ def stage_target(stage: StageDef) -> str:
         for key in ("source", "destination", "url"):
             value = options.get(key)
             if isinstance(value, str):
-                parts.append(redact_url(value))
+                parts.append(redact_url(value, rules))
             elif callable(value):
                 parts.append(f"URL from {getattr(value, '__name__', 'a function')}()")
     if "configuration" in options:
@@ -87,6 +88,11 @@ def _broker(stage: StageDef, options: dict[str, Any]) -> tuple[str, int] | None:
         return None
     port = options.get("port") or (8883 if options.get("tls") else 1883)
     return str(host), int(port)
+
+
+def _rules(options: dict[str, Any]) -> Redaction | None:
+    """The stage's own ``redact=[...]`` names and path templates, if it has any."""
+    return parse_rules(options["redact"]) if options.get("redact") else None
 
 
 def _options(lazy: Lazy[Any]) -> dict[str, Any]:
@@ -126,7 +132,8 @@ def probe_flow(flow: Flow) -> list[ProbeResult]:
             try:
                 reachable, detail = _probe(stage, lazy)
             except Exception as error:  # the probe's own failure is a finding, not a crash
-                reachable, detail = False, redact_urls_in(f"{type(error).__name__}: {error}")
+                message = f"{type(error).__name__}: {error}"
+                reachable, detail = False, redact_urls_in(message, _rules(_options(lazy)))
             results.append(ProbeResult(name, stage_target(stage), reachable, detail))
     return results
 
