@@ -132,7 +132,10 @@ def _check(flow: Any, connect: bool) -> int:
 
 
 def _run(flow: Any, execution_seconds: float | None) -> int:
+    from .flows._signals import keep_handlers_after_a_signal
+
     logger = logging.getLogger("weirflow")
+    keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
     try:
         flow.launch_flow(execution_seconds=execution_seconds)
     except ConfigError as error:

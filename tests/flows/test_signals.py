@@ -165,3 +165,36 @@ def test_a_second_ctrl_c_kills_the_pipeline_processes_and_says_so(tmp_path: Path
     assert "second Ctrl-C: exiting at once with status 130" in stderr
     assert "process(es) killed" in stderr
     assert marked(mark) == []
+
+
+OTHER_THREAD = """
+import signal
+import threading
+from weirflow import FlowBuilder
+
+runs = threading.Semaphore(0)
+
+def signal_from_a_thread_of_the_users():  # a library's thread: it does not block SIGTERM
+    for _ in range(3):  # by the third run the supervisor sleeps in its wait
+        runs.acquire()
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=signal_from_a_thread_of_the_users, daemon=True).start()
+
+def work():
+    print("working", flush=True)
+    runs.release()
+
+builder = FlowBuilder()
+builder.add_pipeline("ticks", timedelta_seconds=0.2).with_core_logic(work) \\
+    .send(lambda item: None)
+"""
+
+
+def test_a_signal_delivered_to_another_thread_wakes_the_supervisor(tmp_path: Path) -> None:
+    service = write(tmp_path, OTHER_THREAD)
+    process = weirflow("run", str(service), cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "working" in stdout
+    assert "received SIGTERM: stopping the flow" in stderr

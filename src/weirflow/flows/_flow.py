@@ -31,7 +31,7 @@ from .._threads import make_thread
 from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineRunner, PipelineStatistics
 from ._schedule import Clock, SystemClock
-from ._signals import SignalStop, Waker, handling_signals
+from ._signals import SignalStop, Waker, handling_signals, signals_held
 from ._stages import StorageDirectory
 from ._streams import Broker, StreamSender, ThreadBroker, register_broker, unregister_broker
 
@@ -190,8 +190,9 @@ class Flow:
             for runner in runners
         ]
         with handling_signals(waker) as signals:
-            for thread in threads:
-                thread.start()
+            with signals_held():
+                for thread in threads:
+                    thread.start()
             reason = supervise(
                 self, signals, stop, lambda: len(ended) < len(threads), execution_seconds
             )

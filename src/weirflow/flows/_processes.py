@@ -56,7 +56,7 @@ from ._lazy import close_all
 from ._pipeline import PipelineStatistics
 from ._proclog import forward_logging, handle_forwarded, logging_levels
 from ._schedule import SystemClock
-from ._signals import Waker, handling_signals, kill_group
+from ._signals import Waker, handling_signals, kill_group, signals_held
 from ._stages import StorageDirectory
 from ._streams import ProcessBroker, register_broker, unregister_broker
 
@@ -178,7 +178,8 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
                 signals.processes.append(child.process.pid)
         for end in child_ends:
             end.close()
-        collector.start()
+        with signals_held():
+            collector.start()
         reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
         stop.set()
         broker.close()

@@ -5,6 +5,8 @@ thread holds a lock (inside ``Event.wait()`` or ``Event.clear()``): a handler th
 as ``Event.set()`` does, can deadlock the process. So the supervisor waits on a self-pipe
 (:class:`Waker`: ``select`` on its read end) and the flow's handler (:class:`SignalStop`) only
 sets plain attributes and writes a byte to the pipe; the supervisor acts on them once awake.
+The pipe is also the signal wake-up fd, so a signal delivered to another thread wakes the
+supervisor too, and threads the supervisor starts are born with the signals blocked.
 
 Ctrl-C in a terminal and ``systemd``'s stop signal the whole process group, and GNU ``timeout``
 signals its child and then the group: two SIGINTs microseconds apart are one Ctrl-C. A SIGINT
@@ -45,6 +47,11 @@ class Waker:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         weakref.finalize(self, _close_fds, self._read, self._write)
+
+    @property
+    def fileno(self) -> int:
+        """The write end (for ``signal.set_wakeup_fd``)."""
+        return self._write
 
     def wake(self) -> None:
         with contextlib.suppress(OSError):  # a full pipe: a wake-up is pending already
@@ -112,6 +119,19 @@ class SignalStop:
         os._exit(130)
 
 
+_keep_after_a_signal = False
+
+
+def keep_handlers_after_a_signal() -> None:
+    """After a flow stopped by a signal, keep its handler (the command line calls this).
+
+    The flow is over, so a late SIGTERM (or the second of a pair) is ignored instead of killing
+    the process before it has printed its summary; a later Ctrl-C still exits at once.
+    """
+    global _keep_after_a_signal
+    _keep_after_a_signal = True
+
+
 @contextlib.contextmanager
 def handling_signals(waker: Waker) -> Iterator[SignalStop]:
     """Install :class:`SignalStop` for SIGINT and SIGTERM (main thread only) while inside."""
@@ -120,11 +140,32 @@ def handling_signals(waker: Waker) -> Iterator[SignalStop]:
         yield stop
         return
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # a signal delivered to another thread (one not yet deaf) still wakes the supervisor
+    previous_fd = signal.set_wakeup_fd(waker.fileno, warn_on_full_buffer=False)
     try:
         yield stop
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_fd)
+        if stop.received is None or not _keep_after_a_signal:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Threads started inside are born deaf to SIGINT/SIGTERM; those signals wait until after.
+
+    A thread made by the main thread blocks them itself (``_threads.py``), but only once it
+    runs: a signal landing in between would be noted by a thread that cannot act on it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def kill_processes(leaders: list[int]) -> int:
