@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from weirflow import ConfigError, InvalidCallableError
-from weirflow._interfaces import Sender
+from weirflow.abc import Sender
 from weirflow.connectors.http import HttpRequestError
 from weirflow.senders import SENDERS, PayloadError, create_sender, register_sender
 from weirflow.senders.function import FunctionSender
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 
 @pytest.fixture
