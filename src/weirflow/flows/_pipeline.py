@@ -256,9 +256,7 @@ class PipelineRunner:
         finally:
             with self._lock:
                 self._current = None
-                cancelled = self._cancelled
-        if not cancelled:
-            self.statistics.runs += 1
+        self.statistics.runs += 1  # a run cut short by the time limit or a stop counts too
 
     def cancel(self) -> None:
         """Stop the run in progress, if any (its workers are cancelled and joined)."""
