@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import ConfigError, PipelineFailed
+from ._errors import ConfigError, PipelineFailed, WeirflowError
 from ._load import LoadError, ServiceConfigError, load_service
 from ._version import __version__
 
@@ -131,6 +131,24 @@ def _check(flow: Any, connect: bool) -> int:
     return 1 if any(result.reachable is False for result in results) else 0
 
 
+def _log_failures(logger: logging.Logger, error: BaseException) -> None:
+    """Say why the flow failed: each failure was logged in one line as it happened.
+
+    A failure inside weirflow's own connectors and storages (a refused connection, a database
+    that is down, a broker that said no) is operational: its traceback, mostly third-party
+    frames, goes to DEBUG. A failure of the user's own code keeps its traceback at ERROR (it
+    starts at the user's frame).
+    """
+    failures = list(error.exceptions) if isinstance(error, ExceptionGroup) else [error]
+    logger.error("the flow failed: %d pipeline(s) failed", len(failures))
+    for failure in failures:
+        cause = failure.__cause__ if isinstance(failure, PipelineFailed) else failure
+        if isinstance(cause, WeirflowError):
+            logger.debug("traceback of %s", failure, exc_info=failure)
+        else:
+            logger.error("traceback of %s", failure, exc_info=failure)
+
+
 def _run(flow: Any, execution_seconds: float | None) -> int:
     from .flows._signals import keep_handlers_after_a_signal
 
@@ -142,7 +160,7 @@ def _run(flow: Any, execution_seconds: float | None) -> int:
         print(f"weirflow: configuration error: {error}", file=sys.stderr)
         return 2
     except (PipelineFailed, ExceptionGroup) as error:
-        logger.error("the flow failed", exc_info=error)
+        _log_failures(logger, error)
         return 1
     finally:
         for name, stats in flow.statistics().items():
