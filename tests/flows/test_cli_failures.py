@@ -58,5 +58,5 @@ def test_a_bug_in_core_logic_keeps_its_traceback_from_the_users_line(tmp_path: P
     assert process.returncode == 1
     assert "ZeroDivisionError" in stderr
     assert 'service.py", line 5, in summarise' in stderr
-    assert "return {\"mean\": sum(numbers) / len(numbers)}" in stderr
+    assert 'return {"mean": sum(numbers) / len(numbers)}' in stderr
     assert "_worker.py" not in stderr  # the engine's frames are trimmed
