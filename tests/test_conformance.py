@@ -242,14 +242,15 @@ def streams() -> Iterator[Callable[[list[Any]], Source]]:
     """``make(items)``: a stream source of a running flow's broker, the items published."""
     flows: list[str] = []
 
-    def make(items: list[Any]) -> Source:
+    def make(items: list[Any], finished: bool = True) -> Source:
         flow_id = f"conformance-{uuid.uuid4().hex}"
         broker = ThreadBroker({"readings": 1})
         register_broker(flow_id, broker)
         flows.append(flow_id)
         for item in items:
             broker.publish("readings", item)
-        broker.finish("readings")  # its one writer is done: a read ends after the items
+        if finished:
+            broker.finish("readings")  # its one writer is done: a read ends after the items
         return StreamSource(flow_id, "readings")
 
     yield make
@@ -257,9 +258,11 @@ def streams() -> Iterator[Callable[[list[Any]], Source]]:
         unregister_broker(flow_id)
 
 
-def test_stream_source(streams: Callable[[list[Any]], Source]) -> None:
+@pytest.mark.parametrize("finished", [True, False], ids=["writers-done", "writers-running"])
+def test_stream_source(streams: Callable[..., Source], finished: bool) -> None:
+    # with its writers still running, a read ends only when the source is closed
     items = [{"sensor": "a", "value": 21.5}, [1, 2], "text", 3]
-    check_source(lambda: streams(items), items)
+    check_source(lambda: streams(items, finished), items)
 
 
 def test_list_sources() -> None:

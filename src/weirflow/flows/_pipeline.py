@@ -69,15 +69,18 @@ class Pipeline:
         """Whether a failing item is set aside (and the run goes on) instead of failing the run."""
         return self.on_failure == "continue" and (self.continuous or self.dead_letter is not None)
 
-    def describe(self) -> str:
+    def describe(self, target: Callable[[StageDef], str] | None = None) -> str:
+        """The pipeline and its stages, one line each; ``target(stage)`` says what it talks to."""
         when = "continuous" if self.continuous else self.schedule.describe()
         lines = [f"pipeline {self.name!r}: {when}, on_failure={self.on_failure}"]
         if self.dead_letter is not None:
             lines[0] += f", {self.dead_letter.describe()}"
         for stage in self.stages:
             retries = stage.retry.attempts - 1
+            talks_to = target(stage) if target is not None else ""
             lines.append(
                 f"  {self.name}.{stage.label}: {stage.description or stage.role}"
+                f"{f' -> {talks_to}' if talks_to else ''}"
                 f" [{stage.kind}, workers={stage.workers}, maxsize={stage.maxsize}"
                 f"{f', retries={retries}' if retries else ''}]"
             )

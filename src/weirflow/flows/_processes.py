@@ -63,7 +63,14 @@ from ._streams import ProcessBroker, register_broker, unregister_broker
 if TYPE_CHECKING:
     from ._flow import Flow
 
-_COUNTERS = {"runs": 0, "failures": 1, "restarts": 2, "items": 3}
+_COUNTERS = {
+    "runs": 0,
+    "failures": 1,
+    "restarts": 2,
+    "items": 3,
+    "failed_items": 4,
+    "dead_letters": 5,
+}
 
 
 class SharedCounters:
@@ -74,8 +81,8 @@ class SharedCounters:
         self.last_error: str | None = None
 
     def snapshot(self) -> PipelineStatistics:
-        runs, failures, restarts, items = self.array[:]
-        return PipelineStatistics(runs, failures, restarts, items, self.last_error)
+        counts = dict(zip(_COUNTERS, self.array[:]))
+        return PipelineStatistics(**counts, last_error=self.last_error)
 
 
 class _CountingStatistics(PipelineStatistics):

@@ -135,7 +135,10 @@ class ThreadBroker(Broker):
 
     def subscribe(self, stream: str) -> Iterator[Any]:
         target = self._queues[stream]
-        interrupts = target.interrupts
+        return self._subscription(target, target.interrupts)  # interrupts from now on count
+
+    @staticmethod
+    def _subscription(target: _StreamQueue, interrupts: int) -> Iterator[Any]:
         taken: list[Any] = []
         position = 0
         try:
@@ -184,8 +187,11 @@ class ProcessBroker(Broker):
         raise StreamClosed(stream)
 
     def subscribe(self, stream: str) -> Iterator[Any]:
+        # interrupts from now on count
+        return self._subscription(stream, self._interrupts.get(stream, 0))
+
+    def _subscription(self, stream: str, interrupts: int) -> Iterator[Any]:
         source = self._queues[stream]
-        interrupts = self._interrupts.get(stream, 0)
         while (
             not self._closed.value
             and self._interrupts.get(stream, 0) == interrupts
@@ -258,19 +264,44 @@ class StreamSender(Sender):
     def send(self, item: Any) -> None:
         _broker(self.flow_id).publish(self.name, item)
 
+    def __repr__(self) -> str:
+        return f"StreamSender(stream={self.name!r})"
+
 
 class StreamSource(Source):
     """Reads a named stream of the flow, for as long as the flow runs."""
 
     continuous = True
 
+    _unpicklable = ("_lock",)
+
     def __init__(self, flow_id: str, name: str) -> None:
         self.flow_id = flow_id
         self.name = name
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
 
     def read(self, parameters: Mapping[str, Any]) -> Iterator[Any]:
-        return _broker(self.flow_id).subscribe(self.name)
+        with self._lock:  # a close() cannot fall between the check and the subscription
+            if self._closed:
+                return iter(())
+            return _broker(self.flow_id).subscribe(self.name)
 
     def interrupt_read(self) -> None:
         """Make a ``read`` in progress return soon (for a restart of its pipeline)."""
         _broker(self.flow_id).interrupt(self.name)
+
+    def close(self) -> None:
+        """End a ``read`` in progress (from any thread); a later ``read`` yields nothing."""
+        with self._lock:
+            self._closed = True
+            with _brokers_lock:
+                broker = _brokers.get(self.flow_id)
+            if broker is not None:
+                broker.interrupt(self.name)
+
+    def __repr__(self) -> str:
+        return f"StreamSource(stream={self.name!r})"

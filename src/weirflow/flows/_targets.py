@@ -35,16 +35,7 @@ def describe_flow(flow: Flow) -> str:
     """The flow's pipelines, their stages and what each stage talks to (redacted)."""
     mode = "threads" if flow.use_threads else "processes"
     lines = [f"flow with {len(flow.pipelines)} pipeline(s), run in {mode}"]
-    for pipeline in flow.pipelines:
-        when = "continuous" if pipeline.continuous else pipeline.schedule.describe()
-        lines.append(f"pipeline {pipeline.name!r}: {when}, on_failure={pipeline.on_failure}")
-        for stage in pipeline.stages:
-            target = stage_target(stage)
-            lines.append(
-                f"  {pipeline.name}.{stage.label}: {stage.description or stage.role}"
-                f"{f' -> {target}' if target else ''}"
-                f" [{stage.kind}, workers={stage.workers}, maxsize={stage.maxsize}]"
-            )
+    lines.extend(pipeline.describe(stage_target) for pipeline in flow.pipelines)
     return "\n".join(lines)
 
 
