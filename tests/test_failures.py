@@ -191,23 +191,32 @@ def test_ctrl_c_in_the_consumer_stops_everything(tmp_path: Path) -> None:
 
 
 class TestBadArguments:
-    @pytest.mark.parametrize("workers", [-1, 0, 1.5, "2", True])
+    @pytest.mark.parametrize("workers", [-1, 0, 1.5, "2", True, 2**70, float("nan"), 10_000_000])
     def test_bad_workers(self, pl: ModuleType, workers: Any) -> None:
         with pytest.raises(weirflow.InvalidArgumentError, match="workers") as info:
             pl.map(lambda x: x, [1], workers=workers)
         assert isinstance(info.value, ValueError)
         assert isinstance(info.value, weirflow.WeirflowError)
 
-    @pytest.mark.parametrize("maxsize", [-1, 2.5, None])
+    @pytest.mark.parametrize("maxsize", [-1, 2.5, None, float("inf"), float("nan"), 2**70])
     def test_bad_maxsize(self, pl: ModuleType, maxsize: Any) -> None:
         with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
             pl.filter(lambda x: x, [1], maxsize=maxsize)
         with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
             pl.ordered([1], maxsize=maxsize)
 
-    def test_bad_timeout(self, pl: ModuleType) -> None:
-        with pytest.raises(weirflow.InvalidArgumentError, match="timeout"):
-            pl.map(lambda x: x, [1], timeout=-1)
+    @pytest.mark.parametrize(
+        "timeout", [-1, float("nan"), float("inf"), float("-inf"), 1e300, "1", True, None]
+    )
+    def test_bad_timeout(self, pl: ModuleType, timeout: Any) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match="timeout") as info:
+            pl.map(lambda x: x, [1], timeout=timeout)
+        assert f"stage '{pl.__name__.split('.')[-1]}.map(<lambda>)'" in str(info.value)
+
+    def test_the_workers_bound_is_said_in_the_error(self) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match=r"from 1 to 1,024, got 2000"):
+            weirflow.process.map(abs, [1], workers=2000)
+        assert weirflow.thread.map(abs, [1], workers=4096).spec.workers == 4096
 
     def test_not_callable(self, pl: ModuleType) -> None:
         with pytest.raises(weirflow.InvalidCallableError, match="callable") as info:

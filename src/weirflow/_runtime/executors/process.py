@@ -43,7 +43,14 @@ from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
 from .._spec import StageSpec
-from .._worker import BlockingOutput, Mapper, StageRuntime, drive_blocking, run_worker
+from .._worker import (
+    BlockingOutput,
+    Mapper,
+    StageRuntime,
+    _annotate,
+    drive_blocking,
+    run_worker,
+)
 
 Report = Callable[[BaseException], None]
 Connection = multiprocessing.connection.Connection
@@ -345,8 +352,15 @@ class _Worker:
             self.from_child.close()
             self.process.join(None if finished else 5)
             if not finished and not self.executor.stopping:
-                self.executor.report(WorkerDied(self.spec.name, self.process.exitcode))
+                self.executor.report(self._died())
             out.done()
+
+    def _died(self) -> WorkerDied:
+        """The failure of a worker process that ended without saying "done"."""
+        died = WorkerDied(self.spec.name, self.process.exitcode)
+        died.weirflow_stage = self.spec.name  # type: ignore[attr-defined]  # as tag_stage does
+        _annotate(died, self.spec, self.index)
+        return died
 
 
 def end_process(process: multiprocessing.process.BaseProcess) -> None:
