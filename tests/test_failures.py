@@ -20,6 +20,8 @@ import pytest
 import weirflow
 from weirflow.testing import Recorder
 
+from .conftest import Consume
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -38,10 +40,12 @@ def explode_on(value: int) -> Any:
     return f
 
 
-def test_worker_error_reaches_the_consumer_as_the_original_exception(pl: ModuleType) -> None:
+def test_worker_error_reaches_the_consumer_as_the_original_exception(
+    pl: ModuleType, consume: Consume
+) -> None:
     stage = pl.map(explode_on(13), range(1000), workers=3)
     with pytest.raises(Boom) as info:
-        list(stage)
+        consume(stage)
     error = info.value
     assert error.args == (7, "bad element 13")
     assert error.code == 7
@@ -92,7 +96,7 @@ def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType) -> None
 
 
 def test_break_stops_workers_and_runs_on_done_exactly_once(
-    pl: ModuleType, recorder: Recorder
+    pl: ModuleType, recorder: Recorder, consume: Consume
 ) -> None:
     def on_start(worker_info: weirflow.WorkerInfo) -> dict[str, int]:
         return {"me": worker_info.index}
@@ -110,19 +114,45 @@ def test_break_stops_workers_and_runs_on_done_exactly_once(
     stage = pl.map(
         lambda x: x, endless(), workers=workers, maxsize=8, on_start=on_start, on_done=on_done
     )
-    for x in stage:
-        if x > 100:
-            break
+    assert max(consume(stage, until=lambda x: x > 100)) > 100
     assert sorted(recorder.values()) == [str(i) for i in range(workers)]
 
 
-def test_consumer_raising_cancels_the_pipeline(pl: ModuleType, recorder: Recorder) -> None:
+def test_consumer_raising_cancels_the_pipeline(
+    pl: ModuleType, recorder: Recorder, consume: Consume
+) -> None:
+    def body(x: int) -> bool:
+        if x == 10:
+            raise ZeroDivisionError
+        return False
+
     stage = pl.map(lambda x: x, iter(range(10**9)), maxsize=4, on_done=lambda: recorder("done"))
     with pytest.raises(ZeroDivisionError):
-        for x in stage:
-            if x == 10:
-                raise ZeroDivisionError
+        consume(stage, until=body)
     assert recorder.values() == ["'done'"]
+
+
+def test_async_for_with_break_has_joined_the_workers_when_the_loop_is_left(
+    pl: ModuleType, recorder: Recorder
+) -> None:
+    # pulled (sync), thread and process workers are joined and have run on_done by the next
+    # statement; task workers on the consumer's loop are cancelled then and finish on it
+    workers = 1 if pl is weirflow.sync else 2
+    stage = pl.map(
+        lambda x: x, iter(range(10**9)), workers=workers, on_done=lambda: recorder("done")
+    )
+    seen_after_break: list[list[str]] = []
+
+    async def main() -> None:
+        async for x in stage:
+            if x >= 5:
+                break
+        seen_after_break.append(recorder.values())
+
+    asyncio.run(main())
+    if pl is not weirflow.task:
+        assert seen_after_break == [["'done'"] * workers]
+    assert recorder.values() == ["'done'"] * workers
 
 
 def test_failure_in_one_branch_stops_the_other(cpl: ModuleType) -> None:

@@ -16,7 +16,9 @@ operation, and always finish with ``on_done`` and an end-of-stream for the outpu
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import math
 import threading
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from time import perf_counter
@@ -32,6 +34,7 @@ from ._spec import StageSpec
 
 TARGET_BATCH_SECONDS = 0.002
 MAX_BATCH = 1024
+TASK_SLICE_SECONDS = 0.002
 Mapper = Callable[[Batch], Batch] | None
 
 
@@ -45,8 +48,16 @@ class OutputPort(Protocol):
     limit: int
     max_chunk_age: float | None  # set for pulled outputs: see ``Emitter``
     eager: bool  # emit each item of a generic iterable at once: see ``Emitter``
+    bounded: bool  # some target has a capacity: reserve room before computing results
+    shared: tuple[Channel, Mapper] | None  # the one target channel, for pending chunks
 
     def starving(self) -> bool: ...
+
+    def room(self) -> float: ...
+
+    async def reserve(self, n: int) -> None: ...
+
+    def settle(self) -> None: ...
 
     async def put(self, batch: Batch) -> None: ...
 
@@ -68,9 +79,21 @@ class BlockingInput:
 
 
 class AsyncInput(BlockingInput):
-    """Reads a channel from an asyncio task."""
+    """Reads a channel from an asyncio task.
+
+    A task whose input always has work (a fast source, a pending chunk to take) would never
+    suspend, and starve every other task of its loop (the consumer of ``async for`` among them):
+    it yields to the loop once per :data:`TASK_SLICE_SECONDS` (2 ms).
+    """
+
+    def __init__(self, channel: Channel, share: int) -> None:
+        super().__init__(channel, share)
+        self._slice_started = perf_counter()
 
     async def get(self, limit: int) -> Batch | None:
+        if perf_counter() - self._slice_started > TASK_SLICE_SECONDS:
+            await asyncio.sleep(0)  # at most once per slice, suspended in between or not
+            self._slice_started = perf_counter()
         return await self._channel.aget(limit, self._share)
 
 
@@ -95,7 +118,11 @@ def _capacity_limit(targets: list[tuple[Channel, Mapper]]) -> int:
 
 
 class BlockingOutput:
-    """Writes to every downstream channel (broadcast), blocking while one is full."""
+    """Writes to every downstream channel (broadcast), blocking while one is full.
+
+    One per worker: it remembers the room the worker reserved (:meth:`reserve`) for the results
+    of the batch in its hands, which its puts then use; :meth:`settle` gives back the rest.
+    """
 
     max_chunk_age: float | None = None
     eager = True
@@ -103,25 +130,91 @@ class BlockingOutput:
     def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
         self._targets = targets
         self.limit = _capacity_limit(targets)
+        self.bounded = any(channel.bounded for channel, _ in targets)
+        self.shared = targets[0] if len(targets) == 1 else None
+        self._reserved = 0
 
     def starving(self) -> bool:
         return any(channel.starving for channel, _ in self._targets)
 
+    def room(self) -> float:
+        return min((channel.room() for channel, _ in self._targets), default=math.inf)
+
+    async def reserve(self, n: int) -> None:
+        self.reserve_blocking(n)
+        self._reserved += n
+
+    def reserve_blocking(self, n: int) -> None:
+        """Reserve room for ``n`` results in every target (the caller keeps the count)."""
+        done: list[Channel] = []
+        try:
+            for channel, _ in self._targets:
+                if channel.bounded:
+                    channel.reserve(n)
+                    done.append(channel)
+        except BaseException:
+            for channel in done:
+                channel.release(n)
+            raise
+
+    def release(self, n: int) -> None:
+        """Give back ``n`` reserved results' room in every target."""
+        for channel, _ in self._targets:
+            if channel.bounded:
+                channel.release(n)
+
+    def settle(self) -> None:
+        if self._reserved:
+            self.release(self._reserved)
+            self._reserved = 0
+
+    def _use(self, batch: Batch) -> int:
+        use = min(self._reserved, reserved_need(batch))
+        self._reserved -= use
+        return use
+
     async def put(self, batch: Batch) -> None:
+        self.put_blocking(batch, self._use(batch))
+
+    def put_blocking(self, batch: Batch, reserved: int = 0) -> None:
+        """Put ``batch`` in every target, ``reserved`` of its elements into reserved room."""
         for channel, mapper in self._targets:
-            channel.put(mapper(batch) if mapper else batch)
+            channel.put(mapper(batch) if mapper else batch, reserved if channel.bounded else 0)
 
     def done(self) -> None:
+        self.settle()
         for channel, _ in self._targets:
             channel.producer_done()
+
+
+def reserved_need(batch: Batch) -> int:
+    """How much reserved room a put of ``batch`` can use: a batch of marks alone needs a slot
+    (marks count against the capacity), which must not wait on the producer's own reservation."""
+    return len(batch.values) or (1 if batch.marks else 0)
 
 
 class AsyncOutput(BlockingOutput):
     """Writes to every downstream channel from an asyncio task."""
 
+    async def reserve(self, n: int) -> None:
+        done: list[Channel] = []
+        try:
+            for channel, _ in self._targets:
+                if channel.bounded:
+                    await channel.areserve(n)
+                    done.append(channel)
+        except BaseException:
+            for channel in done:
+                channel.release(n)
+            raise
+        self._reserved += n
+
     async def put(self, batch: Batch) -> None:
+        reserved = self._use(batch)
         for channel, mapper in self._targets:
-            await channel.aput(mapper(batch) if mapper else batch)
+            await channel.aput(
+                mapper(batch) if mapper else batch, reserved if channel.bounded else 0
+            )
 
 
 class _Handoff:
@@ -143,12 +236,23 @@ class HandoffOutput:
 
     max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
     eager = False
+    bounded = False  # the consumer pulls each batch: nothing is computed ahead of it
+    shared: tuple[Channel, Mapper] | None = None
 
     def __init__(self, capacity: int = 0) -> None:
         self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
 
     def starving(self) -> bool:
         return False
+
+    def room(self) -> float:
+        return math.inf
+
+    async def reserve(self, n: int) -> None:
+        pass
+
+    def settle(self) -> None:
+        pass
 
     async def put(self, batch: Batch) -> None:
         await _Handoff(batch)
@@ -256,7 +360,7 @@ async def _work(
         awaits=spec.kind == "task",
         stage=spec.name,
     )
-    emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age, out.eager)
+    emitter = emitter_for(out)
     context = OpContext(invoker, emitter, runtime.track_order)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
@@ -264,16 +368,34 @@ async def _work(
     # so a busy stage gets its whole backlog at once (a quiet one still gets each item at once)
     adaptive = not operation.batched
     limit = 1 if adaptive else max_batch
+    bounded = out.bounded
     try:
-        while (batch := await inp.get(limit)) is not None:
+        while True:
+            # bounded output: take no more than it can accept, and reserve that room before
+            # calling f, so results computed ahead of the consumer never exceed its maxsize
+            ask = max(1, min(limit, int(out.room()))) if bounded else limit
+            batch = await inp.get(ask)
+            if batch is None:
+                break
+            if bounded and batch.values:
+                await out.reserve(len(batch.values))
             started = perf_counter()
             await operation.apply(batch, context)
+            if bounded:
+                out.settle()
             if adaptive and batch.values:
                 per_item = (perf_counter() - started) / len(batch.values)
                 limit = max_batch if per_item <= 0 else int(target / per_item)
                 limit = max(1, min(max_batch, limit))
     finally:
         invoker.close()
+
+
+def emitter_for(out: OutputPort) -> Emitter:
+    """The emitter of everything a worker or a source writes to ``out``."""
+    return Emitter(
+        out.put, out.limit, out.starving, out.max_chunk_age, out.eager, out.shared, out.room
+    )
 
 
 def _call_hook(hook: Callable[..., Any] | None, spec: StageSpec, available: dict[str, Any]) -> Any:
