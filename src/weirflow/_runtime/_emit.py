@@ -122,20 +122,26 @@ class Emitter:
         """:meth:`iterable` into one channel, through a pending chunk its consumers can take."""
         channel, mapper = shared
         pending = Pending(None if index_of is top_level else index_of, start, mapper)
-        append = pending.values.append
         values = pending.values
+        # each item is appended to the pending chunk by C code as the iterable yields it (so a
+        # consumer can take it at once); the loop below only checks for a waiting consumer
+        appended = map(values.append, items)
         getters = channel.getters
         emit = self.emit
-        limit = self._chunk_limit()
         channel.attach(pending)
         try:
-            for value in items:
-                append(value)
-                if getters or len(values) >= limit:
-                    batch = channel.take_pending(pending)
-                    if batch is not None:
-                        await emit(batch)
-                    limit = self._chunk_limit()
+            while True:
+                room = max(1, self._chunk_limit() - len(values))
+                count = 0
+                for count, _ in enumerate(islice(appended, room), 1):
+                    if getters:
+                        break
+                else:
+                    if count < room:
+                        break  # the iterable is exhausted
+                batch = channel.take_pending(pending)  # full, or a consumer waits
+                if batch is not None:
+                    await emit(batch)
         finally:
             rest = channel.detach(pending)
         if rest is not None:
