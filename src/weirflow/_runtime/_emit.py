@@ -34,7 +34,8 @@ from time import perf_counter
 from typing import Any
 
 from ._batch import Batch, Index
-from ._channel import Channel, Pending
+from ._channel import Channel
+from ._pending import Pending
 
 Emit = Callable[[Batch], Awaitable[None]]
 IndexOf = Callable[[int], Index]
@@ -133,7 +134,7 @@ class Emitter:
             while True:
                 room = max(1, self._chunk_limit() - len(values))
                 count = 0
-                for count, _ in enumerate(islice(appended, room), 1):
+                for count, _ in enumerate(islice(appended, room), 1):  # noqa: B007 (used after)
                     if getters:
                         break
                 else:
