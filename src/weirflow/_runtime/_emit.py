@@ -28,8 +28,8 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from itertools import islice
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
+from itertools import chain, islice
 from time import perf_counter
 from typing import Any
 
@@ -126,21 +126,17 @@ class Emitter:
         values = pending.values
         # each item is appended to the pending chunk by C code as the iterable yields it (so a
         # consumer can take it at once); the loop below only checks for a waiting consumer
-        appended = map(values.append, items)
+        exhausted: list[bool] = []
+        appended = map(values.append, chain(items, _note_end(exhausted)))
         getters = channel.getters
         emit = self.emit
         channel.attach(pending)
         try:
-            while True:
-                room = max(1, self._chunk_limit() - len(values))
-                count = 0
-                for count, _ in enumerate(islice(appended, room), 1):  # noqa: B007 (used after)
+            while not exhausted:
+                for _ in islice(appended, max(1, self._chunk_limit() - len(values))):
                     if getters:
                         break
-                else:
-                    if count < room:
-                        break  # the iterable is exhausted
-                batch = channel.take_pending(pending)  # full, or a consumer waits
+                batch = channel.take_pending(pending)  # full, a consumer waits, or the end
                 if batch is not None:
                     await emit(batch)
         finally:
@@ -219,6 +215,12 @@ class Emitter:
             indices = _indices(index_of, position, end)
             position = end
             await self.emit(Batch(indices, values))
+
+
+def _note_end(exhausted: list[bool]) -> Iterator[Any]:
+    """An empty iterator that notes, when it is reached, that the one before it has ended."""
+    exhausted.append(True)
+    yield from ()
 
 
 def _indices(index_of: IndexOf, start: int, end: int) -> list[Index]:
