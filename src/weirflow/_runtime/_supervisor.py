@@ -32,17 +32,9 @@ from ._batch import Batch, Element, as_tuple
 from ._channel import Cancelled, Channel
 from ._emit import top_level
 from ._ordered import OrderBuffer
+from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
-from ._worker import (
-    MAX_BATCH,
-    Mapper,
-    OutputPort,
-    StageRuntime,
-    _annotate,
-    drive_pull,
-    emitter_for,
-    run_worker,
-)
+from ._worker import StageRuntime, _annotate, drive_pull, emitter_for, run_worker
 from .executors.sync import SyncExecutor
 from .executors.task import TaskExecutor
 from .executors.thread import ThreadExecutor

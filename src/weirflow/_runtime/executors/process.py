@@ -44,16 +44,9 @@ from ..._errors import RemoteError, SerializationError, WorkerDied
 from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
+from .._ports import BlockingOutput, Mapper, reserved_need
 from .._spec import StageSpec
-from .._worker import (
-    BlockingOutput,
-    Mapper,
-    StageRuntime,
-    _annotate,
-    drive_blocking,
-    reserved_need,
-    run_worker,
-)
+from .._worker import StageRuntime, _annotate, drive_blocking, run_worker
 
 Report = Callable[[BaseException], None]
 Connection = multiprocessing.connection.Connection
