@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,37 @@ def no_thread_left_behind() -> Iterator[None]:
 @pytest.fixture
 def recorder(tmp_path: Path) -> Recorder:
     return Recorder(tmp_path / "recorded.txt")
+
+
+Until = Callable[[Any], bool] | None
+Consume = Callable[..., list[Any]]
+
+
+def consume_with_for(stage: Iterable[Any], until: Until = None) -> list[Any]:
+    """The values of ``stage`` read with ``for``, leaving (``break``) after ``until`` is true."""
+    values = []
+    for value in stage:
+        values.append(value)
+        if until is not None and until(value):
+            break
+    return values
+
+
+def consume_with_async_for(stage: Any, until: Until = None) -> list[Any]:
+    """The values of ``stage`` read with ``async for`` in ``asyncio.run``, with ``break``."""
+
+    async def main() -> list[Any]:
+        values = []
+        async for value in stage:
+            values.append(value)
+            if until is not None and until(value):
+                break
+        return values
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(params=["for", "async for"])
+def consume(request: pytest.FixtureRequest) -> Consume:
+    """How a test reads a stage: a ``for`` loop, or ``async for`` on an event loop."""
+    return consume_with_for if request.param == "for" else consume_with_async_for

@@ -99,3 +99,47 @@ def test_memory_stays_bounded_by_maxsize_not_by_the_input(cpl: ModuleType) -> No
     # back end also holds pickled copies of the batches crossing to and from its workers)
     limit = (160 if cpl is weirflow.process else 80) * payload
     assert peak < limit, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_maxsize_bounds_the_calls_made_ahead_of_the_consumer(
+    pl: ModuleType, recorder: Recorder
+) -> None:
+    # pypeln's test_maxsize: to_iterable(map(f, range(20)), maxsize=3), one next(): f is called
+    # at most 5 times. Here with 3 workers, and checked at every element, not only the first.
+    def f(x: int) -> int:
+        recorder("call")
+        return x
+
+    values = iter(pl.to_iterable(pl.map(f, range(20), workers=3), maxsize=3))
+    next(values)
+    recorder("consumed")
+    for _ in values:
+        recorder("consumed")
+    events = recorder.values()
+    assert events.count("'call'") == 20
+    ahead = max_ahead = 0
+    for event in events:  # one file, appended in the order things happened
+        ahead += 1 if event == "'call'" else -1
+        max_ahead = max(max_ahead, ahead)
+    assert max_ahead <= 5, events
+
+
+def test_maxsize_bounds_the_batch_in_a_workers_hands(cpl: ModuleType, recorder: Recorder) -> None:
+    # the input is all there at once (an unbounded edge from the source): without a cap by
+    # what the output can accept, a worker takes and computes a whole batch of it
+    def f(x: int) -> int:
+        recorder("call")
+        return x
+
+    stage = cpl.map(f, range(200), workers=2, maxsize=4)
+    values = iter(stage)
+    next(values)
+    recorder("consumed")
+    for _ in values:
+        recorder("consumed")
+    ahead = max_ahead = 0
+    for event in recorder.values():
+        ahead += 1 if event == "'call'" else -1
+        max_ahead = max(max_ahead, ahead)
+    # 4 in the channel, reserved or held by the consumer, and the element it is looking at
+    assert max_ahead <= 4 + 1

@@ -20,6 +20,8 @@ import pytest
 import weirflow
 from weirflow.testing import Recorder
 
+from .conftest import Consume
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -38,10 +40,12 @@ def explode_on(value: int) -> Any:
     return f
 
 
-def test_worker_error_reaches_the_consumer_as_the_original_exception(pl: ModuleType) -> None:
+def test_worker_error_reaches_the_consumer_as_the_original_exception(
+    pl: ModuleType, consume: Consume
+) -> None:
     stage = pl.map(explode_on(13), range(1000), workers=3)
     with pytest.raises(Boom) as info:
-        list(stage)
+        consume(stage)
     error = info.value
     assert error.args == (7, "bad element 13")
     assert error.code == 7
@@ -92,7 +96,7 @@ def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType) -> None
 
 
 def test_break_stops_workers_and_runs_on_done_exactly_once(
-    pl: ModuleType, recorder: Recorder
+    pl: ModuleType, recorder: Recorder, consume: Consume
 ) -> None:
     def on_start(worker_info: weirflow.WorkerInfo) -> dict[str, int]:
         return {"me": worker_info.index}
@@ -110,19 +114,45 @@ def test_break_stops_workers_and_runs_on_done_exactly_once(
     stage = pl.map(
         lambda x: x, endless(), workers=workers, maxsize=8, on_start=on_start, on_done=on_done
     )
-    for x in stage:
-        if x > 100:
-            break
+    assert max(consume(stage, until=lambda x: x > 100)) > 100
     assert sorted(recorder.values()) == [str(i) for i in range(workers)]
 
 
-def test_consumer_raising_cancels_the_pipeline(pl: ModuleType, recorder: Recorder) -> None:
+def test_consumer_raising_cancels_the_pipeline(
+    pl: ModuleType, recorder: Recorder, consume: Consume
+) -> None:
+    def body(x: int) -> bool:
+        if x == 10:
+            raise ZeroDivisionError
+        return False
+
     stage = pl.map(lambda x: x, iter(range(10**9)), maxsize=4, on_done=lambda: recorder("done"))
     with pytest.raises(ZeroDivisionError):
-        for x in stage:
-            if x == 10:
-                raise ZeroDivisionError
+        consume(stage, until=body)
     assert recorder.values() == ["'done'"]
+
+
+def test_async_for_with_break_has_joined_the_workers_when_the_loop_is_left(
+    pl: ModuleType, recorder: Recorder
+) -> None:
+    # pulled (sync), thread and process workers are joined and have run on_done by the next
+    # statement; task workers on the consumer's loop are cancelled then and finish on it
+    workers = 1 if pl is weirflow.sync else 2
+    stage = pl.map(
+        lambda x: x, iter(range(10**9)), workers=workers, on_done=lambda: recorder("done")
+    )
+    seen_after_break: list[list[str]] = []
+
+    async def main() -> None:
+        async for x in stage:
+            if x >= 5:
+                break
+        seen_after_break.append(recorder.values())
+
+    asyncio.run(main())
+    if pl is not weirflow.task:
+        assert seen_after_break == [["'done'"] * workers]
+    assert recorder.values() == ["'done'"] * workers
 
 
 def test_failure_in_one_branch_stops_the_other(cpl: ModuleType) -> None:
@@ -191,23 +221,32 @@ def test_ctrl_c_in_the_consumer_stops_everything(tmp_path: Path) -> None:
 
 
 class TestBadArguments:
-    @pytest.mark.parametrize("workers", [-1, 0, 1.5, "2", True])
+    @pytest.mark.parametrize("workers", [-1, 0, 1.5, "2", True, 2**70, float("nan"), 10_000_000])
     def test_bad_workers(self, pl: ModuleType, workers: Any) -> None:
         with pytest.raises(weirflow.InvalidArgumentError, match="workers") as info:
             pl.map(lambda x: x, [1], workers=workers)
         assert isinstance(info.value, ValueError)
         assert isinstance(info.value, weirflow.WeirflowError)
 
-    @pytest.mark.parametrize("maxsize", [-1, 2.5, None])
+    @pytest.mark.parametrize("maxsize", [-1, 2.5, None, float("inf"), float("nan"), 2**70])
     def test_bad_maxsize(self, pl: ModuleType, maxsize: Any) -> None:
         with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
             pl.filter(lambda x: x, [1], maxsize=maxsize)
         with pytest.raises(weirflow.InvalidArgumentError, match="maxsize"):
             pl.ordered([1], maxsize=maxsize)
 
-    def test_bad_timeout(self, pl: ModuleType) -> None:
-        with pytest.raises(weirflow.InvalidArgumentError, match="timeout"):
-            pl.map(lambda x: x, [1], timeout=-1)
+    @pytest.mark.parametrize(
+        "timeout", [-1, float("nan"), float("inf"), float("-inf"), 1e300, "1", True, None]
+    )
+    def test_bad_timeout(self, pl: ModuleType, timeout: Any) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match="timeout") as info:
+            pl.map(lambda x: x, [1], timeout=timeout)
+        assert f"stage '{pl.__name__.split('.')[-1]}.map(<lambda>)'" in str(info.value)
+
+    def test_the_workers_bound_is_said_in_the_error(self) -> None:
+        with pytest.raises(weirflow.InvalidArgumentError, match=r"from 1 to 1,024, got 2000"):
+            weirflow.process.map(abs, [1], workers=2000)
+        assert weirflow.thread.map(abs, [1], workers=4096).spec.workers == 4096
 
     def test_not_callable(self, pl: ModuleType) -> None:
         with pytest.raises(weirflow.InvalidCallableError, match="callable") as info:

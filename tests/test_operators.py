@@ -14,18 +14,20 @@ from typing import Any
 import weirflow
 from weirflow.testing import Recorder
 
+from .conftest import Consume
 
-def test_map_applies_the_function_to_every_element(pl: ModuleType) -> None:
+
+def test_map_applies_the_function_to_every_element(pl: ModuleType, consume: Consume) -> None:
     stage = pl.map(lambda x: x * 2, range(100), workers=3)
-    assert sorted(stage) == [x * 2 for x in range(100)]
+    assert sorted(consume(stage)) == [x * 2 for x in range(100)]
 
 
-def test_filter_keeps_elements_where_the_function_is_true(pl: ModuleType) -> None:
+def test_filter_keeps_elements_where_the_function_is_true(pl: ModuleType, consume: Consume) -> None:
     stage = pl.filter(lambda x: x % 3 == 0, range(100), workers=3)
-    assert sorted(stage) == [x for x in range(100) if x % 3 == 0]
+    assert sorted(consume(stage)) == [x for x in range(100) if x % 3 == 0]
 
 
-def test_flat_map_accepts_lists_generators_and_none(pl: ModuleType) -> None:
+def test_flat_map_accepts_lists_generators_and_none(pl: ModuleType, consume: Consume) -> None:
     def expand(x: int) -> Any:
         if x % 3 == 0:
             return [x, x]
@@ -37,7 +39,7 @@ def test_flat_map_accepts_lists_generators_and_none(pl: ModuleType) -> None:
     expected = []
     for x in range(20):
         expected.extend([x, x] if x % 3 == 0 else range(x) if x % 3 == 1 else [])
-    assert sorted(stage) == sorted(expected)
+    assert sorted(consume(stage)) == sorted(expected)
 
 
 def test_each_runs_for_side_effects_and_emits_nothing(pl: ModuleType, recorder: Recorder) -> None:
@@ -52,10 +54,19 @@ def test_each_with_run_true_runs_the_stage_and_returns_none(
     assert sorted(recorder.values(), key=int) == [str(x) for x in range(10)]
 
 
-def test_ordered_restores_source_order(pl: ModuleType) -> None:
+def test_ordered_restores_source_order(pl: ModuleType, consume: Consume) -> None:
     stage = pl.map(lambda x: x + 1, range(300), workers=4)
     stage = pl.filter(lambda x: x % 2 == 0, stage, workers=3)
-    assert list(pl.ordered(stage)) == [x + 1 for x in range(300) if (x + 1) % 2 == 0]
+    assert consume(pl.ordered(stage)) == [x + 1 for x in range(300) if (x + 1) % 2 == 0]
+
+
+def test_ordered_with_break_stops_at_the_element_asked_for(
+    pl: ModuleType, consume: Consume, recorder: Recorder
+) -> None:
+    stage = pl.map(lambda x: x, iter(range(10**9)), workers=2, maxsize=5)
+    stage = pl.ordered(pl.map(lambda x: x, stage, on_done=lambda: recorder("done")))
+    assert consume(stage, until=lambda x: x == 50) == list(range(51))
+    assert recorder.values() == ["'done'"]
 
 
 def test_ordered_follows_flat_map_children(pl: ModuleType) -> None:
@@ -344,7 +355,9 @@ class TestTask:
         assert loop_threads == {"weirflow task loop"}
 
 
-def test_items_of_a_stream_that_then_blocks_arrive_at_once(pl: ModuleType) -> None:
+def test_items_of_a_stream_that_then_blocks_arrive_at_once(
+    pl: ModuleType, consume: Consume
+) -> None:
     # a quiet stream: three items, then nothing until the consumer has seen all three
     seen_three = threading.Event()
 
@@ -354,8 +367,12 @@ def test_items_of_a_stream_that_then_blocks_arrive_at_once(pl: ModuleType) -> No
         yield 4
 
     received = []
-    for x in pl.map(lambda v: v, stream()):
+
+    def body(x: int) -> bool:
         received.append(x)
         if len(received) == 3:
             seen_three.set()
+        return False
+
+    consume(pl.map(lambda v: v, stream()), until=body)
     assert sorted(received) == [1, 2, 3, 4]

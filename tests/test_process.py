@@ -139,6 +139,26 @@ def test_a_worker_that_dies_fails_the_pipeline_promptly(
     assert_gone([int(pid) for pid in recorder.values()])
 
 
+def kill_myself(x: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
+def test_a_killed_worker_of_a_pipeline_is_reported_with_its_stage(use_threads: bool) -> None:
+    builder = weirflow.FlowBuilder(use_threads=use_threads)
+    builder.add_pipeline("readings").with_core_logic(lambda: 1).with_core_logic(
+        kill_myself, kind="process"
+    ).send(lambda item: None)
+    with pytest.raises(weirflow.PipelineFailed) as info:
+        builder.build().launch_flow(execution_seconds=60)
+    failure = info.value
+    assert failure.stage == "readings.core_logic_2"
+    assert "failed in stage 'readings.core_logic_2'" in str(failure)
+    assert isinstance(failure.__cause__, weirflow.WorkerDied)
+    assert failure.__cause__.exitcode == -signal.SIGKILL
+
+
 def test_breaking_out_stops_workers_and_runs_on_done(tmp_path: Path) -> None:
     pids = Recorder(tmp_path / "pids")
     done = Recorder(tmp_path / "done")

@@ -9,11 +9,11 @@ line that made them rather than inside a worker.
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast, overload
 
-from ._errors import InvalidArgumentError, InvalidCallableError
+from ._checks import check_positive_number, check_whole_number
+from ._errors import InvalidCallableError
 from ._runtime._inject import check_hook, check_stage_function
 from ._runtime._ops import Filter, FlatMap, Map, Operation
 from ._runtime._spec import Kind, StageSpec
@@ -30,6 +30,13 @@ class _Undefined:
 
 
 UNDEFINED: Any = _Undefined()
+
+# Bounds of the arguments, checked when a stage is made. A worker is a thread, an asyncio task
+# or an OS process (with two threads of the parent serving it); past these numbers a stage
+# spends its time starting workers, not running them.
+MAX_WORKERS: dict[Kind, int] = {"sync": 4_096, "thread": 4_096, "task": 100_000, "process": 1_024}
+MAX_MAXSIZE = 1_000_000_000  # elements; 0 = unbounded
+MAX_TIMEOUT_SECONDS = 365 * 24 * 3600.0  # a year; 0 = no timeout
 
 Source = Stage[A] | Iterable[A] | AsyncIterable[A]
 Hook = Callable[..., Any] | None
@@ -109,9 +116,12 @@ class Operators:
             f: ``f(x, **injected) -> y``; it may also name ``element_index``, ``worker_info``
                 or any key of the dict ``on_start`` returns. In ``task``, may be ``async``.
             stage: a stage or any iterable; omit it to get a ``Partial`` for ``|``.
-            workers: how many workers run ``f`` at once.
-            maxsize: how many elements the stage may hold (0 = unbounded); bounds memory.
-            timeout: seconds an element may take; an element that takes longer is skipped.
+            workers: how many workers run ``f`` at once: at most 4,096 threads, 100,000 tasks
+                or 1,024 processes (``sync`` runs one, whatever this says).
+            maxsize: how many elements the stage may hold ahead of its consumer, batches in
+                its workers' hands included (0 = unbounded, at most 10**9); bounds memory.
+            timeout: seconds an element may take (a finite number, 0 = none, at most a year);
+                an element that takes longer is skipped.
             on_start: called once per worker; returns a dict of resources for ``f``.
             on_done: called once per worker when it stops, however it stops.
 
@@ -443,7 +453,7 @@ class Operators:
                 f"stage {name!r}: {_function_name(f)} is an async function, which only the "
                 f"'task' kind can run; use weirflow.task.{op_name} or a plain function"
             )
-        _check_workers(workers, name)
+        _check_workers(workers, name, self.kind)
         _check_maxsize(maxsize, name)
         _check_timeout(timeout, name)
         on_start_signature = check_hook(on_start, "on_start", name, allowed={"worker_info"})
@@ -535,22 +545,24 @@ def _function_name(f: Any) -> str:
     return str(getattr(f, "__name__", None) or type(f).__name__)
 
 
-def _check_workers(workers: Any, stage: str) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidArgumentError(
-            f"stage {stage!r}: workers must be a whole number of at least 1, got {workers!r}"
-        )
+def _check_workers(workers: Any, stage: str, kind: Kind) -> None:
+    check_whole_number(
+        workers, "workers", where=f"stage {stage!r}", minimum=1, maximum=MAX_WORKERS[kind]
+    )
 
 
 def _check_maxsize(maxsize: Any, stage: str) -> None:
-    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
-        raise InvalidArgumentError(
-            f"stage {stage!r}: maxsize must be a whole number >= 0 (0 = unbounded), got {maxsize!r}"
-        )
+    check_whole_number(
+        maxsize, "maxsize", where=f"stage {stage!r}", maximum=MAX_MAXSIZE, meaning="0 = unbounded"
+    )
 
 
 def _check_timeout(timeout: Any, stage: str) -> None:
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or timeout < 0:
-        raise InvalidArgumentError(
-            f"stage {stage!r}: timeout must be a number of seconds >= 0 (0 = none), got {timeout!r}"
-        )
+    check_positive_number(
+        timeout,
+        "timeout",
+        where=f"stage {stage!r}",
+        allow_zero=True,
+        maximum=MAX_TIMEOUT_SECONDS,
+        meaning="seconds, 0 = none",
+    )

@@ -12,6 +12,18 @@ or the consumer stops early, which is how workers blocked on a full or empty cha
 
 Blocked callers wait on a private lock (threads) or future (tasks), so a thread, an asyncio task
 in any event loop, and the consumer can share one channel; nothing polls.
+
+Exact bounds: the capacity covers the elements in the channel, the room a producing worker has
+*reserved* for the results of the batch in its hands (:meth:`Channel.reserve`, before it calls
+the user's function), and what the final consumer *holds*: a batch it took with ``hold=True``
+counts, but for the element it is handing out, until it asks again. So ``maxsize`` bounds
+everything a stage has computed ahead of its consumer.
+
+Pending chunks: a producer that reads a generator gathers its items in a :class:`Pending` chunk
+attached to the channel and puts the chunk when it is full or when a consumer waits. A consumer
+that finds the channel empty takes ("steals") what a pending chunk holds instead of waiting, so
+items gathered just before the generator paused (a quiet stream) are never held back, while a
+fast generator still moves in chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._batch import Batch, Index, Mark
+from ._pending import Pending
 
 
 class Cancelled(Exception):
@@ -93,11 +106,15 @@ class Channel:
         self._chunks: deque[tuple[list[Index], list[Any]]] = deque()
         self._head = 0
         self._count = 0
+        self._reserved = 0
+        self._held = 0
+        self._pending: list[Pending] = []
         self._marks: list[Mark] = []
         self._capacity = capacity if capacity > 0 else math.inf
         self._producers = producers
         self._getters: deque[_Waiter] = deque()
         self._putters: deque[_Waiter] = deque()
+        self.getters = self._getters  # read by producers: a consumer is waiting when non-empty
         self._cancelled = False
         self.mapper = mapper
 
@@ -113,8 +130,19 @@ class Channel:
         """True while a consumer is blocked waiting for elements (a hint to flush early)."""
         return bool(self._getters)
 
+    @property
+    def bounded(self) -> bool:
+        return self._capacity != math.inf
+
     def __len__(self) -> int:
         return self._count + len(self._marks)
+
+    def room(self) -> float:
+        """How many elements could be put or reserved now (a hint: read without the lock)."""
+        return self._capacity - self._count - len(self._marks) - self._reserved - self._held
+
+    def _room(self) -> float:
+        return self._capacity - self._count - len(self._marks) - self._reserved - self._held
 
     def add_producers(self, n: int) -> None:
         """Register ``n`` more producers (before any of them starts)."""
@@ -137,36 +165,48 @@ class Channel:
 
     # -- put ---------------------------------------------------------------------------
 
-    def put(self, batch: Batch) -> None:
-        """Put a whole batch, blocking while the channel is full."""
+    def put(self, batch: Batch, reserved: int = 0) -> None:
+        """Put a whole batch, blocking while the channel is full.
+
+        ``reserved``: how many of the batch's elements go into room reserved before
+        (:meth:`reserve`); those never wait.
+        """
         if self.mapper is not None:
             batch = self.mapper(batch)
         position = 0
         while True:
-            position, waiter = self._put_or_wait(batch, position, _ThreadWaiter)
+            position, waiter = self._put_or_wait(batch, position, _ThreadWaiter, reserved)
             if waiter is None:
                 return
+            reserved = 0
             self._wait_blocking(waiter, self._putters)
 
-    async def aput(self, batch: Batch) -> None:
+    async def aput(self, batch: Batch, reserved: int = 0) -> None:
         """Put a whole batch, waiting (without blocking the event loop) while full."""
         if self.mapper is not None:
             batch = self.mapper(batch)
         position = 0
         while True:
-            position, waiter = self._put_or_wait(batch, position, _TaskWaiter)
+            position, waiter = self._put_or_wait(batch, position, _TaskWaiter, reserved)
             if waiter is None:
                 return
+            reserved = 0
             await self._wait_async(waiter, self._putters)
 
     def _put_or_wait(
-        self, batch: Batch, position: int, make_waiter: Callable[[], _Waiter]
+        self,
+        batch: Batch,
+        position: int,
+        make_waiter: Callable[[], _Waiter],
+        reserved: int = 0,
     ) -> tuple[int, _Waiter | None]:
         values = batch.values
         with self._lock:
             if self._cancelled:
                 raise Cancelled
-            room = self._capacity - self._count - len(self._marks)
+            if reserved:
+                self._reserved -= reserved
+            room = self._room()
             if room > 0:
                 remaining = len(values) - position
                 if remaining > 0:
@@ -188,46 +228,119 @@ class Channel:
             self._putters.append(waiter)
             return position, waiter
 
+    # -- reserving room ------------------------------------------------------------------
+
+    def reserve(self, n: int) -> None:
+        """Reserve room for ``n`` elements (at most the capacity), blocking until there is."""
+        while (waiter := self._reserve_or_wait(n, _ThreadWaiter)) is not None:
+            self._wait_blocking(waiter, self._putters)
+
+    async def areserve(self, n: int) -> None:
+        """Async form of :meth:`reserve`."""
+        while (waiter := self._reserve_or_wait(n, _TaskWaiter)) is not None:
+            await self._wait_async(waiter, self._putters)
+
+    def _reserve_or_wait(self, n: int, make_waiter: Callable[[], _Waiter]) -> _Waiter | None:
+        with self._lock:
+            if self._cancelled:
+                raise Cancelled
+            if n <= 0 or self._room() >= min(n, self._capacity):
+                self._reserved += n
+                return None
+            waiter = make_waiter()
+            self._putters.append(waiter)
+            return waiter
+
+    def release(self, n: int) -> None:
+        """Give back ``n`` reserved elements' room that will not be used."""
+        if n <= 0:
+            return
+        with self._lock:
+            self._reserved -= n
+            self._wake_all(self._putters)
+
+    # -- pending chunks ------------------------------------------------------------------
+
+    def attach(self, pending: Pending) -> None:
+        """Make a producer's chunk in progress visible to this channel's consumers."""
+        with self._lock:
+            self._pending.append(pending)
+
+    def detach(self, pending: Pending) -> Batch | None:
+        """The producer is done with ``pending``: return (and forget) what is left in it."""
+        with self._lock:
+            with contextlib.suppress(ValueError):
+                self._pending.remove(pending)
+            return pending.take(math.inf)
+
+    def take_pending(self, pending: Pending) -> Batch | None:
+        """The producer flushes its chunk: everything in it, or ``None`` if consumers took it."""
+        with self._lock:
+            return pending.take(math.inf)
+
     # -- get ---------------------------------------------------------------------------
 
-    def get(self, limit: int, share: int = 1) -> Batch | None:
+    def get(self, limit: int, share: int = 1, hold: bool = False) -> Batch | None:
         """Take up to ``limit`` elements (and all pending marks); ``None`` at end of stream.
 
         ``share`` is the number of consumers of this channel: a consumer takes at most its fair
         share of what is there, so one worker does not swallow work its siblings could run.
+        ``hold`` (the final consumer, which hands elements out one by one): the batch taken
+        keeps occupying room, but for the element handed out first, until the next ``get``.
         """
         while True:
-            batch, waiter = self._get_or_wait(limit, share, _ThreadWaiter)
+            batch, waiter = self._get_or_wait(limit, share, _ThreadWaiter, hold)
             if waiter is None:
                 return batch
             self._wait_blocking(waiter, self._getters)
 
-    async def aget(self, limit: int, share: int = 1) -> Batch | None:
+    async def aget(self, limit: int, share: int = 1, hold: bool = False) -> Batch | None:
         """Async form of :meth:`get`."""
         while True:
-            batch, waiter = self._get_or_wait(limit, share, _TaskWaiter)
+            batch, waiter = self._get_or_wait(limit, share, _TaskWaiter, hold)
             if waiter is None:
                 return batch
             await self._wait_async(waiter, self._getters)
 
     def _get_or_wait(
-        self, limit: int, share: int, make_waiter: Callable[[], _Waiter]
+        self, limit: int, share: int, make_waiter: Callable[[], _Waiter], hold: bool = False
     ) -> tuple[Batch | None, _Waiter | None]:
         with self._lock:
             if self._cancelled:
                 raise Cancelled
+            if hold and self._held:
+                self._held = 0
+                self._wake_all(self._putters)
+            batch: Batch | None = None
             if self._count or self._marks:
                 wanted = min(limit, max(1, -(-self._count // share))) if share > 1 else limit
                 batch = self._take(wanted)
                 self._wake_all(self._putters)
                 if self._count and self._getters:
                     self._wake_some(self._getters, 1)
+            elif self._pending:
+                batch = self._steal(limit, share)
+            if batch is not None:
+                if hold and batch.values:
+                    self._held = len(batch.values) - 1
                 return batch, None
             if self._producers <= 0:
                 return None, None
             waiter = make_waiter()
             self._getters.append(waiter)
             return None, waiter
+
+    def _steal(self, limit: int, share: int) -> Batch | None:
+        """Take from a producer's pending chunk (the channel itself is empty)."""
+        for pending in self._pending:
+            n = len(pending.values)
+            if n:
+                wanted = min(limit, max(1, -(-n // share))) if share > 1 else limit
+                batch = pending.take(wanted)
+                if batch is not None and pending.mapper is not None:
+                    batch = pending.mapper(batch)
+                return batch
+        return None
 
     def _take(self, wanted: int) -> Batch:
         chunks = self._chunks

@@ -24,24 +24,18 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._async_consumer import AsyncValues
 from ._batch import Batch, Element, as_tuple
 from ._channel import Cancelled, Channel
-from ._emit import Emitter, top_level
+from ._emit import top_level
 from ._ordered import OrderBuffer
+from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
 from ._tracebacks import trim_to_user_code
-from ._worker import (
-    MAX_BATCH,
-    Mapper,
-    OutputPort,
-    StageRuntime,
-    _annotate,
-    drive_pull,
-    run_worker,
-)
+from ._worker import StageRuntime, _annotate, drive_pull, emitter_for, run_worker
 from .executors.sync import SyncExecutor
 from .executors.task import TaskExecutor
 from .executors.thread import ThreadExecutor
@@ -130,12 +124,17 @@ class Run:
         return [] if self._processes is None else self._processes.join(deadline)
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """:meth:`close` for a run consumed on an event loop."""
+        """:meth:`close` for a run consumed on an event loop: tasks awaited, the rest joined."""
         self.cancel()
         deadline = time.monotonic() + grace
         left = await self._tasks.ajoin(deadline)
-        left += await asyncio.get_running_loop().run_in_executor(None, self._threads.join, deadline)
+        left += await asyncio.get_running_loop().run_in_executor(
+            None, self._join_blocking, deadline
+        )
         self._warn_left(left)
+
+    def _join_blocking(self, deadline: float) -> list[str]:
+        return self._join_processes(deadline) + self._threads.join(deadline)
 
     def _warn_left(self, left: list[str]) -> None:
         if left:
@@ -232,12 +231,14 @@ class Run:
                 [self._pull(upstream, spec.maxsize) for upstream in spec.upstreams],
             )
         runtime = StageRuntime(spec, self._tracking.get(spec, False))
-        inp = self._sync.input_port(self._pull(spec.upstreams[0], spec.maxsize))
+        # pulled: each input batch is computed at once, so it is bounded like the output
+        inp = self._sync.input_port(self._pull(spec.upstreams[0], capacity))
         out = self._sync.output_port(capacity)
         return self._sync.pull(run_worker(runtime, 0, inp, out))
 
     def _read(self, channel: Channel) -> Iterator[Batch]:
-        while (batch := channel.get(MAX_BATCH)) is not None:
+        limit = consumer_limit(channel)
+        while (batch := channel.get(limit, hold=True)) is not None:
             yield batch
 
     # -- starting ---------------------------------------------------------------------------
@@ -258,8 +259,8 @@ class Run:
         executor = self._threads if spec.kind == "thread" else self._tasks
         runtime = StageRuntime(spec, tracking)
         inp = executor.input_port(node.input, spec.workers)
-        out = executor.output_port(node.targets)
         for index in range(spec.workers):
+            out = executor.output_port(node.targets)  # one per worker: it keeps reservations
             executor.start(f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
 
     def _start_pump(self, node: _Node) -> None:
@@ -282,7 +283,7 @@ def _is_async_source(spec: StageSpec) -> bool:
 async def _run_source(spec: StageSpec, out: OutputPort) -> None:
     """Emit a source's items as batches of top-level elements."""
     try:
-        emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age, out.eager)
+        emitter = emitter_for(out)
         iterable = spec.iterable
         if hasattr(iterable, "__aiter__"):
             await emitter.async_iterable(iterable, top_level)
@@ -391,9 +392,12 @@ def _order_tracking(final: StageSpec) -> dict[StageSpec, bool]:
 
 
 def iterate_values(run: Run, maxsize: int, with_index: bool) -> Iterator[Any]:
-    """The consumer side: yield values, re-raise a worker's error, always close the run."""
+    """The consumer side: yield values, re-raise a worker's error, always close the run.
+
+    The error is looked at once every worker has been joined: a worker that fails ends its
+    output (which can end the stream here) before the supervisor hears of its failure.
+    """
     grace = SHUTDOWN_GRACE_SECONDS
-    finished = False
     try:
         for batch in run.batches(maxsize):
             if with_index:
@@ -401,36 +405,28 @@ def iterate_values(run: Run, maxsize: int, with_index: bool) -> Iterator[Any]:
                     yield Element(as_tuple(index), value)
             else:
                 yield from batch.values
-        finished = True
     except Cancelled:
-        finished = True
+        pass
     except KeyboardInterrupt:
         grace = INTERRUPT_GRACE_SECONDS
         raise
     finally:
         run.close(grace)
-    # A worker that fails sends its end of stream before its failure is recorded: once every
-    # worker is joined, the run's error is final, whether the stream ended or was cancelled.
-    if finished and run.error is not None:
+    if run.error is not None:
         raise run.error
 
 
-async def aiterate_values(run: Run, maxsize: int, with_index: bool) -> AsyncIterator[Any]:
+def aiterate_values(run: Run, maxsize: int, with_index: bool) -> AsyncValues:
     """:func:`iterate_values` for ``async for`` and ``await``, on the running loop."""
-    finished = False
-    try:
-        channel = run.channel(maxsize)
-        while (batch := await channel.aget(MAX_BATCH)) is not None:
-            if with_index:
-                for index, value in zip(batch.indices, batch.values):
-                    yield Element(as_tuple(index), value)
-            else:
-                for value in batch.values:
-                    yield value
-        finished = True
-    except Cancelled:
-        finished = True
-    finally:
-        await run.aclose()
-    if finished and run.error is not None:  # final once every worker is joined (see above)
-        raise run.error
+    return AsyncValues(run, maxsize, with_index, consumer_limit)
+
+
+def consumer_limit(channel: Channel) -> int:
+    """How much the final consumer takes at once: at most half a bounded channel.
+
+    What it takes stays counted against the bound until it asks again (``hold``), so taking
+    only half leaves the stage room to work while the consumer hands out its batch.
+    """
+    if not channel.bounded:
+        return MAX_BATCH
+    return max(1, min(MAX_BATCH, -(-int(channel.capacity) // 2)))

@@ -1,4 +1,4 @@
-"""The one worker loop, and the ports it reads from and writes to.
+"""The one worker loop (its ports are in ``_ports``).
 
 :func:`run_worker` is written once, as a coroutine, and every back end drives it its own way:
 
@@ -18,143 +18,25 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from time import perf_counter
 from typing import Any, Protocol
 
 from ._batch import Batch
-from ._channel import Cancelled, Channel
-from ._emit import PULLED_CHUNK_AGE_SECONDS, Emitter
+from ._channel import Cancelled
+from ._emit import Emitter
 from ._inject import StageStatus, WorkerInfo, check_resources
 from ._invoke import Invoker
 from ._ops import OpContext
+from ._ports import (
+    MAX_BATCH,
+    InputPort,
+    OutputPort,
+    _Handoff,
+)
 from ._spec import StageSpec
 
 TARGET_BATCH_SECONDS = 0.002
-MAX_BATCH = 1024
-Mapper = Callable[[Batch], Batch] | None
-
-
-class InputPort(Protocol):
-    async def get(self, limit: int) -> Batch | None: ...
-
-    def close(self) -> None: ...
-
-
-class OutputPort(Protocol):
-    limit: int
-    max_chunk_age: float | None  # set for pulled outputs: see ``Emitter``
-    eager: bool  # emit each item of a generic iterable at once: see ``Emitter``
-
-    def starving(self) -> bool: ...
-
-    async def put(self, batch: Batch) -> None: ...
-
-    def done(self) -> None: ...
-
-
-class BlockingInput:
-    """Reads a channel, blocking the calling thread."""
-
-    def __init__(self, channel: Channel, share: int) -> None:
-        self._channel = channel
-        self._share = share
-
-    async def get(self, limit: int) -> Batch | None:
-        return self._channel.get(limit, self._share)
-
-    def close(self) -> None:
-        """Channels are closed by the supervisor."""
-
-
-class AsyncInput(BlockingInput):
-    """Reads a channel from an asyncio task."""
-
-    async def get(self, limit: int) -> Batch | None:
-        return await self._channel.aget(limit, self._share)
-
-
-class PullInput:
-    """Pulls batches from an iterator (the ``sync`` back end)."""
-
-    def __init__(self, batches: Iterator[Batch]) -> None:
-        self._batches = batches
-
-    async def get(self, limit: int) -> Batch | None:
-        return next(self._batches, None)
-
-    def close(self) -> None:
-        close = getattr(self._batches, "close", None)
-        if close is not None:
-            close()
-
-
-def _capacity_limit(targets: list[tuple[Channel, Mapper]]) -> int:
-    capacity = min((channel.capacity for channel, _ in targets), default=MAX_BATCH)
-    return int(min(capacity, MAX_BATCH))
-
-
-class BlockingOutput:
-    """Writes to every downstream channel (broadcast), blocking while one is full."""
-
-    max_chunk_age: float | None = None
-    eager = True
-
-    def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
-        self._targets = targets
-        self.limit = _capacity_limit(targets)
-
-    def starving(self) -> bool:
-        return any(channel.starving for channel, _ in self._targets)
-
-    async def put(self, batch: Batch) -> None:
-        for channel, mapper in self._targets:
-            channel.put(mapper(batch) if mapper else batch)
-
-    def done(self) -> None:
-        for channel, _ in self._targets:
-            channel.producer_done()
-
-
-class AsyncOutput(BlockingOutput):
-    """Writes to every downstream channel from an asyncio task."""
-
-    async def put(self, batch: Batch) -> None:
-        for channel, mapper in self._targets:
-            await channel.aput(mapper(batch) if mapper else batch)
-
-
-class _Handoff:
-    __slots__ = ("batch",)
-
-    def __init__(self, batch: Batch) -> None:
-        self.batch = batch
-
-    def __await__(self) -> Generator[_Handoff, None, None]:
-        yield self
-
-
-class HandoffOutput:
-    """Suspends the worker coroutine and hands the batch to whoever drives it.
-
-    The consumer is pulling whenever the worker runs, so "starving" says nothing here; iterables
-    are chunked by the ramp and the age limit of a pulled :class:`Emitter` instead.
-    """
-
-    max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
-    eager = False
-
-    def __init__(self, capacity: int = 0) -> None:
-        self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
-
-    def starving(self) -> bool:
-        return False
-
-    async def put(self, batch: Batch) -> None:
-        await _Handoff(batch)
-
-    def done(self) -> None:
-        pass
 
 
 class ActiveCounter(Protocol):
@@ -256,7 +138,7 @@ async def _work(
         awaits=spec.kind == "task",
         stage=spec.name,
     )
-    emitter = Emitter(out.put, out.limit, out.starving, out.max_chunk_age, out.eager)
+    emitter = emitter_for(out)
     context = OpContext(invoker, emitter, runtime.track_order)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
@@ -264,16 +146,34 @@ async def _work(
     # so a busy stage gets its whole backlog at once (a quiet one still gets each item at once)
     adaptive = not operation.batched
     limit = 1 if adaptive else max_batch
+    bounded = out.bounded
     try:
-        while (batch := await inp.get(limit)) is not None:
+        while True:
+            # bounded output: take no more than it can accept, and reserve that room before
+            # calling f, so results computed ahead of the consumer never exceed its maxsize
+            ask = max(1, min(limit, int(out.room()))) if bounded else limit
+            batch = await inp.get(ask)
+            if batch is None:
+                break
+            if bounded and batch.values:
+                await out.reserve(len(batch.values))
             started = perf_counter()
             await operation.apply(batch, context)
+            if bounded:
+                out.settle()
             if adaptive and batch.values:
                 per_item = (perf_counter() - started) / len(batch.values)
                 limit = max_batch if per_item <= 0 else int(target / per_item)
                 limit = max(1, min(max_batch, limit))
     finally:
         invoker.close()
+
+
+def emitter_for(out: OutputPort) -> Emitter:
+    """The emitter of everything a worker or a source writes to ``out``."""
+    return Emitter(
+        out.put, out.limit, out.starving, out.max_chunk_age, out.eager, out.shared, out.room
+    )
 
 
 def _call_hook(hook: Callable[..., Any] | None, spec: StageSpec, available: dict[str, Any]) -> Any:

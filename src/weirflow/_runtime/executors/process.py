@@ -20,9 +20,11 @@ Workers ignore SIGINT: the parent decides when they stop. Stopping closes a work
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -43,9 +45,10 @@ from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
 from .._pickling import dumps_by_value
+from .._ports import BlockingOutput, Mapper, reserved_need
 from .._spec import StageSpec
 from .._tracebacks import trim_to_user_code
-from .._worker import BlockingOutput, Mapper, StageRuntime, drive_blocking, run_worker
+from .._worker import StageRuntime, _annotate, drive_blocking, run_worker
 
 logger = logging.getLogger("weirflow")
 Report = Callable[[BaseException], None]
@@ -158,6 +161,8 @@ class _ChildOutput:
     limit = PROCESS_MAX_BATCH
     max_chunk_age: float | None = None
     eager = False  # each send pickles: results leave in chunks
+    bounded = False  # the parent's feeder reserves room downstream before sending a batch
+    shared: tuple[Channel, Mapper] | None = None
 
     def __init__(self, send: Callable[[Any], None], stage: str) -> None:
         self._send = send
@@ -165,6 +170,15 @@ class _ChildOutput:
 
     def starving(self) -> bool:
         return False
+
+    def room(self) -> float:
+        return math.inf
+
+    async def reserve(self, n: int) -> None:
+        pass
+
+    def settle(self) -> None:
+        pass
 
     async def put(self, batch: Batch) -> None:
         try:
@@ -287,8 +301,11 @@ class _Worker:
         self.from_child = from_child
         self.wants: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
+        # room reserved downstream for the results of each batch sent and not yet finished
+        self.reserved: collections.deque[int] = collections.deque()
+        self.reserved_lock = threading.Lock()
 
-    def serve(self, inp: Channel, out: _ParentOutput) -> None:
+    def serve(self, inp: Channel, out: BlockingOutput) -> None:
         name = f"{self.spec.name}[{self.index}]"
         for target, label in ((self._feed, "feeder"), (self._collect, "collector")):
             thread = make_thread(target, inp, out, name=f"{name} {label}")
@@ -298,11 +315,17 @@ class _Worker:
     def stop_feeding(self) -> None:
         self.wants.put(None)
 
-    def _feed(self, inp: Channel, out: _ParentOutput) -> None:
+    def _feed(self, inp: Channel, out: BlockingOutput) -> None:
         share = self.spec.workers
         try:
             while (limit := self.wants.get()) is not None:
+                if out.bounded:  # no more than downstream can take: see ``_worker._work``
+                    limit = max(1, min(limit, int(out.room())))
                 batch = inp.get(limit, share)
+                if batch is not None and out.bounded:
+                    out.reserve_blocking(len(batch.values))
+                    with self.reserved_lock:
+                        self.reserved.append(len(batch.values))
                 if batch is None:
                     # said, not only implied by closing: under fork, sibling workers may hold
                     # copies of this pipe and the worker would never see it close
@@ -323,9 +346,10 @@ class _Worker:
         finally:
             self.to_child.close()
 
-    def _collect(self, inp: Channel, out: _ParentOutput) -> None:
+    def _collect(self, inp: Channel, out: BlockingOutput) -> None:
         finished = False
         discarding = False
+        wants = 0
         try:
             while True:
                 try:
@@ -334,10 +358,14 @@ class _Worker:
                     break
                 tag, payload = pickle.loads(data)
                 if tag == "want":
+                    wants += 1
+                    if wants > 2:  # the worker asks again: it is done with its oldest batch
+                        out.release(self._reserved_left(finished_batch=True))
                     self.wants.put(payload)
                 elif tag == "batch" and not discarding:
+                    batch = Batch(*payload)
                     try:
-                        out.put_blocking(Batch(*payload))
+                        out.put_blocking(batch, self._use_reserved(reserved_need(batch)))
                     except Cancelled:
                         discarding = True
                 elif tag == "error":
@@ -347,11 +375,46 @@ class _Worker:
                     break
         finally:
             self.wants.put(None)
+            with contextlib.suppress(Cancelled):
+                out.release(self._reserved_left(finished_batch=False))
             self.from_child.close()
             self.process.join(None if finished else 5)
             if not finished and not self.executor.stopping:
-                self.executor.report(WorkerDied(self.spec.name, self.process.exitcode))
+                self.executor.report(self._died())
             out.done()
+
+    def _use_reserved(self, n: int) -> int:
+        """How many of ``n`` results go into room this worker reserved.
+
+        The oldest batch's reservation first, then the next ones': a ``flat_map`` batch may
+        give more results than it had room for, and they must not wait for room this worker
+        holds for its queued batch.
+        """
+        with self.reserved_lock:
+            used = 0
+            for position, left in enumerate(self.reserved):
+                take = min(n - used, left)
+                self.reserved[position] = left - take
+                used += take
+                if used >= n:
+                    break
+            return used
+
+    def _reserved_left(self, finished_batch: bool) -> int:
+        """Reserved room no result will use: the oldest batch's rest, or all of it at the end."""
+        with self.reserved_lock:
+            if finished_batch:
+                return self.reserved.popleft() if self.reserved else 0
+            left = sum(self.reserved)
+            self.reserved.clear()
+            return left
+
+    def _died(self) -> WorkerDied:
+        """The failure of a worker process that ended without saying "done"."""
+        died = WorkerDied(self.spec.name, self.process.exitcode)
+        died.weirflow_stage = self.spec.name  # type: ignore[attr-defined]  # as tag_stage does
+        _annotate(died, self.spec, self.index)
+        return died
 
 
 def end_process(process: multiprocessing.process.BaseProcess) -> None:
@@ -393,8 +456,8 @@ class ProcessExecutor:
             ) from error
         active = _SharedCounter(context, spec.workers)
         self._counters.append(active)  # alive until the workers are joined
-        out = _ParentOutput(targets)
         for index in range(spec.workers):
+            out = BlockingOutput(targets)  # its collector's: a producer of each target
             child_receive, to_child = context.Pipe(duplex=False)
             from_child, child_send = context.Pipe(duplex=False)
             process = context.Process(  # type: ignore[attr-defined]
@@ -428,14 +491,3 @@ class ProcessExecutor:
         return [t.name for w in self._workers for t in w.threads if t.is_alive()] + [
             w.process.name for w in self._workers if w.process.is_alive()
         ]
-
-
-class _ParentOutput(BlockingOutput):
-    """Parent-side output of a process stage: all its workers' collectors share it."""
-
-    def __init__(self, targets: list[tuple[Channel, Mapper]]) -> None:
-        super().__init__(targets)
-
-    def put_blocking(self, batch: Batch) -> None:
-        for channel, mapper in self._targets:
-            channel.put(mapper(batch) if mapper else batch)

@@ -11,7 +11,8 @@ from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from .._batch import Batch
-from .._worker import HandoffOutput, PullInput, drive_pull
+from .._ports import HandoffOutput, PullInput
+from .._worker import drive_pull
 
 
 class SyncExecutor:

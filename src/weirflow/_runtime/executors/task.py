@@ -20,7 +20,7 @@ from typing import Any
 
 from ..._threads import make_thread
 from .._channel import Cancelled, Channel
-from .._worker import AsyncInput, AsyncOutput, Mapper
+from .._ports import AsyncInput, AsyncOutput, Mapper
 
 Report = Callable[[BaseException], None]
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..._threads import make_thread
 from .._channel import Cancelled, Channel
-from .._worker import BlockingInput, BlockingOutput, Mapper, drive_blocking
+from .._ports import BlockingInput, BlockingOutput, Mapper
+from .._worker import drive_blocking
 
 Report = Callable[[BaseException], None]
 
