@@ -81,6 +81,23 @@ class Storage(ABC):
     def load(self, **query: Any) -> list[Any]:
         """Everything saved so far (``query`` narrows it where the storage supports it)."""
 
+    def open(self) -> None:  # noqa: B027 - optional
+        """Get ready to save: connect, check or create the destination. Optional.
+
+        A flow calls it when a run of the pipeline starts, before its source is read, so the
+        first item does not wait for a connection; its error fails the run like a failed save.
+        It may be called again (each run): an open storage returns at once. Saving must work
+        without it (a storage used directly opens on first use).
+        """
+
+    def interrupt(self) -> None:  # noqa: B027 - optional
+        """Make calls in progress in other threads give up now (the flow is stopping). Optional.
+
+        A call blocked in a driver (a locked table, a server that stopped answering) raises
+        instead of holding the pipeline; nothing of it is reported saved. The storage stays
+        usable afterwards. The default does nothing.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional
         """Release files, connections, pools."""
 

@@ -145,6 +145,7 @@ class PipelineRunner:
     def run_once(self) -> None:
         """One run of the stages on the engine; returns early if :meth:`cancel` is called."""
         pipeline = self.pipeline
+        open_storages(pipeline)  # connected before the source is read, not on the first item
         upstream: Any = [None]
         stages = pipeline.stages
         if pipeline.continuous:
@@ -192,11 +193,25 @@ class PipelineRunner:
             self._cancelled = run is not None
         if run is not None:
             run.cancel()
+        for stage in self.pipeline.stages:  # a save blocked in a driver gives up too
+            if stage.storage is not None:
+                stage.storage.interrupt()
 
 
 def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
     """Log record fields naming where a failure happened (``record.pipeline``, ``record.stage``)."""
     return {"pipeline": failure.pipeline, "stage": failure.stage}
+
+
+def open_storages(pipeline: Pipeline) -> None:
+    """Open the storages of ``pipeline`` that run in this process (``Storage.open``)."""
+    for stage in pipeline.stages:
+        if stage.storage is not None and stage.kind != "process":
+            try:
+                stage.storage.open()
+            except BaseException as error:
+                tag_stage(error, f"{pipeline.name}.{stage.label}")
+                raise
 
 
 def _check_acknowledgements(pipeline: Pipeline) -> None:
