@@ -118,6 +118,7 @@ class PipelineBuilder:
         topic: str | list[str] = "#",
         qos: int = 1,
         *,
+        with_topic: bool = False,
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
@@ -126,7 +127,10 @@ class PipelineBuilder:
         Options are those of :class:`~weirflow.connectors.mqtt.MqttSource` (``username``,
         ``password``, ``tls``, ``client_id``, ``clean_start``, ``decode``, ``at_least_once``,
         ``dead_letter``...). With ``qos=1`` and a ``client_id``, each message is acknowledged to
-        the broker only after the pipeline's last stage is done with it.
+        the broker only after the pipeline's last stage is done with it. With
+        ``with_topic=True`` the next stage gets ``{"topic": ..., "payload": ...}`` for each
+        message instead of the payload alone (one subscription to ``sensors/#`` then tells
+        which sensor spoke).
         """
         from ..connectors.mqtt import MqttSource
 
@@ -137,6 +141,7 @@ class PipelineBuilder:
             port=port,
             topic=topic,
             qos=qos,
+            with_topic=with_topic,
             pipeline=self.name,
             **options,
         )
