@@ -22,6 +22,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -62,6 +63,11 @@ from .._mqtt import (  # first: without paho-mqtt it says which extra to install
 __all__ = ["DECODES", "MqttError", "MqttSource"]
 
 logger = logging.getLogger("weirflow.mqtt")
+
+TAKEOVER_WINDOW_S = 5.0
+"""A connection the broker closes this soon after it was made counts as taken over ..."""
+TAKEOVER_LOSSES = 3
+"""... and this many in a row, each reconnection succeeding, mean a shared client_id."""
 
 
 class _Buffer:
@@ -336,6 +342,8 @@ class MqttSource(Source):
         self._reading = False
         self._outage = False  # a connection problem was logged and not yet resolved
         self._ever_connected = False
+        self._connected_at = 0.0
+        self._quick_losses = 0  # connections closed by the broker soon after they were made
         self._failure: MqttError | None = None  # a permanent failure read() raises
         self._counts = dict.fromkeys(
             ("received", "bad_payloads", "dead_lettered", "acked", "connections"), 0
@@ -498,6 +506,7 @@ class MqttSource(Source):
             self._counts["connections"] += 1
             outage, self._outage = self._outage, False
             again, self._ever_connected = self._ever_connected, True
+            self._connected_at = time.monotonic()
         if outage and again:
             logger.warning("%s: connected again", self._where)
         else:
@@ -514,6 +523,8 @@ class MqttSource(Source):
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if client is not self._client:
             return
+        with self._lock:
+            self._quick_losses = 0  # the broker is away: an outage, not a shared client_id
         error = getattr(client, "connect_error", None)
         reason = connect_failure(error, self.broker)
         if is_certificate_error(error):  # trying again cannot help
@@ -541,12 +552,25 @@ class MqttSource(Source):
         if client is not self._client:
             return  # closed or replaced: nothing to report
         self._subscribed.clear()
-        if reason_code.value == SESSION_TAKEN_OVER:
+        with self._lock:
+            quick = time.monotonic() - self._connected_at < TAKEOVER_WINDOW_S
+            self._quick_losses = self._quick_losses + 1 if quick else 0
+            losses = self._quick_losses
+        if self.client_id is not None and (
+            reason_code.value == SESSION_TAKEN_OVER or losses >= TAKEOVER_LOSSES
+        ):
+            why = (
+                "the broker disconnected this client because another one connected with the "
+                "same client_id (MQTT 'Session taken over')"
+                if reason_code.value == SESSION_TAKEN_OVER
+                else f"the broker closed the connection {losses} times in a row within seconds "
+                "of connecting: another client probably connected with the same client_id (a "
+                "broker drops the older connection of a client id)"
+            )
             self._fail(
                 client,
-                f"another client connected with the same client_id {self.client_id!r}, and the "
-                "broker disconnected this one (MQTT 'Session taken over'); two clients sharing "
-                "a client_id would take turns for ever: give each one its own client_id",
+                f"{why}; clients sharing client_id {self.client_id!r} would take turns for "
+                "ever: give each one its own client_id",
                 None,
             )
             return
