@@ -114,6 +114,13 @@ def cannot_connect(error: BaseException, secrets: list[str]) -> str:
     return text
 
 
+def server_error(error: BaseException) -> bool:
+    """Whether the server answered with an error (it has a SQLSTATE), rather than the
+    connection breaking: the statement then failed and committed nothing."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return bool(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None))
+
+
 def timed_out(error: BaseException) -> str | None:
     """``"lock_timeout"`` or ``"statement_timeout"`` if the server cancelled a statement so."""
     cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error

@@ -130,8 +130,7 @@ def reflect(connection: Connection, name: str) -> Table | None:
     """The existing table ``name``, or ``None``."""
     if not inspect(connection).has_table(name):
         return None
-    # No RETURNING of the generated key: inserts never read it back (one fetch less).
-    return Table(name, MetaData(), autoload_with=connection, implicit_returning=False)
+    return Table(name, MetaData(), autoload_with=connection)
 
 
 def create(engine: Engine, table: Table) -> None:

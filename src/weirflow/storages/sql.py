@@ -50,6 +50,7 @@ from ._sqlretry import (
     describe,
     is_connection_error,
     is_permanent_connection_error,
+    server_error,
     timed_out,
 )
 from ._sqlwatch import CallWatch
@@ -363,11 +364,12 @@ class SqlStorage(Storage):
                 table = self._prepared_table(engine, values[0], attempt)
                 assert table is not None
                 rows = self._rows(table, values)
+                statement = self._insert(table, list(rows[0]))
                 with engine.begin() as connection:
                     attempt.watch(connection)
                     if self.preprocessing.overwrite:
                         connection.execute(delete(table))
-                    connection.execute(self._insert(table, list(rows[0])), rows)
+                    connection.execute(statement, rows)
                     attempt.committing = True  # leaving the block commits
 
         count = len(values)
@@ -518,7 +520,8 @@ class SqlStorage(Storage):
                     raise self._refused(action, error) from error
                 if not is_connection_error(error):
                     raise
-                unconfirmed = unconfirmed or attempt.committing
+                # The server answering with an error means it committed nothing of the call.
+                unconfirmed = unconfirmed or (attempt.committing and not server_error(error))
                 reason = describe(error, self._secrets())
                 limit = timed_out(error)
                 if limit is not None:
