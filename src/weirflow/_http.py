@@ -1,42 +1,93 @@
 """HTTP plumbing shared by the connector (``connectors.http``) and the senders (``senders.http``):
-argument checks, TLS contexts, and the retrying :class:`Requester`.
+the errors and the retrying :class:`Requester` (the options' checks and TLS contexts live in
+:mod:`weirflow._httpoptions` and are re-exported here).
+
+Every request is bounded: its body is streamed and counted as it is decoded
+(``max_body_bytes``) and the whole request, retries included, has a deadline
+(``deadline_seconds``), see :mod:`weirflow._httpbody`. Errors are one line naming the pipeline,
+the method and the redacted URL; the httpx exception is their ``__cause__`` and its traceback
+is logged at DEBUG.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 import ssl
 import threading
+import time
+import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 import httpx
 
 from ._errors import InvalidArgumentError, WeirflowError
+from ._httpbody import (
+    BodyNotDecodable,
+    BodyTooLarge,
+    bounded_reads,
+    deadline,
+    decoded_response,
+    read_body,
+)
+from ._httpoptions import (
+    DECODES,
+    METHODS,
+    OVERRIDES,
+    Cert,
+    Site,
+    Verify,
+    _number,
+    check_headers,
+    check_method,
+    check_url,
+    tls_context,
+)
 from ._redact import (
-    RedactingFilter,
+    Redaction,
+    install_library_filters,
     is_secret_header,
     is_secret_param,
+    masking,
+    parse_rules,
+    path_secrets,
     redact_text,
     redact_url,
     redact_urls_in,
 )
 
+__all__ = [
+    "DECODES",
+    "MAX_BODY_BYTES",
+    "METHODS",
+    "OVERRIDES",
+    "Cert",
+    "HttpBodyTooLargeError",
+    "HttpDeadlineError",
+    "HttpDecodeError",
+    "HttpRequestError",
+    "Requester",
+    "Site",
+    "Verify",
+    "check_headers",
+    "check_method",
+    "check_url",
+    "tls_context",
+]
+
 logger = logging.getLogger("weirflow.http")
 
-# httpx logs every request's full URL at INFO ("HTTP Request: GET http://...?apikey=..."): mask
-# the credentials in those lines too, once, for every client of the process.
-if not any(isinstance(f, RedactingFilter) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(RedactingFilter("httpx"))
+# httpx logs every request's full URL at INFO ("HTTP Request: GET http://...?apikey=...") and
+# httpcore's DEBUG traces show response headers: mask the credentials in those lines too, once,
+# for every client of the process.
+install_library_filters()
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-DECODES = ("json", "text", "bytes")
-OVERRIDES = frozenset({"url", "params", "headers", "json", "data", "method"})
-
-Verify: TypeAlias = "bool | str | os.PathLike[str]"
-Cert: TypeAlias = "str | os.PathLike[str] | tuple[str, str] | tuple[str, str, str]"
+MAX_BODY_BYTES = 100 * 1024 * 1024
+"""The default ``max_body_bytes``: 100 MiB of decoded body."""
+DEADLINE_TIMEOUTS = 5
+"""The default ``deadline_seconds`` is this many times ``timeout``."""
+_ERROR_BODY = 4096  # bytes of an error answer's body read for the message
 
 
 class HttpRequestError(WeirflowError):
@@ -78,123 +129,23 @@ class HttpRequestError(WeirflowError):
 
 
 class HttpDecodeError(HttpRequestError, ValueError):
-    """An answer's body could not be decoded as asked (``decode="json"``, a body not JSON)."""
+    """An answer's body could not be decoded as asked (``decode="json"``, a body not JSON,
+    nested too deeply, or a damaged gzip body). Retrying would get the same body."""
 
 
-@dataclass(frozen=True)
-class Site:
-    """Where options were given, for messages: ``pipeline 'p': with_http_connector(f=...)``.
+class HttpBodyTooLargeError(HttpRequestError):
+    """An answer's body, decoded, is longer than ``max_body_bytes``; it was not read further.
 
-    ``template`` shows one field, e.g. ``"send('http_post', {name}=...)"``, or
-    ``"the configuration's {name!r}"`` for a value a configuration stage produced at run time.
+    Raise ``max_body_bytes`` if the body is expected to be that big. Not retried.
     """
 
-    pipeline: str
-    template: str = "with_http_connector({name}=...)"
 
-    def __str__(self) -> str:
-        return f"pipeline {self.pipeline!r}"
+class HttpDeadlineError(HttpRequestError):
+    """The request, retries included, did not complete within ``deadline_seconds``.
 
-    def field(self, name: str) -> str:
-        return f"pipeline {self.pipeline!r}: {self.template.format(name=name)}"
-
-    def at_run_time(self) -> Site:
-        """The site of the values a configuration stage gives for one run."""
-        return Site(self.pipeline, "the configuration's {name!r}")
-
-
-def check_method(method: Any, site: Site, allowed: tuple[str, ...] = METHODS) -> str:
-    """The method in upper case, or :class:`InvalidArgumentError` naming the field."""
-    if not isinstance(method, str) or method.upper() not in allowed:
-        raise InvalidArgumentError(
-            f"{site.field('method')}: the method must be one of {', '.join(allowed)}, "
-            f"got {method!r}"
-        )
-    return method.upper()
-
-
-def check_url(url: Any, site: Site, field: str) -> str:
-    """``url`` if it is an absolute http(s) URL, else :class:`InvalidArgumentError`."""
-    if not isinstance(url, str):
-        raise InvalidArgumentError(
-            f"{site.field(field)}: the URL must be a string, got {type(url).__name__}"
-        )
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as error:
-        raise InvalidArgumentError(
-            f"{site.field(field)}: {redact_url(url)!r} is not a valid URL ({error})"
-        ) from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidArgumentError(
-            f"{site.field(field)}: the URL must start with http:// or https:// and name a host, "
-            f"got {redact_url(url)!r}"
-        )
-    return url
-
-
-def check_headers(headers: Any, site: Site) -> dict[str, str]:
-    """A copy of ``headers`` (a mapping of strings), or :class:`InvalidArgumentError`."""
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(name, str) and isinstance(value, str) for name, value in headers.items()
-    ):
-        raise InvalidArgumentError(
-            f"{site.field('headers')}: give a dict of strings, e.g. {{'apikey': '...'}}, "
-            f"got {type(headers).__name__}"
-        )
-    return dict(headers)
-
-
-def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext | bool:
-    """What ``httpx.Client(verify=...)`` should get for these options; files are read now.
-
-    ``verify`` is True (check the server against the system's trusted CAs), False (do not
-    check), or the path of a CA bundle file or directory; ``cert`` is a client certificate: the
-    path of a PEM file holding the certificate and its key, or ``(certfile, keyfile)`` or
-    ``(certfile, keyfile, password)``.
+    A server that answers very slowly (say a byte a second, each read within ``timeout``)
+    ends here instead of holding the pipeline. Raise ``deadline_seconds`` for slow, big bodies.
     """
-    if cert is None and isinstance(verify, bool):
-        return verify
-    context: ssl.SSLContext
-    if isinstance(verify, bool):
-        context = httpx.create_ssl_context(verify=verify)
-    elif isinstance(verify, str | os.PathLike):
-        path = os.fspath(verify)
-        try:
-            if os.path.isdir(path):
-                context = ssl.create_default_context(capath=path)
-            else:
-                context = ssl.create_default_context(cafile=path)
-        except (OSError, ssl.SSLError) as error:
-            raise InvalidArgumentError(
-                f"{site.field('verify')}: cannot load the CA bundle {path!r} ({error}); give "
-                "the path of a PEM file or directory of CA certificates, True or False"
-            ) from None
-    else:
-        raise InvalidArgumentError(
-            f"{site.field('verify')}: give True, False or the path of a CA bundle, got {verify!r}"
-        )
-    if cert is not None:
-        parts = (cert,) if isinstance(cert, str | os.PathLike) else tuple(cert)
-        if not 1 <= len(parts) <= 3 or not all(isinstance(p, str | os.PathLike) for p in parts):
-            raise InvalidArgumentError(
-                f"{site.field('cert')}: give a PEM file path, (certfile, keyfile) or "
-                f"(certfile, keyfile, password), got {type(cert).__name__}"
-            )
-        certfile, *rest = (os.fspath(p) for p in parts)
-        try:
-            context.load_cert_chain(certfile, *rest)
-        except (OSError, ssl.SSLError) as error:
-            raise InvalidArgumentError(
-                f"{site.field('cert')}: cannot load the client certificate {certfile!r} ({error})"
-            ) from None
-    return context
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Requester:
@@ -210,7 +161,16 @@ class Requester:
         backoff: seconds before the first retry, doubled for each next one; >= 0.
         verify: True, False or the path of a CA bundle (see :func:`tls_context`).
         cert: a client certificate (see :func:`tls_context`).
-        client: an ``httpx.Client`` to use instead of making one; its owner closes it.
+        client: an ``httpx.Client`` to use instead of making one; its owner closes it. The
+            deadline then applies between the chunks of a body, not within one read.
+        max_body_bytes: the longest body (decoded: after gzip) an answer may have, in bytes;
+            a longer one stops the reading and is an :class:`HttpBodyTooLargeError`. ``None``:
+            no limit. Default 100 MiB.
+        deadline_seconds: the longest a request may take in all, from the first connection to
+            the last byte of the body, retries and their backoff included; past it, an
+            :class:`HttpDeadlineError`. Default ``5 * timeout``.
+        redact: more names and path patterns to mask in logs and errors
+            (see :func:`weirflow._redact.parse_rules`).
 
     Example:
         >>> from weirflow.testing_http import LocalHTTPServer
@@ -233,8 +193,11 @@ class Requester:
         verify: Verify = True,
         cert: Cert | None = None,
         client: httpx.Client | None = None,
+        max_body_bytes: int | None = MAX_BODY_BYTES,
+        deadline_seconds: float | None = None,
+        redact: Any = None,
     ) -> None:
-        if not _number(timeout) or not timeout > 0:
+        if not _number(timeout) or not 0 < timeout < math.inf:
             raise InvalidArgumentError(
                 f"{site.field('timeout')}: give a number of seconds > 0, got {timeout!r}"
             )
@@ -242,7 +205,7 @@ class Requester:
             raise InvalidArgumentError(
                 f"{site.field('retries')}: give a whole number >= 0, got {retries!r}"
             )
-        if not _number(backoff) or not backoff >= 0:
+        if not _number(backoff) or not 0 <= backoff < math.inf:
             raise InvalidArgumentError(
                 f"{site.field('backoff')}: give a number of seconds >= 0, got {backoff!r}"
             )
@@ -256,7 +219,29 @@ class Requester:
                     f"{site.field('client')}: verify and cert cannot apply to a client you "
                     "give; configure TLS on that httpx.Client instead"
                 )
+        if max_body_bytes is not None and (
+            not isinstance(max_body_bytes, int)
+            or isinstance(max_body_bytes, bool)
+            or max_body_bytes < 1
+        ):
+            raise InvalidArgumentError(
+                f"{site.field('max_body_bytes')}: give a whole number of bytes >= 1 (or None "
+                f"for no limit), got {max_body_bytes!r}"
+            )
+        if deadline_seconds is None:
+            deadline_seconds = DEADLINE_TIMEOUTS * timeout
+        elif not _number(deadline_seconds) or not 0 < deadline_seconds < math.inf:
+            raise InvalidArgumentError(
+                f"{site.field('deadline_seconds')}: give a number of seconds > 0, "
+                f"got {deadline_seconds!r}"
+            )
+        try:
+            self.rules: Redaction = parse_rules(redact)
+        except ValueError as error:
+            raise InvalidArgumentError(f"{site.field('redact')}: {error}") from None
         self.site = site
+        self.max_body_bytes = max_body_bytes
+        self.deadline_seconds = float(deadline_seconds)
         self.timeout = float(timeout)
         self.retries = retries
         self.backoff = float(backoff)
@@ -274,9 +259,9 @@ class Requester:
                 if self._closed.is_set():
                     raise RuntimeError(f"{self.site}: the HTTP client was closed")
                 if self._client is None:
-                    self._client = httpx.Client(
-                        timeout=httpx.Timeout(self.timeout), verify=self.tls
-                    )
+                    made = httpx.Client(timeout=httpx.Timeout(self.timeout), verify=self.tls)
+                    bounded_reads(made)
+                    self._client = made
                 client = self._client
         return client
 
@@ -290,11 +275,19 @@ class Requester:
         json: Any = None,
         data: Any = None,
         content: bytes | None = None,
+        need_body: bool = True,
     ) -> httpx.Response:
         """Send one request, retrying transient failures; a non-2xx answer raises.
 
+        Returns the answer with its whole body read and decoded (at most ``max_body_bytes``).
+        With ``need_body=False`` (a sender, which only needs to know the request was
+        accepted) a longer body is cut at the limit instead of being an error.
+
         Raises:
             HttpRequestError: the request failed for good; the httpx error is its cause.
+            HttpBodyTooLargeError: the body is longer than ``max_body_bytes``.
+            HttpDeadlineError: the request did not complete within ``deadline_seconds``.
+            HttpDecodeError: a gzip or deflate body is damaged.
         """
         client = self.client()
         if isinstance(data, str | bytes):  # raw bodies go as content (httpx wants it so)
@@ -310,17 +303,36 @@ class Requester:
             data=data,
             content=content,
         )
-        shown = redact_url(str(request.url))
-        secrets = _secrets(request)
+        shown = redact_url(str(request.url), self.rules)
+        secrets = _secrets(request, self.rules)
         attempts = self.retries + 1
+        until = time.monotonic() + self.deadline_seconds
         for attempt in range(1, attempts + 1):
             error: httpx.HTTPError
             try:
-                response = client.send(request)
+                with masking(self.rules, secrets):
+                    response = self._send(client, request, until, need_body)
             except httpx.RequestError as exc:
+                if isinstance(exc, httpx.TimeoutException) and time.monotonic() >= until - 1e-3:
+                    raise self._late(exc, method, shown, attempt, secrets) from exc
                 error, reason = exc, f"{type(exc).__name__}: {exc}"
                 status: int | None = None
                 transient = _transient(exc)
+                if _certificate_problem(exc):
+                    reason = f"the server's TLS certificate failed verification ({exc})"
+            except BodyTooLarge as exc:
+                raise self._too_large(exc, method, shown, attempt) from None
+            except BodyNotDecodable as exc:
+                failure = HttpDecodeError(
+                    f"{self.site}: {method} {shown} answered with a body that cannot be "
+                    f"decoded: {exc}",
+                    self.site.pipeline,
+                    method,
+                    shown,
+                    None,
+                    attempt,
+                )
+                raise failure from None
             else:
                 if response.is_success:
                     logger.debug("%s: %s %s -> %d", self.site, method, shown, response.status_code)
@@ -331,10 +343,13 @@ class Requester:
                     f"{reason} for {method} {shown}", request=request, response=response
                 )
                 transient = status >= 500
-            reason = redact_text(redact_urls_in(reason), secrets)
+            reason = _one_line(redact_text(redact_urls_in(reason, self.rules), secrets))
             if not transient or attempt == attempts or self._closed.is_set():
                 raise self._failure(error, method, shown, status, attempt, reason, secrets)
             delay = self.backoff * 2 ** (attempt - 1)
+            if time.monotonic() + delay >= until:
+                reason += f"; no time for a retry within deadline_seconds={self.deadline_seconds:g}"
+                raise self._failure(error, method, shown, status, attempt, reason, secrets)
             logger.warning(
                 "%s: %s %s failed (%s); retry %d of %d in %.2f s",
                 self.site,
@@ -349,6 +364,56 @@ class Requester:
                 raise self._failure(error, method, shown, status, attempt, reason, secrets)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _send(
+        self, client: httpx.Client, request: httpx.Request, until: float, need_body: bool
+    ) -> httpx.Response:
+        """One attempt: send, then stream the body within the limits; the answer is complete."""
+        with deadline(until):
+            response = client.send(request, stream=True)
+            try:
+                if response.is_success:
+                    body = read_body(response, self.max_body_bytes, truncate=not need_body)
+                else:  # enough of an error answer for the message
+                    body = read_body(response, _ERROR_BODY, truncate=True)
+            finally:
+                response.close()
+        return decoded_response(response, body)
+
+    def _too_large(
+        self, error: BodyTooLarge, method: str, shown: str, attempts: int
+    ) -> HttpBodyTooLargeError:
+        size = (
+            f"declares {error.declared:,} bytes"
+            if error.declared is not None
+            else f"went past it after {error.read:,} bytes (decoded)"
+        )
+        message = (
+            f"{self.site}: {method} {shown} answered with a body over "
+            f"max_body_bytes={self.max_body_bytes:,} ({size}); reading stopped. Raise "
+            f"{self.site.field('max_body_bytes').partition(': ')[2]} if such a body is expected"
+        )
+        return HttpBodyTooLargeError(message, self.site.pipeline, method, shown, None, attempts)
+
+    def _late(
+        self,
+        error: httpx.TimeoutException,
+        method: str,
+        shown: str,
+        attempts: int,
+        secrets: list[str],
+    ) -> HttpDeadlineError:
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        message = (
+            f"{self.site}: {method} {shown} did not complete within "
+            f"deadline_seconds={self.deadline_seconds:g}{tries}: the server is too slow "
+            f"(each read waits at most timeout={self.timeout:g} s; the deadline bounds the "
+            "whole request)"
+        )
+        self._log_traceback(error, message, secrets)
+        failure = HttpDeadlineError(message, self.site.pipeline, method, shown, None, attempts)
+        failure.__cause__ = error
+        return failure
+
     def _failure(
         self,
         error: httpx.HTTPError,
@@ -361,16 +426,24 @@ class Requester:
     ) -> HttpRequestError:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         if isinstance(error, httpx.HTTPStatusError):
-            body = redact_text(error.response.text.strip(), secrets)
+            body = _one_line(redact_text(error.response.text, secrets))
             detail = f"answered {reason}{tries}" + (f": {body[:300]}" if body else "")
         else:
             detail = f"failed{tries}: {reason}"
             if _in_chain(error, ssl.SSLError) or _certificate_problem(error):
                 detail += "; check verify=... (True, False or a CA bundle path) and cert=..."
         message = f"{self.site}: {method} {shown} {detail}"
+        self._log_traceback(error, message, secrets)
         failure = HttpRequestError(message, self.site.pipeline, method, shown, status, attempts)
         failure.__cause__ = error
         return failure
+
+    def _log_traceback(self, error: BaseException, message: str, secrets: list[str]) -> None:
+        """The third-party traceback of a failure, at DEBUG (the error itself is one line)."""
+        if logger.isEnabledFor(logging.DEBUG):
+            text = "".join(traceback.format_exception(error))
+            text = redact_text(redact_urls_in(text, self.rules), secrets)
+            logger.debug("%s; the httpx traceback:\n%s", message, text.rstrip())
 
     def close(self) -> None:
         """Close the client (if this object made it); a retry waiting for its turn gives up."""
@@ -405,11 +478,20 @@ def _in_chain(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _secrets(request: httpx.Request) -> list[str]:
+def _secrets(request: httpx.Request, rules: Redaction | None = None) -> list[str]:
     """The secret values a request carries, to mask them wherever they might show up."""
-    found = [value for name, value in request.headers.items() if is_secret_header(name)]
-    found += [value for name, value in request.url.params.multi_items() if is_secret_param(name)]
-    password = request.url.password
-    if password:
-        found.append(password)
+    found = [value for name, value in request.headers.items() if is_secret_header(name, rules)]
+    found += [
+        value for name, value in request.url.params.multi_items() if is_secret_param(name, rules)
+    ]
+    found += [request.url.username, request.url.password]  # all of an http URL's user info
+    found += path_secrets(request.url.path, rules)
+    for name, value in request.headers.items():  # Basic auth from user info or auth=
+        if name.lower() == "authorization" and " " in value:
+            found.append(value.partition(" ")[2])
     return [value for value in found if len(value) >= 3]  # masking "1" everywhere helps no one
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: line breaks and runs of spaces become one space."""
+    return " ".join(text.split())

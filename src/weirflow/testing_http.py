@@ -5,7 +5,8 @@ you declare (a static answer or a handler function), records every request it re
 fail on cue (``statuses=[503, 503]``) to exercise retries. It is quiet (nothing is printed per
 request) and tidy: :meth:`LocalHTTPServer.close` stops accepting, ends the connections still
 open and joins every thread it started, so no thread outlives it. Give it an
-``ssl.SSLContext`` to serve HTTPS.
+``ssl.SSLContext`` to serve HTTPS. A body given as an iterator of bytes is streamed as it is
+produced, to test big, endless or slow answers.
 
 Example:
     >>> import httpx
@@ -26,7 +27,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,8 +67,11 @@ class Request:
 class Response:
     """An answer: a status, a body and headers.
 
-    The body is sent as JSON, except ``None`` (no body), ``str`` (``text/plain``) and ``bytes``
-    (``application/octet-stream``); a ``content-type`` header overrides the type.
+    The body is sent as JSON, except ``None`` (no body), ``str`` (``text/plain``), ``bytes``
+    (``application/octet-stream``) and an iterator of ``bytes`` (a generator), which is
+    streamed piece by piece as it is produced and ends with the connection (no
+    ``content-length`` unless a header gives one); a ``content-type`` header overrides the
+    type. A client that goes away ends the stream (the iterator is closed).
     """
 
     status: int = 200
@@ -360,6 +364,9 @@ class _Handler(BaseHTTPRequestHandler):
             json=parsed,
         )
         response = self.server.owner._answer(request)
+        if isinstance(response.body, Iterator):
+            self._stream(response, response.body)
+            return
         content, content_type = _encode(response.body)
         headers = {name.lower(): value for name, value in response.headers.items()}
         if content_type and "content-type" not in headers:
@@ -373,6 +380,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not no_body and self.command != "HEAD":
             self.wfile.write(content)
+
+    def _stream(self, response: Response, pieces: Iterator[bytes]) -> None:
+        self.close_connection = True  # the body ends with the connection
+        try:
+            self.send_response(response.status)
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            headers.setdefault("content-type", "application/octet-stream")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+            for piece in pieces:
+                self.wfile.write(piece)
+                self.wfile.flush()
+        except OSError:  # the client went away
+            pass
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

@@ -196,7 +196,7 @@ def test_connection_refused(closed_port: int, make_source: Any) -> None:
     assert error.status_code is None
     assert error.attempts == 3
     message = str(error)
-    assert message.startswith("pipeline 'readings': GET http://user:***@127.0.0.1:")
+    assert message.startswith("pipeline 'readings': GET http://***@127.0.0.1:")
     assert "token=***" in message
     assert "failed (after 3 attempts): ConnectError" in message
     assert "pa55word" not in message

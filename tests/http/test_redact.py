@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 
 import pytest
 
-from weirflow._redact import RedactingFilter, redact_headers, redact_text, redact_url
+from weirflow._redact import (
+    RedactingFilter,
+    parse_rules,
+    redact_headers,
+    redact_text,
+    redact_url,
+)
 from weirflow.connectors.http import HttpRequestError, HttpSource
 from weirflow.senders.http import HttpSender
 from weirflow.testing_http import LocalHTTPServer, Response
@@ -35,9 +42,12 @@ from weirflow.testing_http import LocalHTTPServer, Response
         ("http://h/x?apikey=a&apikey=b&n=1", "http://h/x?apikey=***&apikey=***&n=1"),
         ("http://h/x?api%5Fkey=abc", "http://h/x?api%5Fkey=***"),
         ("http://h/x?flag&apikey=", "http://h/x?flag&apikey=***"),
-        ("https://bob:hunter2@h:8443/x", "https://bob:***@h:8443/x"),
-        ("https://bob@h/x", "https://bob@h/x"),
-        ("https://bob:p@ss:w@h/x", "https://bob:***@h/x"),
+        ("https://bob:hunter2@h:8443/x", "https://***@h:8443/x"),
+        ("https://TOKEN@h/x", "https://***@h/x"),
+        ("https://sk_live_1:@h/x", "https://***@h/x"),
+        ("https://bob:p@ss:w@h/x", "https://***@h/x"),
+        ("postgresql://app:pw@db/x", "postgresql://app:***@db/x"),
+        ("postgresql://app@db/x", "postgresql://app@db/x"),
         ("redis://:pw@localhost:6379/0", "redis://:***@localhost:6379/0"),
         ("https://h/cb#access_token=abc&state=1", "https://h/cb#access_token=***&state=1"),
         ("https://h/page#section-2", "https://h/page#section-2"),
@@ -93,7 +103,7 @@ def _record(msg: str, *args: object, exc: BaseException | None = None) -> loggin
 def test_filter_masks_urls_in_message_and_arguments() -> None:
     record = _record("polling %s and %r", "http://h/x?apikey=abc", {"u": "https://u:pw@h/"})
     assert RedactingFilter().filter(record)
-    assert record.getMessage() == "polling http://h/x?apikey=*** and {'u': 'https://u:***@h/'}"
+    assert record.getMessage() == "polling http://h/x?apikey=*** and {'u': 'https://***@h/'}"
 
 
 def test_filter_masks_known_secrets_and_tracebacks() -> None:
@@ -175,7 +185,7 @@ def test_sender_never_logs_credentials(closed_port: int, caplog: pytest.LogCaptu
     assert caplog.records  # the retry was logged
     assert APIKEY not in caplog.text
     assert APIKEY not in "".join(traceback.format_exception(caught.value))
-    assert "http://svc:***@127.0.0.1" in str(caught.value)
+    assert "http://***@127.0.0.1" in str(caught.value)
 
 
 def test_an_error_body_echoing_a_secret_is_masked(server: LocalHTTPServer) -> None:
@@ -187,3 +197,52 @@ def test_an_error_body_echoing_a_secret_is_masked(server: LocalHTTPServer) -> No
     finally:
         source.close()
     assert APIKEY not in str(caught.value)
+
+
+def test_filter_masks_secret_headers_in_httpcore_traces() -> None:
+    trace = (
+        "receive_response_headers.complete return_value=(b'HTTP/1.1', 200, b'OK', "
+        "[(b'Content-Type', b'application/json'), (b'Set-Cookie', b'session=abc123'), "
+        "(b'X-Auth-Token', b'tok456')])"
+    )
+    record = _record(trace)
+    assert RedactingFilter().filter(record)
+    message = record.getMessage()
+    assert "abc123" not in message
+    assert "tok456" not in message
+    assert "(b'Set-Cookie', b'***')" in message
+    assert "(b'Content-Type', b'application/json')" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "http://h/x?appid=a&accessKey=b&auth_code=c",
+            "http://h/x?appid=***&accessKey=***&auth_code=***",
+        ),
+        ("http://h/x?code=a&passphrase=b&jwt=c", "http://h/x?code=***&passphrase=***&jwt=***"),
+        ("http://h/x?session=a&sessionId=b&sig=c", "http://h/x?session=***&sessionId=***&sig=***"),
+        ("http://h/x?zipcode=1&units=metric&q=Oslo", "http://h/x?zipcode=1&units=metric&q=Oslo"),
+        ("https://api.telegram.org/bot12:AB-c_d/getMe", "https://api.telegram.org/bot***/getMe"),
+        ("https://h/bottles/12", "https://h/bottles/12"),
+    ],
+)
+def test_names_and_paths_by_pattern(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_user_rules() -> None:
+    rules = parse_rules(["city", "/hooks/*/*", re.compile(r"/v1/(\w+)/data"), "X-Tenant"])
+    url = "https://h/hooks/T1/B2/v1/k3y/data?city=Oslo&q=1"
+    assert redact_url(url, rules) == "https://h/hooks/***/***/v1/***/data?city=***&q=1"
+    assert redact_url(url) == url  # only where given
+    assert redact_headers({"x-tenant": "acme", "Accept": "*/*"}, rules) == {
+        "x-tenant": "***",
+        "Accept": "*/*",
+    }
+    assert parse_rules("city") == parse_rules(["city"])
+    with pytest.raises(ValueError, match="no '\\*'"):
+        parse_rules(["/hooks/plain"])
+    with pytest.raises(ValueError, match="got 3"):
+        parse_rules([3])

@@ -144,3 +144,27 @@ def test_bad_certificate_files(tmp_path: Any, certificates: Certificates) -> Non
         HttpSource("https://127.0.0.1/x", cert=str(junk), pipeline="secure")
     with pytest.raises(ConfigError, match=r"cert=\.\.\.\): give a PEM file path"):
         HttpSource("https://127.0.0.1/x", cert=("a", "b", "c", "d"), pipeline="secure")  # type: ignore[arg-type]
+
+
+def test_a_certificate_failure_is_one_clear_permanent_error(https: LocalHTTPServer) -> None:
+    """Connector and sender alike: the URL, the reason, no retry, one line."""
+    source = HttpSource(f"{https.url}/numbers?apikey=k3y-value", pipeline="secure", retries=3)
+    sender = HttpSender(f"{https.url}/reports", pipeline="secure", retries=3, backoff=0.01)
+    try:
+        with pytest.raises(HttpRequestError) as from_source:
+            source.read({})
+        with pytest.raises(HttpRequestError) as from_sender:
+            sender.send({"mean": 1})
+    finally:
+        source.close()
+        sender.close()
+    for caught, target in ((from_source, "GET"), (from_sender, "POST")):
+        message = str(caught.value)
+        assert message.startswith(f"pipeline 'secure': {target} {https.url}/")
+        assert "the server's TLS certificate failed verification" in message
+        assert "self-signed certificate" in message  # the reason, from the TLS library
+        assert "\n" not in message
+        assert caught.value.attempts == 1
+    assert "apikey=***" in str(from_source.value)
+    assert "k3y-value" not in str(from_source.value)
+    assert https.requests == []

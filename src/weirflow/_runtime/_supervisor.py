@@ -32,6 +32,7 @@ from ._channel import Cancelled, Channel
 from ._emit import Emitter, top_level
 from ._ordered import OrderBuffer
 from ._spec import StageSpec, min_capacity
+from ._tracebacks import trim_to_user_code
 from ._worker import (
     MAX_BATCH,
     Mapper,
@@ -90,10 +91,19 @@ class Run:
         return self._error
 
     def fail(self, error: BaseException) -> None:
-        """Record the first failure and stop everything."""
+        """Record the first failure and stop everything.
+
+        The error's traceback is cut to start at the user's code (the engine's frames are
+        logged at DEBUG with the full traceback).
+        """
         with self._lock:
-            if self._error is None:
+            first = self._error is None
+            if first:
                 self._error = error
+        if first:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("a stage failed; the full traceback", exc_info=error)
+            trim_to_user_code(error)
         self.cancel()
 
     def cancel(self) -> None:
@@ -383,7 +393,7 @@ def _order_tracking(final: StageSpec) -> dict[StageSpec, bool]:
 def iterate_values(run: Run, maxsize: int, with_index: bool) -> Iterator[Any]:
     """The consumer side: yield values, re-raise a worker's error, always close the run."""
     grace = SHUTDOWN_GRACE_SECONDS
-    error: BaseException | None = None
+    finished = False
     try:
         for batch in run.batches(maxsize):
             if with_index:
@@ -391,20 +401,23 @@ def iterate_values(run: Run, maxsize: int, with_index: bool) -> Iterator[Any]:
                     yield Element(as_tuple(index), value)
             else:
                 yield from batch.values
+        finished = True
     except Cancelled:
-        error = run.error
+        finished = True
     except KeyboardInterrupt:
         grace = INTERRUPT_GRACE_SECONDS
         raise
     finally:
         run.close(grace)
-    if error is not None:
-        raise error
+    # A worker that fails sends its end of stream before its failure is recorded: once every
+    # worker is joined, the run's error is final, whether the stream ended or was cancelled.
+    if finished and run.error is not None:
+        raise run.error
 
 
 async def aiterate_values(run: Run, maxsize: int, with_index: bool) -> AsyncIterator[Any]:
     """:func:`iterate_values` for ``async for`` and ``await``, on the running loop."""
-    error: BaseException | None = None
+    finished = False
     try:
         channel = run.channel(maxsize)
         while (batch := await channel.aget(MAX_BATCH)) is not None:
@@ -414,9 +427,10 @@ async def aiterate_values(run: Run, maxsize: int, with_index: bool) -> AsyncIter
             else:
                 for value in batch.values:
                     yield value
+        finished = True
     except Cancelled:
-        error = run.error
+        finished = True
     finally:
         await run.aclose()
-    if error is not None:
-        raise error
+    if finished and run.error is not None:  # final once every worker is joined (see above)
+        raise run.error

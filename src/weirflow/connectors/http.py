@@ -8,15 +8,18 @@ object, made on first use and safe to share between worker threads; retries with
 backoff on connection errors, timeouts and 5xx answers (never on 4xx answers, nor on a
 certificate that fails verification); TLS options; options checked when the object is made, so
 mistakes surface at build time as :class:`~weirflow.ConfigError` naming the pipeline and the
-field. Errors and log lines name the pipeline, the method and the URL with its credentials
-masked (:mod:`weirflow._redact`); the httpx exception is kept as ``__cause__``. Importing this
-module adds a :class:`~weirflow._redact.RedactingFilter` to the ``httpx`` logger, which logs
-each request's full URL at INFO level.
+field. Every answer is bounded: its body, decoded, by ``max_body_bytes`` (100 MiB; a gzip bomb
+stops at the limit) and the whole request, retries included, by ``deadline_seconds``
+(``5 * timeout``), so a server trickling bytes cannot hold a pipeline. Errors are one line naming
+the pipeline, the method and the URL with its credentials masked (:mod:`weirflow._redact`;
+``redact=[...]`` adds names and path patterns); the httpx exception is kept as ``__cause__`` and
+its traceback goes to DEBUG. Importing this module adds a
+:class:`~weirflow._redact.RedactingFilter` to the ``httpx`` and ``httpcore`` loggers (httpx logs
+each request's full URL at INFO level).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,8 +28,11 @@ import httpx
 from .._errors import InvalidArgumentError
 from .._http import (
     DECODES,
+    MAX_BODY_BYTES,
     METHODS,
     Cert,
+    HttpBodyTooLargeError,
+    HttpDeadlineError,
     HttpDecodeError,
     HttpRequestError,
     Requester,
@@ -38,21 +44,18 @@ from .._http import (
     check_url,
 )
 from .._interfaces import Source
-from .._redact import (
-    RedactingFilter,
-    redact_text,
-    redact_url,
-)
+from .._redact import redact_text, redact_url
 from .._runtime._inject import Signature, signature_of
 
-__all__ = ["METHODS", "HttpDecodeError", "HttpRequestError", "HttpSource", "Requester"]
-
-logger = logging.getLogger("weirflow.http")
-
-# httpx logs every request's full URL at INFO ("HTTP Request: GET http://...?apikey=..."): mask
-# the credentials in those lines too, once, for every client of the process.
-if not any(isinstance(f, RedactingFilter) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(RedactingFilter("httpx"))
+__all__ = [
+    "METHODS",
+    "HttpBodyTooLargeError",
+    "HttpDeadlineError",
+    "HttpDecodeError",
+    "HttpRequestError",
+    "HttpSource",
+    "Requester",
+]
 
 
 class HttpSource(Source):
@@ -78,6 +81,13 @@ class HttpSource(Source):
         json: a JSON body.
         data: a form body (a dict) or a raw body (str or bytes).
         timeout, retries, backoff, verify, cert, client: see :class:`Requester`.
+        max_body_bytes: the longest body (decoded) an answer may have; default 100 MiB.
+        deadline_seconds: the longest the whole request may take, retries included; default
+            ``5 * timeout``.
+        redact: more query parameter, header or form field names, and path templates
+            (``"/hooks/*"``: ``*`` marks the secret part) to mask in logs, errors and
+            ``repr()``, e.g. ``redact=["city", "/v1/*/data"]``. Names containing ``key``,
+            ``token``, ``secret``, ``pass``, ``auth``, ``session``... are masked anyway.
         decode: "json" (the parsed body), "text" or "bytes".
         pipeline: the pipeline's name, shown in errors and log lines.
         configuration: ``"get"`` or ``"post"``, the method under its wiredflow name.
@@ -114,6 +124,9 @@ class HttpSource(Source):
         pipeline: str = "?",
         client: httpx.Client | None = None,
         configuration: str | None = None,
+        max_body_bytes: int | None = MAX_BODY_BYTES,
+        deadline_seconds: float | None = None,
+        redact: Any = None,
     ) -> None:
         site = Site(pipeline)
         if configuration is not None:
@@ -165,6 +178,9 @@ class HttpSource(Source):
             verify=verify,
             cert=cert,
             client=client,
+            max_body_bytes=max_body_bytes,
+            deadline_seconds=deadline_seconds,
+            redact=redact,
         )
 
     def read(self, parameters: Mapping[str, Any]) -> Iterable[Any]:
@@ -234,11 +250,21 @@ class HttpSource(Source):
             return response.content
         if self.decode == "text":
             return response.text
+        shown = redact_url(str(response.request.url), self._http.rules)
         try:
             return response.json()
+        except RecursionError:
+            raise HttpDecodeError(
+                f"{self._site}: {method} {shown} answered {response.status_code} with JSON "
+                "nested too deeply to decode (deeper than Python's recursion limit); use "
+                "decode='text' or decode='bytes' to take the body as it is",
+                self.pipeline,
+                method,
+                shown,
+                response.status_code,
+            ) from None
         except ValueError as error:
-            shown = redact_url(str(response.request.url))
-            snippet = redact_text(response.text[:80], _secrets(response.request))
+            snippet = redact_text(response.text[:80], _secrets(response.request, self._http.rules))
             kind = response.headers.get("content-type", "none")
             raise HttpDecodeError(
                 f"{self._site}: {method} {shown} answered {response.status_code} with a body "
@@ -255,7 +281,9 @@ class HttpSource(Source):
         self._http.close()
 
     def __repr__(self) -> str:
-        where = _name(self.source) if self._function else redact_url(str(self.source))
+        where = (
+            _name(self.source) if self._function else redact_url(str(self.source), self._http.rules)
+        )
         return f"HttpSource({where!r}, method={self.method!r}, pipeline={self.pipeline!r})"
 
 

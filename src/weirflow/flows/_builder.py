@@ -79,8 +79,15 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        max_body_bytes: int | None = 100 * 1024 * 1024,
+        deadline_seconds: float | None = None,
+        redact: Any = None,
     ) -> PipelineBuilder:
-        """Each run, request ``source`` (a URL, or a function returning one); pass the body on."""
+        """Each run, request ``source`` (a URL, or a function returning one); pass the body on.
+
+        ``max_body_bytes``, ``deadline_seconds`` and ``redact``: see
+        :class:`~weirflow.connectors.http.HttpSource`.
+        """
         from ..connectors.http import HttpSource
 
         label = self._label("http_connector")
@@ -96,6 +103,9 @@ class PipelineBuilder:
             "cert": cert,
             "decode": decode,
             "pipeline": self.name,
+            "max_body_bytes": max_body_bytes,
+            "deadline_seconds": deadline_seconds,
+            "redact": redact,
         }
         if configuration is not None:
             options["configuration"] = configuration

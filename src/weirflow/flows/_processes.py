@@ -20,9 +20,8 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
-
 from .._errors import PipelineFailed, WorkerDied
+from .._runtime._pickling import dumps_by_value
 from .._runtime.executors.process import (
     _context,
     _exception_payload,
@@ -78,7 +77,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     children: list[_Child] = []
     child_ends: list[Connection] = []
     for pipeline in flow.pipelines:
-        payload = cloudpickle.dumps((pipeline, flow._storages))
+        payload = dumps_by_value((pipeline, flow._storages))
         results_receiver, results_sender = context.Pipe(duplex=False)
         stop_receiver, stop_sender = context.Pipe(duplex=False)
         process = context.Process(  # type: ignore[attr-defined]

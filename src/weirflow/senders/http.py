@@ -16,9 +16,19 @@ from typing import Any
 import httpx
 
 from .._errors import InvalidArgumentError
-from .._http import Cert, Requester, Site, Verify, check_headers, check_method, check_url
+from .._http import (
+    MAX_BODY_BYTES,
+    Cert,
+    Requester,
+    Site,
+    Verify,
+    check_headers,
+    check_method,
+    check_url,
+)
 from .._interfaces import Sender
 from .._redact import redact_url
+from .._unicode import unencodable_text
 from . import PayloadError, payload
 
 __all__ = ["HttpSender"]
@@ -34,8 +44,11 @@ class HttpSender(Sender):
         method: POST, PUT or PATCH.
         label_to_send: send only this key of each item (a dict); without it, the whole item.
         headers: sent with every request (values of secret headers never appear in logs).
-        timeout, retries, backoff, verify, cert, client: see
-            :class:`weirflow._http.Requester`.
+        timeout, retries, backoff, verify, cert, client, max_body_bytes, deadline_seconds:
+            see :class:`weirflow._http.Requester`. The limits apply to the answer: a sender
+            reads at most ``max_body_bytes`` of it (the rest is not needed, not an error).
+        redact: more names and path templates to mask in logs, errors and ``repr()``, as
+            for :class:`weirflow.connectors.http.HttpSource`, e.g. ``redact=["/hooks/*/*"]``.
         pipeline: the pipeline's name, shown in errors and log lines.
 
     Raises:
@@ -63,6 +76,9 @@ class HttpSender(Sender):
         "verify",
         "cert",
         "client",
+        "max_body_bytes",
+        "deadline_seconds",
+        "redact",
     )
     """The options ``send("http_post", ...)`` accepts."""
 
@@ -80,6 +96,9 @@ class HttpSender(Sender):
         cert: Cert | None = None,
         pipeline: str = "?",
         client: httpx.Client | None = None,
+        max_body_bytes: int | None = MAX_BODY_BYTES,
+        deadline_seconds: float | None = None,
+        redact: Any = None,
     ) -> None:
         kind = _KINDS.get(method.upper(), "http_post") if isinstance(method, str) else "http_post"
         site = Site(pipeline, f"send({kind!r}, {{name}}=...)")
@@ -103,6 +122,9 @@ class HttpSender(Sender):
             verify=verify,
             cert=cert,
             client=client,
+            max_body_bytes=max_body_bytes,
+            deadline_seconds=deadline_seconds,
+            redact=redact,
         )
 
     def send(self, item: Any) -> None:
@@ -122,9 +144,15 @@ class HttpSender(Sender):
                 raise PayloadError(
                     f"{self._where}: cannot send {type(body).__name__} as JSON ({error})"
                 ) from error
-            content, content_type = text.encode(), "application/json"
+            try:
+                content = text.encode()
+            except UnicodeEncodeError:
+                raise PayloadError(unencodable_text(body, self._where, "send it")) from None
+            content_type = "application/json"
         headers = self.headers if self._typed else {**self.headers, "content-type": content_type}
-        self._http.request(self.method, self.destination, headers=headers, content=content)
+        self._http.request(
+            self.method, self.destination, headers=headers, content=content, need_body=False
+        )
 
     def close(self) -> None:
         """Close the HTTP client (not one given as ``client=``)."""
@@ -132,6 +160,7 @@ class HttpSender(Sender):
 
     def __repr__(self) -> str:
         return (
-            f"HttpSender({redact_url(self.destination)!r}, method={self.method!r}, "
+            f"HttpSender({redact_url(self.destination, self._http.rules)!r}, "
+            f"method={self.method!r}, "
             f"pipeline={self.pipeline!r})"
         )

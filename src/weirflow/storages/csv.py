@@ -22,19 +22,58 @@ Encoding (UTF-8, ``,``-separated, ``"``-quoted where needed, one record per phys
 Appends, crash safety and ``overwrite`` work as in the ``jsonl`` storage: a torn last line is
 ignored by ``load`` and truncated by the next save. A header without type suffixes (a file made
 elsewhere) reads as all ``str``.
+
+Cells of any length read back: the standard ``csv`` module refuses fields over 131,072
+characters by default, so ``load`` raises its process-wide ``csv.field_size_limit`` while it
+parses (under a lock, restoring it afterwards); a cell the module could never read
+(over :data:`FIELD_LIMIT`) is refused at save, naming the field, so what saves, loads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._unicode import unencodable_text
 from . import _files
 from ._filebase import FileStorage
+
+
+def _widest_field_limit() -> int:
+    previous = csv.field_size_limit()
+    try:
+        csv.field_size_limit(sys.maxsize)
+        widest = sys.maxsize
+    except OverflowError:  # a platform whose C long is 32 bits
+        widest = 2**31 - 1
+    finally:
+        csv.field_size_limit(previous)
+    return widest
+
+
+FIELD_LIMIT = _widest_field_limit()
+"""The longest cell (in characters) the storage saves: the most ``csv`` can be set to read."""
+
+_limit_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def _wide_fields() -> Iterator[None]:
+    """Let ``csv`` read cells of up to :data:`FIELD_LIMIT` characters while inside."""
+    with _limit_lock:
+        previous = csv.field_size_limit(FIELD_LIMIT)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(previous)
+
 
 _TYPES = ("str", "int", "float", "bool", "json")
 Column = tuple[str, str]  # (name, type)
@@ -51,7 +90,7 @@ def column_type(value: Any) -> str:
 def _line(cells: Sequence[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue().encode()
+    return buffer.getvalue().encode()  # text is checked to encode first (_checked_text)
 
 
 def _cells(line: bytes) -> list[str]:
@@ -95,7 +134,8 @@ class CsvStorage(FileStorage):
                 columns = self._header_of(records[0])
                 data = _line([f"{name}:{kind}" for name, kind in columns])
             else:
-                columns = self._parse_header(_files.read_first_line(fd))
+                with _wide_fields():
+                    columns = self._parse_header(_files.read_first_line(fd))
                 data = b""
             data += b"".join(self._row(record, columns) for record in records)
             _files.append_records(fd, data)
@@ -116,7 +156,20 @@ class CsvStorage(FileStorage):
                 raise TypeError(
                     f"{self!r}: csv column names must be str without line breaks, got {key!r}"
                 )
+            self._checked_text(key, value, None)
         return value
+
+    def _checked_text(self, text: str, record: Mapping[str, Any], name: str | None) -> None:
+        """Refuse text that UTF-8 cannot encode (a lone surrogate) or csv could not read."""
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise ValueError(unencodable_text(dict(record), repr(self))) from None
+        if len(text) > FIELD_LIMIT:
+            raise ValueError(
+                f"{self!r}: field {name!r} makes a cell of {len(text):,} characters, longer "
+                f"than csv can read back ({FIELD_LIMIT:,}); use the 'jsonl' storage"
+            )
 
     def _header_of(self, record: Mapping[str, Any]) -> list[Column]:
         return [(name, column_type(value)) for name, value in record.items()]
@@ -131,7 +184,10 @@ class CsvStorage(FileStorage):
                     "by its first item: include the field from the first save on, drop it with "
                     "a preprocessing function, or use the 'jsonl' storage"
                 )
-        return _line([self._cell(record.get(name), name, kind) for name, kind in columns])
+        cells = [self._cell(record.get(name), name, kind) for name, kind in columns]
+        for (name, _), cell in zip(columns, cells, strict=True):
+            self._checked_text(cell, record, name)
+        return _line(cells)
 
     def _cell(self, value: Any, name: str, kind: str) -> str:
         if value is None:
@@ -166,12 +222,13 @@ class CsvStorage(FileStorage):
         lines = _files.complete_lines(data)
         if not lines:
             return []
-        columns = self._parse_header(lines[0])
-        return [
-            self._record(line, number, columns)
-            for number, line in enumerate(lines[1:], start=2)
-            if line  # a row always has a cell; a single empty cell is written ""
-        ]
+        with _wide_fields():
+            columns = self._parse_header(lines[0])
+            return [
+                self._record(line, number, columns)
+                for number, line in enumerate(lines[1:], start=2)
+                if line  # a row always has a cell; a single empty cell is written ""
+            ]
 
     def _decode_latest(self, data: bytes) -> Any:
         records = self._decode(data)

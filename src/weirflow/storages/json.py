@@ -13,7 +13,8 @@ see a complete array. A save costs time proportional to the file's size: for lon
 appends prefer ``jsonl``. In ``overwrite`` mode the file holds the latest item alone.
 
 Values must be JSON: dicts with str keys, lists, str, int, float, bool, None (tuples come back
-as lists). ``NaN`` and infinities are refused, because they are not valid JSON.
+as lists). ``NaN`` and infinities are refused, because they are not valid JSON, and so is text
+holding a lone surrogate (``"\\ud800"``), which UTF-8 cannot store: the error names the field.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .._unicode import unencodable_text
 from . import _files
 from ._filebase import FileStorage
 
@@ -30,8 +32,16 @@ def encode_value(value: Any, owner: str) -> bytes:
     """``value`` as compact single-line JSON, or a ``TypeError``/``ValueError`` naming ``owner``."""
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError(unencodable_text(value, owner)) from None
+    except RecursionError:
+        raise ValueError(
+            f"{owner}: cannot save {type(value).__name__} item as JSON: it is nested too "
+            "deeply (or holds itself)"
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise type(exc)(
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(
             f"{owner}: cannot save {type(value).__name__} item as JSON ({exc}); convert it "
             "to dicts, lists, str, int, float (not NaN/inf), bool or None, for example with "
             "a preprocessing function"

@@ -10,9 +10,10 @@ Per worker there are two pipes and, in the parent, two threads:
   exception if it raised, and its final "done". A pipe that closes without "done" means the
   process died: the stage fails with :class:`~weirflow.WorkerDied` and its exit code.
 
-The stage function travels once, with cloudpickle (lambdas and closures from ``__main__`` work);
-elements travel with pickle, in batches. Exceptions come back pickled, with the worker's
-formatted traceback as their ``__cause__`` (:class:`~weirflow.RemoteError` if they don't pickle).
+The stage function travels once, with cloudpickle (lambdas and closures from ``__main__`` work;
+``_pickling`` keeps their file names); elements travel with pickle, in batches. Exceptions come
+back pickled, with the worker's formatted traceback (from the user's frame on) as their
+``__cause__`` (:class:`~weirflow.RemoteError` if they don't pickle).
 Workers ignore SIGINT: the parent decides when they stop. Stopping closes a worker's input pipe
 (its loop ends, ``on_done`` runs, it exits); one still busy after the grace period is terminated.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -36,15 +38,16 @@ from importlib.machinery import ModuleSpec
 from multiprocessing.context import BaseContext
 from typing import Any
 
-import cloudpickle
-
 from ..._errors import RemoteError, SerializationError, WorkerDied
 from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
+from .._pickling import dumps_by_value
 from .._spec import StageSpec
+from .._tracebacks import trim_to_user_code
 from .._worker import BlockingOutput, Mapper, StageRuntime, drive_blocking, run_worker
 
+logger = logging.getLogger("weirflow")
 Report = Callable[[BaseException], None]
 Connection = multiprocessing.connection.Connection
 
@@ -205,8 +208,9 @@ def _worker_main(
     send_conn.close()
 
 
-def _exception_payload(error: BaseException) -> tuple[bytes | None, str, str, str]:
-    formatted = "".join(traceback.format_exception(error))
+def _exception_payload(error: BaseException) -> tuple[bytes | None, str, str, str, str]:
+    full = "".join(traceback.format_exception(error))
+    formatted = "".join(traceback.format_exception(trim_to_user_code(error)))
     pickled: bytes | None
     try:
         pickled = pickle.dumps(error, _PROTOCOL)
@@ -214,7 +218,7 @@ def _exception_payload(error: BaseException) -> tuple[bytes | None, str, str, st
     except Exception:
         pickled = None
     name = f"{type(error).__module__}.{type(error).__qualname__}"
-    return pickled, name, str(error), formatted
+    return pickled, name, str(error), formatted, full
 
 
 class RemoteTraceback(Exception):
@@ -228,8 +232,9 @@ class RemoteTraceback(Exception):
         return f"\n\n--- traceback in the worker process ---\n{self.formatted}"
 
 
-def _rebuild_exception(payload: tuple[bytes | None, str, str, str]) -> BaseException:
-    pickled, name, message, formatted = payload
+def _rebuild_exception(payload: tuple[bytes | None, str, str, str, str]) -> BaseException:
+    pickled, name, message, formatted, full = payload
+    logger.debug("a worker process raised; its full traceback:\n%s", full)
     if pickled is not None:
         try:
             error: BaseException = pickle.loads(pickled)
@@ -380,7 +385,7 @@ class ProcessExecutor:
         context = _context()
         child_spec = dataclasses.replace(spec, upstreams=(), iterable=None)
         try:
-            spec_bytes = cloudpickle.dumps(child_spec, _PROTOCOL)
+            spec_bytes = dumps_by_value(child_spec)
         except Exception as error:
             raise SerializationError(
                 f"stage {spec.name!r}: the stage function or its hooks cannot be pickled for "
