@@ -179,10 +179,10 @@ class TcpProxy:
 
 
 class LogWatcher(logging.Handler):
-    """Collects the messages of a logger; a test can wait for the n-th one."""
+    """Collects the messages of a logger from INFO up; a test can wait for the n-th one."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+        super().__init__(logging.INFO)
         self.messages: list[str] = []
         self._changed = threading.Condition()
 

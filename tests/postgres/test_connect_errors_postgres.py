@@ -7,10 +7,12 @@ and the server's reason.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 
 import pytest
+from pg_support import TcpProxy
 
 from weirflow.storages import DatabaseUnavailableError, SqlStorage
 
@@ -48,3 +50,23 @@ def test_a_missing_database_or_role_is_reported_at_once(
         assert (error.pipeline, error.table, error.attempts) == ("meters", "readings", 1)
         assert error.url == f"postgresql+psycopg://{user}:***@{HOST}:{PORT}/{database}"
     assert storage.statistics().retries == 0
+
+
+def test_a_failed_attempt_is_one_warning_line_with_its_traceback_at_debug(
+    proxy: TcpProxy, table: str, sql_storage: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = sql_storage(proxy.url(), table, retries=1, retry_backoff=0.01, pipeline="meters")
+    proxy.cut()
+    with (
+        caplog.at_level(logging.DEBUG, logger="weirflow.storages"),
+        pytest.raises(DatabaseUnavailableError),
+    ):
+        storage.save({"n": 1})
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is None
+    assert "\n" not in warnings[0].getMessage()
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert [r.getMessage() for r in debug] == [
+        f"{storage._site()}: saving 1 record failed on attempt {n}" for n in (1, 2)
+    ]

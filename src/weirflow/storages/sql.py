@@ -523,6 +523,9 @@ class SqlStorage(Storage):
                 # The server answering with an error means it committed nothing of the call.
                 unconfirmed = unconfirmed or (attempt.committing and not server_error(error))
                 reason = describe(error, self._secrets())
+                logger.debug(
+                    "%s: %s failed on attempt %d", self._site(), action, number, exc_info=True
+                )
                 limit = timed_out(error)
                 if limit is not None:
                     reason = f"{reason}; {self._limit_hint(limit)}"
