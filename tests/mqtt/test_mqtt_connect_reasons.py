@@ -174,3 +174,27 @@ def test_two_sources_sharing_a_client_id_the_older_one_fails_clearly(
     assert f"clients sharing client_id {client_id!r} would take turns for ever" in str(error)
     assert "give each one its own client_id" in str(error)
     assert lines.at(logging.ERROR) == [str(error)]  # one error, from the one that gave up
+
+
+def test_a_broker_that_closes_before_answering_is_not_a_lost_connection(
+    mosquitto: Callable[..., Any], certificates: Any, lines: Lines
+) -> None:
+    """A TLS broker that wants a client certificate closes the connection before its CONNACK."""
+    broker = mosquitto(
+        f"cafile {certificates.ca}\n"
+        f"certfile {certificates.server_cert}\n"
+        f"keyfile {certificates.server_key}\n"
+        "require_certificate true\n"
+    )
+    source = source_at("127.0.0.1", broker.port, tls={"ca_certs": str(certificates.ca)})
+    try:
+        source.start()
+        warning = lines.wait_for("cannot connect")
+    finally:
+        source.close()
+    assert warning.getMessage().startswith(
+        f"pipeline 'plant': mqtts://127.0.0.1:{broker.port}: cannot connect: the broker closed "
+        "the connection before answering (it may require a client certificate: tls certfile "
+        "and keyfile); retrying"
+    )
+    assert not [m for m in lines.at(logging.WARNING) if "lost the connection" in m]

@@ -342,6 +342,7 @@ class MqttSource(Source):
         self._reading = False
         self._outage = False  # a connection problem was logged and not yet resolved
         self._ever_connected = False
+        self._up = False  # the current connection got its CONNACK
         self._connected_at = 0.0
         self._quick_losses = 0  # connections closed by the broker soon after they were made
         self._failure: MqttError | None = None  # a permanent failure read() raises
@@ -409,6 +410,7 @@ class MqttSource(Source):
                 client = self._new_client()
                 self._client = client
                 self._failure = None
+                self._up = False
                 self._buffer.reopen()
                 self._thread = start_network(client, f"weirflow mqtt {self.pipeline}")
             return True
@@ -507,6 +509,7 @@ class MqttSource(Source):
             outage, self._outage = self._outage, False
             again, self._ever_connected = self._ever_connected, True
             self._connected_at = time.monotonic()
+            self._up = True
         if outage and again:
             logger.warning("%s: connected again", self._where)
         else:
@@ -552,6 +555,23 @@ class MqttSource(Source):
         if client is not self._client:
             return  # closed or replaced: nothing to report
         self._subscribed.clear()
+        with self._lock:
+            was_up, self._up = self._up, False
+        if not was_up:  # no CONNACK on this connection: it was never made
+            if reason_code.value != 128:  # "Unspecified error": the socket closed
+                return  # a refused CONNACK, logged by _on_connect
+            self._log_outage(
+                logging.WARNING,
+                "%s: cannot connect: the broker closed the connection before answering%s; "
+                "retrying every %.1f to %.1fs",
+                self._where,
+                " (it may require a client certificate: tls certfile and keyfile)"
+                if self._tls is not None
+                else "",
+                self.reconnect_min_delay,
+                self.reconnect_max_delay,
+            )
+            return
         with self._lock:
             quick = time.monotonic() - self._connected_at < TAKEOVER_WINDOW_S
             self._quick_losses = self._quick_losses + 1 if quick else 0
