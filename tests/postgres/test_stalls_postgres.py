@@ -221,3 +221,20 @@ def test_stopping_a_flow_does_not_wait_for_a_blocked_save(
     assert rows(direct, table) == []  # the save gave up: nothing is committed behind our back
     assert "busy in user code" not in caplog.text
     assert "still busy" not in caplog.text
+
+
+def test_a_server_that_stops_answering_is_given_up_after_twice_statement_timeout(
+    proxy: TcpProxy,
+    table: str,
+    sql_storage: Make,
+    direct: sqlalchemy.Engine,
+    storage_log: LogWatcher,
+) -> None:
+    storage = sql_storage(proxy.url(), table, statement_timeout=0.1, retries=0, warn_after=None)
+    storage.save({"n": 1})
+    proxy.freeze()  # no server-side timeout can answer now
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        storage.save({"n": 2})  # 1.2 s: twice statement_timeout and a second
+    assert "no answer from the database within 1.2 s" in str(caught.value)
+    assert any("got no answer from the database" in m for m in storage_log.messages)
+    assert rows(direct, table) == [1]

@@ -8,6 +8,10 @@ server-side ``lock_timeout`` and ``statement_timeout`` bound the first case (see
 * each call to a database server is registered while it runs; one that is still running after
   ``warn_after`` seconds is logged once at WARNING (what it waits for, the timeouts that will end
   it), and at INFO when it finally ends;
+* a call still running ``give_up_after`` seconds after it started (the storage makes that
+  twice its ``statement_timeout`` plus a second: longer than the server would let any of its
+  statements run) is abandoned as :meth:`CallWatch.interrupt` abandons it: the server stopped
+  answering on a connection that is still open, which no server-side timeout can report;
 * :meth:`CallWatch.interrupt` (the flow is stopping) makes every registered call give up at
   once: its connection's socket is shut down, so the thread blocked in the driver wakes with a
   connection error, and the server is asked (best effort, in the watch's thread) to cancel the
@@ -32,16 +36,18 @@ from .._threads import start_thread
 logger = logging.getLogger("weirflow.storages")
 
 CANCEL_TIMEOUT_S = 1.0
+RECHECK_S = 0.5
 
 
 class _Call:
-    __slots__ = ("action", "connection", "started", "warned")
+    __slots__ = ("abandoned", "action", "connection", "started", "warned")
 
     def __init__(self, action: str) -> None:
         self.action = action
         self.started = time.monotonic()
         self.connection: Any = None  # the driver's connection, once checked out
         self.warned = False
+        self.abandoned = False  # given up by the watch: the server did not answer in time
 
 
 class CallWatch:
@@ -51,11 +57,19 @@ class CallWatch:
         site: how log lines name the storage (no password).
         warn_after: seconds a call may run before a WARNING says it waits; None: never.
         limits: what ends a waiting call, for the warning (``"lock_timeout 10 s"``).
+        give_up_after: seconds after which a call is abandoned; None: never.
     """
 
-    def __init__(self, site: Callable[[], str], warn_after: float | None, limits: str) -> None:
+    def __init__(
+        self,
+        site: Callable[[], str],
+        warn_after: float | None,
+        limits: str,
+        give_up_after: float | None = None,
+    ) -> None:
         self._site = site
         self._warn_after = warn_after
+        self._give_up_after = give_up_after
         self._limits = limits
         self._calls: dict[int, _Call] = {}
         self._changed = threading.Condition()
@@ -70,7 +84,8 @@ class CallWatch:
         key = id(entry)
         with self._changed:
             self._calls[key] = entry
-            if self._thread is None and not self._closed and self._warn_after is not None:
+            watched = self._warn_after is not None or self._give_up_after is not None
+            if self._thread is None and not self._closed and watched:
                 self._thread = start_thread(self._run, name=f"weirflow sql watch {self._site()}")
             self._changed.notify()
         try:
@@ -117,24 +132,31 @@ class CallWatch:
     # -- the watch's thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        assert self._warn_after is not None
-        warn_after = self._warn_after
         while True:
-            late: list[_Call] = []
             with self._changed:
                 while not self._closed and not self._to_cancel:
-                    now = time.monotonic()
-                    due = [c for c in self._calls.values() if not c.warned]
-                    late = [c for c in due if now - c.started >= warn_after]
-                    if late:
+                    late, lost, wake = self._due(time.monotonic())
+                    if late or lost:
                         break
-                    next_due = min((c.started + warn_after for c in due), default=None)
-                    self._changed.wait(None if next_due is None else next_due - now)
+                    self._changed.wait(None if wake is None else wake - time.monotonic())
+                else:
+                    late, lost = [], []
                 if self._closed:
                     return
                 for entry in late:
                     entry.warned = True
-            self._cancel_pending()
+                for entry in lost:
+                    entry.abandoned = True
+                    self._to_cancel.append(entry.connection)
+            for entry in lost:
+                logger.warning(
+                    "%s: %s got no answer from the database for %.1f s; giving up on this "
+                    "connection",
+                    self._site(),
+                    entry.action,
+                    time.monotonic() - entry.started,
+                )
+                _shut_down(entry.connection)
             for entry in late:
                 logger.warning(
                     "%s: %s has waited %.1f s for the database (another session may hold a "
@@ -144,6 +166,29 @@ class CallWatch:
                     time.monotonic() - entry.started,
                     self._limits,
                 )
+            self._cancel_pending()
+
+    def _due(self, now: float) -> tuple[list[_Call], list[_Call], float | None]:
+        """Calls to warn about, calls to abandon, and when the next one is due (lock held)."""
+        late: list[_Call] = []
+        lost: list[_Call] = []
+        times: list[float] = []
+        for entry in self._calls.values():
+            if self._warn_after is not None and not entry.warned:
+                due = entry.started + self._warn_after
+                if now >= due:
+                    late.append(entry)
+                else:
+                    times.append(due)
+            if self._give_up_after is not None and not entry.abandoned:
+                due = entry.started + self._give_up_after
+                if now < due:
+                    times.append(due)
+                elif entry.connection is not None:
+                    lost.append(entry)
+                else:  # still connecting (connect_timeout bounds that): look again soon
+                    times.append(now + RECHECK_S)
+        return late, lost, min(times, default=None)
 
     def _cancel_pending(self) -> None:
         with self._changed:

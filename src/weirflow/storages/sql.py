@@ -131,7 +131,10 @@ class SqlStorage(Storage):
         statement_timeout: seconds a statement may run on a PostgreSQL server before the
             server cancels it (``None``: no limit). A statement cancelled so, like one that
             hit ``lock_timeout``, is retried as a connection error is, then the call raises
-            :class:`~weirflow.storages.DatabaseUnavailableError` saying why.
+            :class:`~weirflow.storages.DatabaseUnavailableError` saying why. A call that got
+            no answer for twice this plus a second (a server that hangs, or a network that
+            drops everything, on a connection still open) gives its connection up and is
+            retried the same way.
         lock_timeout: seconds a statement may wait for a lock another session holds on the
             table (PostgreSQL; ``None``: no limit).
         warn_after: seconds a call to a database server may wait before a WARNING says so
@@ -210,8 +213,12 @@ class SqlStorage(Storage):
         self._closing = threading.Event()  # set by close(): retries waiting give up
         self._counts = SqlStorageStatistics()
         self._counts_lock = threading.Lock()
+        server = not is_sqlite(self.url)
         self._watch = CallWatch(
-            self._site, None if is_sqlite(self.url) else self.warn_after, self._limits()
+            self._site,
+            self.warn_after if server else None,
+            self._limits(),
+            give_up_after=self._give_up_after() if server else None,
         )
 
     def _check_combination(self, context: str) -> None:
@@ -529,6 +536,11 @@ class SqlStorage(Storage):
                 limit = timed_out(error)
                 if limit is not None:
                     reason = f"{reason}; {self._limit_hint(limit)}"
+                if attempt.call is not None and attempt.call.abandoned:
+                    reason = (
+                        f"no answer from the database within {self._give_up_after():g} s, "
+                        "twice statement_timeout and a second: the connection was given up"
+                    )
                 if number < attempts and not closing.is_set():
                     delay = backoff_delay(self.retry_backoff, number)
                     logger.warning(
@@ -578,6 +590,12 @@ class SqlStorage(Storage):
             "database name) and the server's access rules"
         )
         return DatabaseUnavailableError(message, self.pipeline, self.table, masked(self.url), 1)
+
+    def _give_up_after(self) -> float | None:
+        """Seconds after which a call is abandoned: no statement may run that long."""
+        if not self.statement_timeout or self.url.get_backend_name() != "postgresql":
+            return None
+        return 2 * self.statement_timeout + 1
 
     def _limits(self) -> str:
         if self.url.get_backend_name() != "postgresql":
