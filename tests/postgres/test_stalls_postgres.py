@@ -238,3 +238,20 @@ def test_a_server_that_stops_answering_is_given_up_after_twice_statement_timeout
     assert "no answer from the database within 1.2 s" in str(caught.value)
     assert any("got no answer from the database" in m for m in storage_log.messages)
     assert rows(direct, table) == [1]
+
+
+def test_the_index_upsert_on_needs_is_built_without_statement_timeout(
+    pg_url: str, table: str, sql_storage: Make, direct: sqlalchemy.Engine
+) -> None:
+    """A unique index on a big existing table takes longer than a save may: DDL is exempt."""
+    with direct.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                f'CREATE TABLE "{table}" AS SELECT n, md5(n::text) AS label '
+                "FROM generate_series(1, 200000) AS n"
+            )
+        )
+    storage = sql_storage(pg_url, table, upsert_on=["n"], statement_timeout=0.01, retries=0)
+    storage.open()  # builds the index: well over 10 ms for 200,000 rows
+    storage.save({"n": 7, "label": "seven"})
+    assert storage.load(where={"n": 7}) == [{"n": 7, "label": "seven"}]

@@ -40,7 +40,7 @@ RECHECK_S = 0.5
 
 
 class _Call:
-    __slots__ = ("abandoned", "action", "connection", "started", "warned")
+    __slots__ = ("abandoned", "action", "bounded", "connection", "started", "warned")
 
     def __init__(self, action: str) -> None:
         self.action = action
@@ -48,6 +48,7 @@ class _Call:
         self.connection: Any = None  # the driver's connection, once checked out
         self.warned = False
         self.abandoned = False  # given up by the watch: the server did not answer in time
+        self.bounded = True  # False while it runs DDL, which may rightly take long
 
 
 class CallWatch:
@@ -180,7 +181,7 @@ class CallWatch:
                     late.append(entry)
                 else:
                     times.append(due)
-            if self._give_up_after is not None and not entry.abandoned:
+            if self._give_up_after is not None and entry.bounded and not entry.abandoned:
                 due = entry.started + self._give_up_after
                 if now < due:
                     times.append(due)

@@ -97,6 +97,11 @@ class _Attempt:
         self.committing = False
         self.call: Any = None  # the watch's entry (database servers only)
 
+    def unbounded(self) -> None:
+        """The call runs DDL now: the watch does not give it up (it still warns)."""
+        if self.call is not None:
+            self.call.bounded = False
+
     def watch(self, connection: Any) -> None:
         """The call now runs on ``connection`` (a SQLAlchemy ``Connection``)."""
         if self.call is not None:
@@ -287,6 +292,7 @@ class SqlStorage(Storage):
                         f"{self!r}: upsert_on column(s) {missing} are not fields of the first "
                         f"record ({', '.join(schema)}); include them, or declare a schema"
                     )
+                attempt.unbounded()  # DDL may rightly take long (an index on a big table)
                 _sqltable.create(engine, _sqltable.define_table(self.table, schema, self.upsert_on))
                 with engine.connect() as connection:
                     attempt.watch(connection)
@@ -299,6 +305,7 @@ class SqlStorage(Storage):
                         f"{self!r}: upsert_on column(s) {missing} are not columns of the "
                         f"existing table {self.table!r}; change upsert_on"
                     )
+                attempt.unbounded()
                 _sqltable.ensure_unique_index(engine, table, self.upsert_on)
             self._table, self._writable = table, True
             return table
