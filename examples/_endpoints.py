@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import string
 
-from weirflow.testing_http import LocalHTTPServer, Request
+from weirflow.testing import LocalHTTPServer, Request
 
 
 def start_endpoints(seed: int = 7) -> LocalHTTPServer:

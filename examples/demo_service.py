@@ -24,7 +24,7 @@ from statistics import mean
 from typing import Any
 
 from weirflow import Flow, FlowBuilder
-from weirflow.testing_http import LocalHTTPServer, Request
+from weirflow.testing import LocalHTTPServer, Request
 
 DATA = Path("data") / "demo"
 

@@ -30,6 +30,7 @@ from ._interfaces import Delivery as Delivery
 from ._interfaces import Sender as Sender
 from ._interfaces import Source as Source
 from ._interfaces import Storage as Storage
+from ._retry import Retry as Retry
 from ._runtime._batch import Element as Element
 from ._runtime._inject import StageStatus as StageStatus
 from ._runtime._inject import WorkerInfo as WorkerInfo

@@ -148,11 +148,16 @@ class HttpDeadlineError(HttpRequestError):
     """
 
 
+# Made afresh in each process (and after unpickling): the client, its TLS context, the locks.
+_PER_PROCESS = ("_client", "_lock", "_closed", "tls")
+
+
 class Requester:
     """Sends requests with retries through one lazily made, thread-safe ``httpx.Client``.
 
     The machinery the HTTP connector and senders share; use it to write another HTTP source
-    or sender that behaves the same way.
+    or sender that behaves the same way. It pickles as its settings (a copy in a worker process
+    makes its own client), unless it was given a ``client``.
 
     Args:
         site: the pipeline and the call the options came from (for messages).
@@ -173,7 +178,7 @@ class Requester:
             (see :func:`weirflow._redact.parse_rules`).
 
     Example:
-        >>> from weirflow.testing_http import LocalHTTPServer
+        >>> from weirflow.testing import LocalHTTPServer
         >>> with LocalHTTPServer() as server:
         ...     server.route("GET", "/status", {"up": True}, statuses=[503])
         ...     http = Requester(Site("monitor"), retries=1, backoff=0.01)
@@ -246,8 +251,32 @@ class Requester:
         self.retries = retries
         self.backoff = float(backoff)
         self.tls = tls_context(verify, cert, site) if client is None else True
+        self._tls_options = (verify, cert)
         self._client = client
         self._owns_client = client is None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The settings only: a copy (in a worker process) makes its own client and TLS context.
+
+        Raises:
+            TypeError: the requester uses a ``client`` given to it, which cannot cross.
+        """
+        if not self._owns_client:
+            raise TypeError(
+                f"{self.site}: an httpx.Client given as client=... cannot be sent to a worker "
+                "process; give the TLS options (verify, cert) instead, or run in threads"
+            )
+        state = self.__dict__.copy()
+        for name in _PER_PROCESS:
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.tls = tls_context(*self._tls_options, self.site)
+        self._client = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
 

@@ -1,28 +1,54 @@
 """The ``weirflow`` command line: ``run`` and ``check`` a service file.
 
 A service file is a Python file that exposes a :class:`~weirflow.Flow`, a
-:class:`~weirflow.FlowBuilder`, or a function returning one (``build_flow``, ``make_flow``,
-``create_flow`` or ``flow``); ``path.py:name`` picks one by name. The file runs as a script
-would, except that its ``if __name__ == "__main__":`` block does not.
+:class:`~weirflow.FlowBuilder` (a builder and the flow built from it are one flow), or a function
+returning one (``build_flow``, ``make_flow``, ``create_flow`` or ``flow``); ``path.py:name``
+picks one by name. The file runs as a script would, except that its
+``if __name__ == "__main__":`` block does not and a top-level ``flow.launch_flow(...)`` is not
+run while loading (``run`` uses its ``execution_seconds`` unless ``--execution-seconds`` is
+given). See ``_load.py``.
 
-Exit codes: 0 when the flow ended or was stopped by a signal, 1 when a pipeline failed, 2 for a
-configuration or usage error, 130 on a second Ctrl-C.
+``weirflow check`` prints each pipeline's stages and what they talk to (credentials masked);
+``--connect`` also tries each source, storage and sender once.
+
+Exit codes: 0 when the flow ended or was stopped by a signal (``check``: it is valid, and with
+``--connect`` everything was reachable), 1 when a pipeline failed (or something was
+unreachable), 2 for a configuration or usage error, 130 on a second Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import runpy
+import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError, PipelineFailed
+from ._errors import ConfigError, PipelineFailed, WeirflowError
+from ._load import LoadError, ServiceConfigError, load_service
 from ._version import __version__
 
-FACTORY_NAMES = ("build_flow", "make_flow", "create_flow", "flow")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds > 0 (leave it out to run until stopped), "
+            f"got {text!r}"
+        )
+    return value
+
+
+def _level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     run.add_argument(
         "--execution-seconds",
-        type=float,
+        type=_seconds,
         default=None,
-        help="stop after this many seconds (default: run until done or stopped)",
+        help="stop after this many seconds (default: the file's launch_flow(execution_seconds=)"
+        ", else run until done or stopped)",
     )
-    run.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    run.add_argument("--log-level", type=_level, default="INFO", help="logging level (INFO)")
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also try each source, storage and sender once and say which are reachable",
+    )
     return parser
 
 
@@ -56,21 +88,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
+    handler = _log_handler("WARNING" if arguments.command == "check" else arguments.log_level)
     try:
-        flow = load_flow(arguments.service)
-    except ConfigError as error:
-        print(f"weirflow: configuration error: {error}", file=sys.stderr)
-        return 2
-    except LoadError as error:
-        print(f"weirflow: {error}", file=sys.stderr)
-        return 2
-    if arguments.command == "check":
-        print(flow.describe())
-        return 0
-    return _run(flow, arguments.execution_seconds, arguments.log_level)
+        try:
+            service = load_service(arguments.service)
+        except ServiceConfigError as error:
+            print(f"weirflow: {error.where}: configuration error: {error.error}", file=sys.stderr)
+            return 2
+        except LoadError as error:
+            print(f"weirflow: {error}", file=sys.stderr)
+            return 2
+        if arguments.command == "check":
+            return _check(service.flow, arguments.connect)
+        seconds = arguments.execution_seconds or service.execution_seconds
+        return _run(service.flow, seconds)
+    finally:
+        logging.getLogger("weirflow").removeHandler(handler)
 
 
-def _run(flow: Any, execution_seconds: float | None, log_level: str) -> int:
+def _log_handler(level: str) -> logging.Handler:
     from ._redact import RedactingFilter
 
     handler = logging.StreamHandler()
@@ -78,71 +114,59 @@ def _run(flow: Any, execution_seconds: float | None, log_level: str) -> int:
     handler.addFilter(RedactingFilter())
     logger = logging.getLogger("weirflow")
     logger.addHandler(handler)
-    logger.setLevel(log_level.upper())
+    logger.setLevel(level)
+    return handler
+
+
+def _check(flow: Any, connect: bool) -> int:
+    print(flow.describe())
+    if not connect:
+        return 0
+    from .flows._targets import probe_flow
+
+    results = probe_flow(flow)
+    print("connections:")
+    for result in results:
+        print(f"  {result.line()}")
+    return 1 if any(result.reachable is False for result in results) else 0
+
+
+def _log_failures(logger: logging.Logger, error: BaseException) -> None:
+    """Say why the flow failed: each failure was logged in one line as it happened.
+
+    A failure inside weirflow's own connectors and storages (a refused connection, a database
+    that is down, a broker that said no) is operational: its traceback, mostly third-party
+    frames, goes to DEBUG. A failure of the user's own code keeps its traceback at ERROR (it
+    starts at the user's frame).
+    """
+    failures = list(error.exceptions) if isinstance(error, ExceptionGroup) else [error]
+    logger.error("the flow failed: %d pipeline(s) failed", len(failures))
+    for failure in failures:
+        cause = failure.__cause__ if isinstance(failure, PipelineFailed) else failure
+        if isinstance(cause, WeirflowError):
+            logger.debug("traceback of %s", failure, exc_info=failure)
+        else:
+            logger.error("traceback of %s", failure, exc_info=failure)
+
+
+def _run(flow: Any, execution_seconds: float | None) -> int:
+    from .flows._signals import keep_handlers_after_a_signal
+
+    logger = logging.getLogger("weirflow")
+    keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
     try:
         flow.launch_flow(execution_seconds=execution_seconds)
+    except ConfigError as error:
+        print(f"weirflow: configuration error: {error}", file=sys.stderr)
+        return 2
     except (PipelineFailed, ExceptionGroup) as error:
-        logger.error("the flow failed", exc_info=error)
+        _log_failures(logger, error)
         return 1
     finally:
         for name, stats in flow.statistics().items():
             print(
                 f"{name}: {stats['runs']} run(s), {stats['items']} item(s), "
-                f"{stats['failures']} failure(s), {stats['restarts']} restart(s)"
+                f"{stats['failures']} failure(s), {stats['restarts']} restart(s)",
+                flush=True,
             )
-        logger.removeHandler(handler)
     return 0
-
-
-class LoadError(Exception):
-    """The service file could not be loaded or exposes no flow."""
-
-
-def load_flow(target: str) -> Any:
-    """Load ``path.py`` or ``path.py:name`` and return the :class:`~weirflow.Flow` it exposes."""
-    from .flows import Flow, FlowBuilder
-
-    path_text, _, name = target.partition(":") if not Path(target).exists() else (target, "", "")
-    path = Path(path_text)
-    if not path.is_file():
-        raise LoadError(f"no such service file: {path}")
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        namespace = runpy.run_path(str(path), run_name="__weirflow_service__")
-    except ConfigError:
-        raise
-    except Exception as error:
-        raise LoadError(f"{path} raised {type(error).__name__}: {error}") from error
-    if name:
-        if name not in namespace:
-            raise LoadError(f"{path} has no {name!r}")
-        candidate = namespace[name]
-    else:
-        found = [
-            key
-            for key, value in namespace.items()
-            if isinstance(value, (Flow, FlowBuilder)) and not key.startswith("_")
-        ]
-        if len(found) > 1:
-            raise LoadError(
-                f"{path} has several flows ({', '.join(found)}); pick one: {target}:NAME"
-            )
-        if found:
-            candidate = namespace[found[0]]
-        else:
-            factories = [key for key in FACTORY_NAMES if callable(namespace.get(key))]
-            if not factories:
-                raise LoadError(
-                    f"{path} exposes no Flow, FlowBuilder or factory function "
-                    f"({', '.join(FACTORY_NAMES)})"
-                )
-            candidate = namespace[factories[0]]
-    if callable(candidate) and not isinstance(candidate, (Flow, FlowBuilder)):
-        candidate = candidate()
-    if isinstance(candidate, FlowBuilder):
-        candidate = candidate.build()
-    if not isinstance(candidate, Flow):
-        raise LoadError(f"{target} is a {type(candidate).__name__}, not a Flow or FlowBuilder")
-    return candidate

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from weirflow import FlowBuilder, PipelineFailed, Storage
-from weirflow.testing import Recorder
-from weirflow.testing_http import LocalHTTPServer, Request
+from weirflow.testing import LocalHTTPServer, Recorder, Request
 
 MODES = [pytest.param(True, id="threads"), pytest.param(False, id="processes")]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from weirflow.testing_http import LocalHTTPServer
+from weirflow.testing import LocalHTTPServer
 
 
 @pytest.fixture

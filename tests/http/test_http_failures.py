@@ -17,7 +17,7 @@ import pytest
 
 from weirflow import FlowBuilder
 from weirflow.connectors.http import HttpRequestError, HttpSource
-from weirflow.testing_http import LocalHTTPServer, Request, Response
+from weirflow.testing import LocalHTTPServer, Request, Response
 
 
 def _fail(url: str, **options: Any) -> HttpRequestError:

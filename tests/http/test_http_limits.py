@@ -26,7 +26,7 @@ from weirflow.connectors.http import (
     HttpSource,
 )
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 MiB = 1024 * 1024
 
@@ -135,7 +135,7 @@ def test_memory_stays_bounded_for_a_2_gib_body_and_a_gzip_bomb(tmp_path: Any) ->
             """
             import gzip, json, resource, threading
             from weirflow.connectors.http import HttpBodyTooLargeError, HttpSource
-            from weirflow.testing_http import LocalHTTPServer, Response
+            from weirflow.testing import LocalHTTPServer, Response
 
             def peak():
                 return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -320,7 +320,10 @@ def test_the_builder_forwards_the_limits(server: LocalHTTPServer, tmp_path: Any)
     from weirflow import FlowBuilder
 
     builder = FlowBuilder()
-    with pytest.raises(ConfigError, match=r"pipeline 'feed': with_http_connector\(max_body"):
+    with pytest.raises(
+        ConfigError,
+        match=r"pipeline 'feed', stage 'feed.http_connector': with_http_connector\(max_body",
+    ):
         builder.add_pipeline("feed").with_http_connector(f"{server.url}/x", max_body_bytes=0)
     server.route("GET", "/big", b"x" * 5000)
     builder = FlowBuilder()

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from weirflow import ConfigError, InvalidCallableError
-from weirflow._interfaces import Sender
+from weirflow.abc import Sender
 from weirflow.connectors.http import HttpRequestError
 from weirflow.senders import SENDERS, PayloadError, create_sender, register_sender
 from weirflow.senders.function import FunctionSender
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 
 @pytest.fixture
@@ -256,12 +256,17 @@ def test_function_sender_errors_propagate() -> None:
         FunctionSender(deliver).send(1)
 
 
-def test_function_sender_checks_the_function() -> None:
-    async def deliver(item: Any) -> None:
-        pass
+def test_function_sender_awaits_an_async_function() -> None:
+    sent: list[Any] = []
 
-    with pytest.raises(InvalidCallableError, match="async"):
-        FunctionSender(deliver, pipeline="p")
+    async def deliver(item: Any) -> None:
+        sent.append(item)
+
+    FunctionSender(deliver, pipeline="p").send(1)
+    assert sent == [1]
+
+
+def test_function_sender_checks_the_function() -> None:
     with pytest.raises(InvalidCallableError, match="no positional parameter"):
         FunctionSender(lambda: None, pipeline="p")  # type: ignore[arg-type,misc]
     with pytest.raises(InvalidCallableError, match="needs a function"):

@@ -13,7 +13,7 @@ import pytest
 
 from weirflow import ConfigError, InvalidArgumentError
 from weirflow.connectors.http import HttpDecodeError, HttpRequestError, HttpSource
-from weirflow.testing_http import LocalHTTPServer, Request, Response
+from weirflow.testing import LocalHTTPServer, Request, Response
 
 
 @pytest.fixture

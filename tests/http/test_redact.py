@@ -17,7 +17,7 @@ from weirflow._redact import (
 )
 from weirflow.connectors.http import HttpRequestError, HttpSource
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 
 from weirflow.connectors.http import HttpRequestError, HttpSource
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer
+from weirflow.testing import LocalHTTPServer
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

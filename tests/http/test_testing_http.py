@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from weirflow.testing_http import LocalHTTPServer, Request, Response
+from weirflow.testing import LocalHTTPServer, Request, Response
 
 
 def test_static_answers(server: LocalHTTPServer) -> None:

@@ -19,7 +19,7 @@ import pytest
 from weirflow import ConfigError
 from weirflow.connectors.http import HttpRequestError, HttpSource
 from weirflow.senders.http import HttpSender
-from weirflow.testing_http import LocalHTTPServer, Response
+from weirflow.testing import LocalHTTPServer, Response
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,8 @@ never see each other's messages. Tests that stop a broker or need TLS start a pr
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,11 +22,11 @@ import pytest
 
 from weirflow.connectors.mqtt import MqttSource
 from weirflow.senders.mqtt import MqttSender
-from weirflow.testing_servers import reachable, require_server
+from weirflow.testing import Mosquitto, free_port, mosquitto_command
+from weirflow.testing.pytest_plugin import require_server
 
 HOST = "127.0.0.1"
 PORT = 1883
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 @pytest.fixture
@@ -76,73 +74,15 @@ def eventually() -> Callable[..., None]:
     return _eventually
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def wait_for_port(port: int, seconds: float = 5.0) -> None:
-    """Wait (bounded) until something accepts connections on ``port``."""
-    deadline = time.monotonic() + seconds
-    while not reachable(HOST, port, timeout=0.2):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing listens on {HOST}:{port} after {seconds}s")
-        time.sleep(0.02)
-
-
-class Mosquitto:
-    """A private mosquitto on ``port``, configured by a few lines written to ``directory``."""
-
-    def __init__(self, directory: Path, port: int, settings: str = "") -> None:
-        self.directory = directory
-        self.port = port
-        self.settings = settings
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        config = self.directory / f"mosquitto-{self.port}.conf"
-        lines = [
-            f"listener {self.port} {HOST}",
-            "allow_anonymous true",
-            "persistence false",
-            self.settings,
-        ]
-        if os.geteuid() == 0:  # mosquitto would switch to its own user, who cannot read tmp
-            lines.append("user root")
-        config.write_text("\n".join(lines) + "\n")
-        log = (self.directory / f"mosquitto-{self.port}.log").open("ab")
-        with log:
-            self.process = subprocess.Popen(
-                [MOSQUITTO, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_for_port(self.port)
-        except AssertionError:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     """Make private brokers: ``mosquitto(settings="...", start=True)``; all stopped at the end."""
-    if not os.path.exists(MOSQUITTO):
+    if mosquitto_command() is None:
         pytest.skip("the mosquitto command is needed for this test")
     made: list[Mosquitto] = []
 
     def make(settings: str = "", *, port: int | None = None, start: bool = True) -> Mosquitto:
-        broker = Mosquitto(tmp_path, port or free_port(), settings)
+        broker = Mosquitto(port or free_port(), settings=settings, directory=tmp_path)
         made.append(broker)
         if start:
             broker.start()

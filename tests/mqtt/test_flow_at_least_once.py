@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from weirflow.senders.mqtt import MqttSender
-from weirflow.testing_servers import require_server
+from weirflow.testing.pytest_plugin import require_server
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

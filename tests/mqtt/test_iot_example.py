@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from weirflow.testing_servers import require_server
+from weirflow.testing.pytest_plugin import require_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -46,7 +46,7 @@ def test_send_mqtt_without_paho_is_a_config_error_naming_the_extra() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"send: ConfigError pipeline 'alerts': send('mqtt'): {HINT}",
+        f"send: ConfigError pipeline 'alerts', stage 'alerts.send': send('mqtt'): {HINT}",
         f"sender module: ImportError {HINT}",
         f"connector: ImportError {HINT}",
         "registry: True",

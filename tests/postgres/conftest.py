@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy
 
 from weirflow.storages import SqlStorage
-from weirflow.testing_servers import require_server
+from weirflow.testing.pytest_plugin import require_server
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # pg_support is imported by name, here and in spawned processes

@@ -106,8 +106,9 @@ def error_of(kind: Any, options: dict[str, Any] | None = None) -> ConfigError:
 
 def test_unknown_kind() -> None:
     assert str(error_of("jsonn")) == (
-        "pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn'; "
-        "use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function"
+        "pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' "
+        "(did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or "
+        "a function"
     )
 
 

@@ -140,3 +140,14 @@ def test_appending_to_a_file_written_in_overwrite_mode_is_refused(tmp_path: Path
         appender.save({"a": 2})
     with pytest.raises(ValueError, match="holds a single dict, not a JSON array"):
         appender.load()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_async_function_is_awaited(kind: str, tmp_path: Path) -> None:
+    async def enrich(record: dict[str, Any]) -> dict[str, Any]:
+        return {**record, "enriched": True}
+
+    storage = make(kind, tmp_path, enrich)
+    storage.save({"value": 1})
+    assert storage.load() == [{"value": 1, "enriched": True}]
+    storage.close()

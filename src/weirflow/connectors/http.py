@@ -43,9 +43,9 @@ from .._http import (
     check_method,
     check_url,
 )
-from .._interfaces import Source
 from .._redact import redact_text, redact_url
 from .._runtime._inject import Signature, signature_of
+from ..abc import Source
 
 __all__ = [
     "METHODS",
@@ -93,7 +93,7 @@ class HttpSource(Source):
         configuration: ``"get"`` or ``"post"``, the method under its wiredflow name.
 
     Example:
-        >>> from weirflow.testing_http import LocalHTTPServer
+        >>> from weirflow.testing import LocalHTTPServer
         >>> with LocalHTTPServer() as server:
         ...     server.route("GET", "/numbers", {"value": 42})
         ...     source = HttpSource(f"{server.url}/numbers", headers={"apikey": "k3y"})

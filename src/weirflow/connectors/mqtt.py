@@ -382,6 +382,17 @@ class MqttSource(Source):
                     self._where,
                 )
 
+    def interrupt_read(self) -> None:
+        """Make a ``read`` in progress return without closing the source (a pipeline restart).
+
+        The connection is dropped: the next ``read`` connects again, and the broker sends the
+        messages that were not acknowledged once more.
+        """
+        with self._lock:
+            reading = self._reading and not self._closed
+        if reading:
+            self._stop_client()
+
     def close(self) -> None:
         """Make ``read`` return, disconnect and stop the network thread (idempotent)."""
         with self._lock:

@@ -9,23 +9,56 @@ pipeline, the stage and the field, and saying what to change.
 
 from __future__ import annotations
 
-import numbers
+import inspect
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .._errors import ConfigError
+from .._hints import did_you_mean, shown
 from .._interfaces import Sender, Source, Storage
+from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
+from ._cron import schedule_of
+from ._dead_letters import DeadLetters, DeadLetterTarget, dead_letters
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
-from ._schedule import Cron, Interval, Once, Schedule, is_valid_cron
+from ._schedule import Once, Schedule
 from ._stages import StageDef, call_convention
 from ._streams import StreamSender, StreamSource
+from ._validate import (
+    MAX_WORKERS,
+    check_flag,
+    check_injected_names,
+    check_keywords,
+    check_option_values,
+    check_pipeline_name,
+    check_seconds,
+    check_stream_name,
+    check_whole,
+    keywords_checked,
+    make_once,
+)
 
 
 class PipelineBuilder:
-    """The stages of one pipeline, added in order; every method returns the builder."""
+    """The stages of one pipeline, added in order; every method returns the builder.
+
+    What every stage method checks when it is called (each mistake a
+    :class:`~weirflow.ConfigError` naming ``pipeline.stage`` and the field):
+
+    - keywords: a misspelt or unknown one gets a "did you mean" (``worker=`` → ``workers``,
+      ``url=`` → ``destination``), as do the options passed on to a connector, storage or sender;
+    - ``kind``: one of sync, thread, task, process; ``workers``: a whole number from 1 to 1024;
+      ``maxsize``: a whole number >= 0 (0: unbounded); never a bool, a float or NaN;
+    - option values: no NaN or infinity; seconds (``timeout``, ``backoff``, ``*_delay``...) at
+      most ten years, ``retries`` at most 10,000;
+    - user functions (core logic, configuration): the first parameter receives the previous
+      stage's output; ``db_connectors`` and ``pipeline_name`` are given by name. A parameter
+      without a default one typo away from one of those (``db_connector``, ``pipline_name``,
+      ``pipelineName``) is refused as a misspelling, first parameter included; name the item's
+      parameter something else (``item``, ``row``).
+    """
 
     def __init__(
         self,
@@ -35,8 +68,10 @@ class PipelineBuilder:
         on_failure: str,
         max_restarts: int,
         restart_backoff_seconds: float,
+        dead_letter: DeadLetters | None = None,
     ) -> None:
         self._flow = flow
+        self._dead_letter = dead_letter
         self.name = name
         self._schedule = schedule
         self._on_failure = on_failure
@@ -47,6 +82,7 @@ class PipelineBuilder:
 
     # -- sources ----------------------------------------------------------------------------
 
+    @keywords_checked("configuration")
     def with_configuration(
         self,
         function: Callable[..., Any],
@@ -62,6 +98,7 @@ class PipelineBuilder:
             "configuration", function, kind, workers, maxsize, on_start, on_done
         )
 
+    @keywords_checked("http_connector")
     def with_http_connector(
         self,
         source: str | Callable[..., str],
@@ -76,6 +113,7 @@ class PipelineBuilder:
         verify: bool | str = True,
         cert: Any = None,
         decode: str = "json",
+        backoff: float = 0.5,
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
@@ -85,8 +123,10 @@ class PipelineBuilder:
     ) -> PipelineBuilder:
         """Each run, request ``source`` (a URL, or a function returning one); pass the body on.
 
-        ``max_body_bytes``, ``deadline_seconds`` and ``redact``: see
-        :class:`~weirflow.connectors.http.HttpSource`.
+        ``timeout`` (seconds per phase of a request) and ``backoff`` (seconds before the first
+        retry, doubled for each next one) must be finite and at most ten years; ``retries`` is
+        at most 10,000. ``headers`` and ``params`` are dicts. ``max_body_bytes``,
+        ``deadline_seconds`` and ``redact``: see :class:`~weirflow.connectors.http.HttpSource`.
         """
         from ..connectors.http import HttpSource
 
@@ -94,11 +134,12 @@ class PipelineBuilder:
         options: dict[str, Any] = {
             "source": source,
             "method": method,
-            "headers": dict(headers or {}),
-            "params": dict(params or {}),
+            "headers": headers,
+            "params": params,
             "json": json,
             "timeout": timeout,
             "retries": retries,
+            "backoff": backoff,
             "verify": verify,
             "cert": cert,
             "decode": decode,
@@ -109,8 +150,15 @@ class PipelineBuilder:
         }
         if configuration is not None:
             options["configuration"] = configuration
+        where = self._where(label)
+        if not isinstance(method, str):
+            raise ConfigError(
+                f"{where}: with_http_connector(method=...) must be a str such as 'GET' or "
+                f"'POST', got {type(method).__name__} {shown(method)}"
+            )
+        check_option_values(options, where, "with_http_connector")
         lazy: Lazy[Source] = Lazy(HttpSource, **options)
-        _validate(lazy)
+        make_once(lazy, where, self.name)
         return self._add(
             StageDef(
                 label,
@@ -121,6 +169,7 @@ class PipelineBuilder:
             )
         )
 
+    @keywords_checked("mqtt_connector")
     def with_mqtt_connector(
         self,
         source: str = "localhost",
@@ -140,11 +189,21 @@ class PipelineBuilder:
         the broker only after the pipeline's last stage is done with it. With
         ``with_topic=True`` the next stage gets ``{"topic": ..., "payload": ...}`` for each
         message instead of the payload alone (one subscription to ``sensors/#`` then tells
-        which sensor spoke).
+        which sensor spoke). A misspelt option gets a "did you mean"; delays must be finite
+        and at most ten years.
         """
         from ..connectors.mqtt import MqttSource
 
         label = self._label("mqtt_connector")
+        where = self._where(label)
+        check_keywords(
+            options,
+            ["source", "port", "topic", "qos", "maxsize", *_mqtt_options(MqttSource)],
+            where,
+            "with_mqtt_connector()",
+            set_by_weirflow=("pipeline",),
+        )
+        check_option_values(options, where, "with_mqtt_connector")
         lazy: Lazy[Source] = Lazy(
             MqttSource,
             source=source,
@@ -155,7 +214,7 @@ class PipelineBuilder:
             pipeline=self.name,
             **options,
         )
-        _validate(lazy, self._where(label))
+        make_once(lazy, where, self.name, "with_mqtt_connector")
         return self._add(
             StageDef(
                 label,
@@ -163,33 +222,38 @@ class PipelineBuilder:
                 *self._engine(label, "thread", 1, maxsize),
                 source=lazy,
                 continuous=True,
-                description=f"mqtt {topic!r} on {source}:{port}",
+                description=f"mqtt {shown(topic)} on {source}:{port}",
             )
         )
 
+    @keywords_checked("stream_connector")
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
         """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
         label = self._label("stream_connector")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{self._where(label)}: name must be a non-empty string")
+        name = check_stream_name(name, self._where(label), "with_stream_connector(name=...)")
+        engine = self._engine(label, "thread", 1, maxsize)
         self._flow._stream_readers.setdefault(name, []).append(self.name)
         lazy: Lazy[Source] = Lazy(StreamSource, flow_id=self._flow.flow_id, name=name)
         return self._add(
             StageDef(
                 label,
                 "source",
-                *self._engine(label, "thread", 1, maxsize),
+                *engine,
                 source=lazy,
                 continuous=True,
                 description=f"stream {name!r}",
             )
         )
 
+    @keywords_checked("source")
     def with_source(self, source: Source, *, maxsize: int = 0) -> PipelineBuilder:
         """Any :class:`~weirflow.Source` object (continuous or once per run)."""
         label = self._label("source")
         if not isinstance(source, Source):
-            raise ConfigError(f"{self._where(label)}: expected a weirflow Source, got {source!r}")
+            raise ConfigError(
+                f"{self._where(label)}: with_source() expects a weirflow Source, got "
+                f"{type(source).__name__} {shown(source)}"
+            )
         return self._add(
             StageDef(
                 label,
@@ -203,6 +267,7 @@ class PipelineBuilder:
 
     # -- transforms and sinks -----------------------------------------------------------------
 
+    @keywords_checked("core_logic")
     def with_core_logic(
         self,
         function: Callable[..., Any],
@@ -212,10 +277,24 @@ class PipelineBuilder:
         maxsize: int = 0,
         on_start: Callable[..., Any] | None = None,
         on_done: Callable[..., Any] | None = None,
+        retries: int | Retry = 0,
+        retry_backoff: float = 0.5,
     ) -> PipelineBuilder:
-        """Your function: returns one item, yields many, or returns None to drop."""
+        """Your function: returns one item, yields many, or returns None to drop.
+
+        ``retries``: how many more times an item is tried when the function raises, waiting
+        ``retry_backoff`` seconds, doubling each time (or a :class:`~weirflow.Retry`); a
+        generator that fails after yielding is not tried again.
+        """
         return self._function_stage(
-            "core_logic", function, kind, workers, maxsize, on_start, on_done
+            "core_logic",
+            function,
+            kind,
+            workers,
+            maxsize,
+            on_start,
+            on_done,
+            _retry(retries, retry_backoff, self._where(self._peek_label("core_logic"))),
         )
 
     def _function_stage(
@@ -227,9 +306,17 @@ class PipelineBuilder:
         maxsize: int,
         on_start: Callable[..., Any] | None,
         on_done: Callable[..., Any] | None,
+        retry: Retry = NO_RETRY,
     ) -> PipelineBuilder:
         label = self._label(role)
-        call_convention(function, self._where(label), resources_possible=on_start is not None)
+        where = self._where(label)
+        if not callable(function):
+            raise ConfigError(
+                f"{where}: with_{role}() expected a function, got {type(function).__name__} "
+                f"{shown(function)}"
+            )
+        check_injected_names(function, where)
+        call_convention(function, where, resources_possible=on_start is not None)
         return self._add(
             StageDef(
                 label,
@@ -239,9 +326,11 @@ class PipelineBuilder:
                 on_start=on_start,
                 on_done=on_done,
                 description=f"{role.replace('_', ' ')} {_name(function)}",
+                retry=retry,
             )
         )
 
+    @keywords_checked("storage")
     def with_storage(
         self,
         storage: str | Storage | Callable[..., Any],
@@ -252,10 +341,19 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function)."""
+        """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function).
+
+        ``retries`` and ``retry_backoff``: a batch that cannot be saved is tried again that many
+        times, with exponential backoff (the ``"sql"`` storage takes them as its own options:
+        it retries when the database goes away).
+        """
         label = self._label("storage")
         where = self._where(label)
         engine = self._engine(label, kind, workers, maxsize)
+        retry = NO_RETRY
+        if storage != "sql":
+            retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
+        check_option_values(options, where, "with_storage")
         if isinstance(storage, Storage):
             lazy: Lazy[Storage] = existing(storage)
             description = type(storage).__name__
@@ -266,7 +364,7 @@ class PipelineBuilder:
                 options["pool_size"] = workers  # one connection per worker
             lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
             description = f"storage {storage!r}" if isinstance(storage, str) else _name(storage)
-            _validate(lazy, where)
+            make_once(lazy, where, self.name)
         if self.name in self._flow._storages:
             raise ConfigError(
                 f"{where}: pipeline {self.name!r} already has a storage; db_connectors gives "
@@ -280,9 +378,11 @@ class PipelineBuilder:
                 *engine,
                 storage=lazy,
                 description=description,
+                retry=retry,
             )
         )
 
+    @keywords_checked("send")
     def send(
         self,
         sender: str | Sender | Callable[..., Any] | None = None,
@@ -293,9 +393,17 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Deliver every item ("http_post", "http_put", "stream", a Sender or a function)."""
+        """Deliver every item ("http_post", "http_put", "stream", a Sender or a function).
+
+        ``retries`` and ``retry_backoff``: an item that cannot be sent is tried again that many
+        times, with exponential backoff (senders named by a string other than ``"stream"``
+        take them as their own options).
+        """
         label = self._label("send")
         where = self._where(label)
+        retry = NO_RETRY
+        if not isinstance(sender, str) or sender == "stream":
+            retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
         if sender is None:
             raise ConfigError(
                 f"{where}: say how to send: send('http_post', destination=...), "
@@ -303,11 +411,14 @@ class PipelineBuilder:
             )
         if sender == "stream":
             name = options.pop("name", None)
-            if not isinstance(name, str) or not name or options:
+            if options:
                 raise ConfigError(
                     f"{where}: send('stream') takes only name=<stream name>, got "
-                    f"name={name!r}{', ' + ', '.join(options) if options else ''}"
+                    f"{', '.join(shown(option) for option in options)}"
+                    f"{did_you_mean(next(iter(options)), ['name'])}"
                 )
+            name = check_stream_name(name, where, "send('stream', name=...)")
+            self._engine(label, kind, workers, maxsize)
             self._flow._stream_writers.setdefault(name, []).append(self.name)
             lazy: Lazy[Sender] = Lazy(StreamSender, flow_id=self._flow.flow_id, name=name)
             description = f"stream {name!r}"
@@ -317,8 +428,9 @@ class PipelineBuilder:
         else:
             from ..senders import create_sender
 
+            check_option_values(options, where, "send")
             lazy = Lazy(create_sender, kind=sender, pipeline=self.name, options=options)
-            _validate(lazy, where)
+            make_once(lazy, where, self.name)
             description = f"send {sender!r}" if isinstance(sender, str) else _name(sender)
         return self._add(
             StageDef(
@@ -327,6 +439,7 @@ class PipelineBuilder:
                 *self._engine(label, kind, workers, maxsize),
                 sender=lazy,
                 description=description,
+                retry=retry,
             )
         )
 
@@ -336,24 +449,35 @@ class PipelineBuilder:
         """Build the whole flow (same as the flow builder's ``build``)."""
         return self._flow.build()
 
-    def _label(self, base: str) -> str:
+    def _peek_label(self, base: str) -> str:
         count = self._labels.get(base, 0) + 1
-        self._labels[base] = count
         return base if count == 1 else f"{base}_{count}"
+
+    def _label(self, base: str) -> str:
+        label = self._next_label(base)
+        self._labels[base] = self._labels.get(base, 0) + 1
+        return label
+
+    def _next_label(self, base: str) -> str:
+        count = self._labels.get(base, 0) + 1
+        return base if count == 1 else f"{base}_{count}"
+
+    def _call_where(self, stage: str | None, args: Any, kwargs: Any) -> str:
+        """Where a call of ``keywords_checked`` method is: the stage it would add."""
+        return self._where(self._next_label(stage)) if stage else f"pipeline {self.name!r}"
 
     def _where(self, label: str) -> str:
         return f"pipeline {self.name!r}, stage '{self.name}.{label}'"
 
     def _engine(self, label: str, kind: str, workers: int, maxsize: int) -> tuple[Kind, int, int]:
         where = self._where(label)
-        if kind not in KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(f"{where}: workers must be a whole number >= 1, got {workers!r}")
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise ConfigError(
-                f"{where}: maxsize must be a whole number >= 0 (0 = unbounded), got {maxsize!r}"
+                f"{where}: kind must be one of {', '.join(KINDS)}, got {shown(kind)}"
+                f"{did_you_mean(kind, KINDS)}"
             )
+        workers = check_whole(workers, where, "workers", minimum=1, maximum=MAX_WORKERS)
+        maxsize = check_whole(maxsize, where, "maxsize", note=" (0 = unbounded)")
         return kind, workers, maxsize
 
     def _add(self, stage: StageDef) -> PipelineBuilder:
@@ -376,6 +500,7 @@ class PipelineBuilder:
             on_failure=self._on_failure,  # type: ignore[arg-type]
             max_restarts=self._max_restarts,
             restart_backoff_seconds=self._restart_backoff_seconds,
+            dead_letter=self._dead_letter,
         )
 
 
@@ -384,7 +509,7 @@ class FlowBuilder:
 
     Args:
         use_threads: run each pipeline in a thread (default) or, with False, in a process of
-            its own (same results, same failure behaviour).
+            its own (same results, same failure behaviour). A bool: ``"false"`` is refused.
 
     Example:
         >>> import tempfile, pathlib
@@ -399,14 +524,23 @@ class FlowBuilder:
         [[1, 2, 3]]
     """
 
+    @keywords_checked()
     def __init__(self, use_threads: bool = True) -> None:
-        self.use_threads = use_threads
+        self.use_threads = check_flag(use_threads, "FlowBuilder", "use_threads")
         self.flow_id = uuid.uuid4().hex
         self._pipelines: list[PipelineBuilder] = []
         self._storages: dict[str, Lazy[Storage]] = {}
         self._stream_readers: dict[str, list[str]] = {}
         self._stream_writers: dict[str, list[str]] = {}
 
+    def _call_where(self, stage: str | None, args: Any, kwargs: Any) -> str:
+        """Where a call of a ``keywords_checked`` method is: the pipeline it names."""
+        name = args[0] if args else kwargs.get("name")
+        if isinstance(name, str) and hasattr(self, "_pipelines"):
+            return f"pipeline {shown(name, 110)}"
+        return ""
+
+    @keywords_checked()
     def add_pipeline(
         self,
         name: str,
@@ -415,52 +549,69 @@ class FlowBuilder:
         delay_seconds: float = 0,
         *,
         timedelta_minutes: float | None = None,
+        timezone: str | None = None,
         on_failure: str = "stop",
         max_restarts: int = 5,
         restart_backoff_seconds: float = 1.0,
+        dead_letter: DeadLetterTarget | None = None,
     ) -> PipelineBuilder:
         """Start a pipeline: every ``timedelta_seconds``, on ``cron``, or once (or continuously).
 
-        ``on_failure``: ``"stop"`` (the flow stops and ``launch_flow`` raises), ``"restart"``
-        (exponential back-off, at most ``max_restarts`` times in a row) or ``"continue"``.
+        Args:
+            name: unique within the flow; it names the pipeline's storage, logs and errors
+                (at most 100 characters, no control characters).
+            timedelta_seconds: run every so many seconds (> 0, at most ten years); or
+                ``timedelta_minutes``.
+            cron: run on a cron expression, read in ``timezone``: five fields ``minute hour
+                day-of-month month day-of-week``; a sixth field for the **seconds, at the end**
+                (``"*/5 * * * * 30"``: every five minutes at second 30; Quartz puts them first,
+                weirflow does not); a seventh for the year; or ``@hourly``, ``@daily``... An
+                expression that never fires (``"0 0 31 2 *"``) is refused.
+            delay_seconds: wait this long before the first run (>= 0, at most ten years).
+            timezone: the IANA zone a ``cron`` is read in (``"Europe/Paris"``); UTC if not
+                given. Only for ``cron``.
+            on_failure: ``"stop"`` (the flow stops and ``launch_flow`` raises), ``"restart"``
+                (exponential back-off from ``restart_backoff_seconds``, at most
+                ``max_restarts`` times in a row) or ``"continue"``: a continuous pipeline (or
+                one with a ``dead_letter``) then goes on past a failing item, which is logged
+                and counted while every other item goes on.
+            dead_letter: where items that failed under ``"continue"`` are kept, as records
+                (pipeline, stage, error, the item, time, attempts): a path (a JSON-lines file),
+                a :class:`~weirflow.Storage` or a function taking the record. An at-least-once
+                item is acknowledged once it is kept there; without ``dead_letter`` it stays
+                unacknowledged, so the source sends it again.
+
+        Without a schedule the pipeline runs once (or, with a continuous source such as MQTT
+        or a stream, for as long as the flow). Every number must be finite; a wrong or misspelt
+        argument is a :class:`~weirflow.ConfigError` naming the pipeline and the field.
         """
+        check_pipeline_name(name)
+        if any(pipeline.name == name for pipeline in self._pipelines):
+            raise ConfigError(
+                f"pipeline {name!r} is defined twice; pipeline names must be unique (they name "
+                "storages, logs and errors): give the second one another name"
+            )
         where = f"pipeline {name!r}"
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"add_pipeline: name must be a non-empty string, got {name!r}")
-        if timedelta_minutes is not None:
-            if timedelta_seconds is not None:
-                raise ConfigError(f"{where}: give timedelta_seconds or timedelta_minutes, not both")
-            timedelta_seconds = timedelta_minutes * 60
-        if timedelta_seconds is not None and cron is not None:
-            raise ConfigError(f"{where}: give timedelta_seconds or cron, not both")
-        if not _number(delay_seconds) or delay_seconds < 0:
-            raise ConfigError(f"{where}: delay_seconds must be >= 0, got {delay_seconds!r}")
-        schedule: Schedule | None = None
-        if timedelta_seconds is not None:
-            if not _number(timedelta_seconds) or timedelta_seconds <= 0:
-                raise ConfigError(
-                    f"{where}: timedelta_seconds must be a number > 0, got {timedelta_seconds!r}"
-                )
-            schedule = Interval(float(timedelta_seconds), float(delay_seconds))
-        elif cron is not None:
-            if not isinstance(cron, str) or not is_valid_cron(cron):
-                raise ConfigError(
-                    f"{where}: cron {cron!r} is not a valid cron expression "
-                    "(five fields, e.g. '*/5 * * * *')"
-                )
-            schedule = Cron(cron, float(delay_seconds))
-        elif delay_seconds:
-            schedule = Once(float(delay_seconds))
+        schedule = schedule_of(
+            where, timedelta_seconds, timedelta_minutes, cron, timezone, delay_seconds
+        )
         if on_failure not in POLICIES:
             raise ConfigError(
-                f"{where}: on_failure must be one of {', '.join(POLICIES)}, got {on_failure!r}"
+                f"{where}: add_pipeline(on_failure=...) must be one of {', '.join(POLICIES)}, "
+                f"got {shown(on_failure)}{did_you_mean(on_failure, POLICIES)}"
             )
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ConfigError(f"{where}: max_restarts must be a whole number >= 0")
-        if not _number(restart_backoff_seconds) or restart_backoff_seconds < 0:
-            raise ConfigError(f"{where}: restart_backoff_seconds must be >= 0")
+        max_restarts = check_whole(max_restarts, where, "add_pipeline(max_restarts=...)")
+        restart_backoff_seconds = check_seconds(
+            restart_backoff_seconds, where, "add_pipeline(restart_backoff_seconds=...)"
+        )
         pipeline = PipelineBuilder(
-            self, name, schedule, on_failure, max_restarts, float(restart_backoff_seconds)
+            self,
+            name,
+            schedule,
+            on_failure,
+            max_restarts,
+            float(restart_backoff_seconds),
+            dead_letters(dead_letter, name),
         )
         self._pipelines.append(pipeline)
         return pipeline
@@ -548,21 +699,17 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
             seen_data = True
 
 
-def _validate(lazy: Lazy[Any], where: str | None = None) -> None:
-    """Make the object once at build time, so its own checks run now, then release it."""
-    try:
-        made = lazy.get()
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where or 'stage'}: {error}") from error
-    finally:
-        lazy.close()
-    del made
+def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:
+    """``retries=`` (a number of retries, or a :class:`~weirflow.Retry`) and ``retry_backoff=``."""
+    if isinstance(retries, Retry):
+        return retries
+    return Retry.from_options(retries, retry_backoff, where)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _mqtt_options(source_class: type) -> list[str]:
+    """The options ``with_mqtt_connector(**options)`` passes on to the MQTT source."""
+    own = ("self", "source", "port", "topic", "qos", "maxsize", "pipeline")
+    return [name for name in inspect.signature(source_class).parameters if name not in own]
 
 
 def _name(function: Any) -> str:

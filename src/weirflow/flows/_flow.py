@@ -1,34 +1,37 @@
 """``Flow``: many pipelines under one supervisor.
 
 ``launch_flow`` starts one runner per pipeline (a thread each, or with ``use_threads=False`` a
-process each) and waits for the first of: every pipeline done, a pipeline failing under the
-``stop`` policy, the time limit, or SIGINT/SIGTERM. Then it stops taking new work, cancels the
-runs in progress (at once for a failure or the time limit; after a grace period for a signal),
-joins the runners, closes storages, senders and sources, and raises the failure if there was
-one: a :class:`~weirflow.PipelineFailed` naming the pipeline and stage with the original
-exception as ``__cause__`` (an ``ExceptionGroup`` when several failed together). Every launch
-has its own state: nothing leaks from one flow, or one launch, to the next.
+process each, see ``_processes.py``) and waits for the first of: every pipeline done, a pipeline
+failing under the ``stop`` policy, the time limit, SIGINT/SIGTERM, or :meth:`Flow.stop`. Then it
+stops taking new work, cancels the runs in progress (at once for a failure or the time limit;
+after a grace period for a signal), joins the runners, closes storages, senders and sources, and
+raises the failure if there was one: a :class:`~weirflow.PipelineFailed` naming the pipeline and
+stage with the original exception as ``__cause__`` (an ``ExceptionGroup`` when several failed
+together). The supervisor waits on a self-pipe that signal handlers and threads write to, never
+on a lock a handler could need (``_signals.py``). Every launch has its own state: nothing leaks
+from one flow, or one launch, to the next. It logs at INFO a start banner, one line per finished
+scheduled run and why the flow stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
+import math
+import numbers
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
-from types import FrameType
 from typing import Any
 
-from .._errors import PipelineFailed
+from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
 from .._threads import make_thread
 from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineRunner, PipelineStatistics
 from ._schedule import Clock, SystemClock
+from ._signals import SignalStop, Waker, handling_signals, signals_held
 from ._stages import StorageDirectory
 from ._streams import Broker, StreamSender, ThreadBroker, register_broker, unregister_broker
 
@@ -36,6 +39,15 @@ logger = logging.getLogger("weirflow")
 
 STOP_JOIN_SECONDS = 1.0
 SIGNAL_GRACE_SECONDS = 5.0
+FINISH_SECONDS = 0.5  # at the time limit or stop(): a run in progress that ends now is kept
+
+
+def grace_seconds(reason: str) -> float:
+    """How long runs in progress may finish before they are cancelled."""
+    return {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0}.get(reason, FINISH_SECONDS)
+
+
+_deferred: list[tuple[Flow, float | None]] | None = None
 
 
 class Flow:
@@ -56,68 +68,97 @@ class Flow:
         self.clock: Clock = clock or SystemClock()
         self._storages = dict(storages)
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
-        self._statistics: dict[str, PipelineStatistics] = {}
-        self._stop: threading.Event | None = None
-        self._wake: threading.Event | None = None
+        self._statistics: dict[str, Callable[[], PipelineStatistics]] = {}
+        self._waker = Waker()
+        self._stop_asked = False
         self._launch_lock = threading.Lock()
 
     # -- inspection ---------------------------------------------------------------------------
 
     def describe(self) -> str:
-        """The pipelines and their stages, as ``weirflow check`` prints them."""
-        mode = "threads" if self.use_threads else "processes"
-        lines = [f"flow with {len(self.pipelines)} pipeline(s), run in {mode}"]
-        lines.extend(pipeline.describe() for pipeline in self.pipelines)
-        return "\n".join(lines)
+        """The pipelines, their stages and what each talks to, as ``weirflow check`` prints."""
+        from ._targets import describe_flow
+
+        return describe_flow(self)
 
     def storage(self, pipeline: str) -> Storage:
         """The storage of ``pipeline`` (to read what the flow saved)."""
         return StorageDirectory(self._storages)[pipeline]
 
     def statistics(self) -> dict[str, dict[str, Any]]:
-        """Runs, failures, restarts and items per pipeline, for the last launch."""
-        return {name: asdict(stats) for name, stats in self._statistics.items()}
+        """Runs, failures, restarts and items per pipeline: live while the flow runs.
+
+        ``runs`` counts runs that did not fail (a run cut short by the time limit or a stop
+        included), ``items`` the items that passed the pipeline's last stage (for continuous
+        pipelines too: their one run lasts as long as the flow).
+        """
+        return {name: asdict(read()) for name, read in self._statistics.items()}
 
     def close_resources(self) -> None:
         """Close this flow's connectors, storages and senders opened in this process."""
         close_all([*self._storages.values(), *(r for p in self.pipelines for r in p.resources())])
 
     def stop(self) -> None:
-        """Ask a running :meth:`launch_flow` to stop gracefully (thread-safe)."""
-        if self._stop is not None:
-            self._stop.set()
-        if self._wake is not None:
-            self._wake.set()
+        """Ask a running :meth:`launch_flow` to stop gracefully (any thread; takes no lock)."""
+        self._stop_asked = True
+        self._waker.wake()
 
     # -- running ------------------------------------------------------------------------------
 
     def launch_flow(self, execution_seconds: float | None = None) -> None:
         """Run the flow until it finishes, fails, the time limit passes or it is stopped.
 
+        While ``weirflow run`` or ``weirflow check`` loads a service file, a call at the file's
+        top level does not run the flow: the command line runs it (``run``, with this
+        ``execution_seconds`` unless ``--execution-seconds`` is given) or only checks it.
+
         Args:
-            execution_seconds: a hard limit; the call returns within about a second after it,
-                even with a run in progress. ``None``: run until every pipeline is done or
-                the flow is stopped (SIGINT/SIGTERM, or :meth:`stop`).
+            execution_seconds: a hard limit (a finite number of seconds > 0); the call returns
+                within about 1.5 s after it, even with a run in progress (a run that ends
+                within half a second is kept; others are cancelled; a pipeline process whose
+                user code does not return is killed 2 s after that). ``None``: run
+                until every pipeline is done or the flow is stopped (SIGINT/SIGTERM, or
+                :meth:`stop`).
+
+        Raises:
+            ConfigError: ``execution_seconds`` is not a finite number > 0.
+            PipelineFailed: a pipeline failed under the ``stop`` policy (an ``ExceptionGroup``
+                of them when several failed together).
         """
+        execution_seconds = check_execution_seconds(execution_seconds)
+        if _deferred is not None:
+            _deferred.append((self, execution_seconds))
+            return
         if not self._launch_lock.acquire(blocking=False):
             raise RuntimeError("this flow is already running")
         try:
+            self._stop_asked = False
+            self._waker.drain()
+            started = time.monotonic()
+            logger.info("%s", self._banner())
             if self.use_threads:
                 self._launch_in_threads(execution_seconds)
             else:
                 from ._processes import launch_in_processes
 
                 launch_in_processes(self, execution_seconds)
+            logger.info("flow stopped after %.1fs", time.monotonic() - started)
         finally:
             self._launch_lock.release()
 
+    def _banner(self) -> str:
+        mode = "threads" if self.use_threads else "processes"
+        parts = [
+            f"{p.name} ({'continuous' if p.continuous else p.schedule.describe()})"
+            for p in self.pipelines
+        ]
+        return f"flow starting: {len(self.pipelines)} pipeline(s) in {mode}: {', '.join(parts)}"
+
     def _launch_in_threads(self, execution_seconds: float | None) -> None:
         stop = threading.Event()
-        self._stop = stop
-        wake = threading.Event()
-        self._wake = wake
         failures: list[PipelineFailed] = []
         failures_lock = threading.Lock()
+        waker = self._waker
 
         def report(failure: PipelineFailed) -> None:
             with failures_lock:
@@ -126,33 +167,40 @@ class Flow:
                 "%s", failure, extra={"pipeline": failure.pipeline, "stage": failure.stage}
             )
             stop.set()
-            wake.set()
+            waker.wake()
 
         broker = ThreadBroker(self._streams)
         register_broker(self.flow_id, broker)
         directory = StorageDirectory(self._storages)
-        self._statistics = {}
-        runners = []
-        for pipeline in self.pipelines:
-            runner = PipelineRunner(pipeline, directory, self.clock, stop, report)
-            self._statistics[pipeline.name] = runner.statistics
-            runners.append(runner)
+        runners = [
+            SupervisedRunner(pipeline, directory, self.clock, stop, report)
+            for pipeline in self.pipelines
+        ]
+        self._statistics = {r.pipeline.name: _reader(r.statistics) for r in runners}
+        ended: set[str] = set()  # marked before the wake-up: a thread may still be alive
         threads = [
             make_thread(
-                run_and_wake, runner, wake, broker, name=f"weirflow pipeline {runner.pipeline.name}"
+                run_and_wake,
+                runner,
+                waker,
+                broker,
+                ended,
+                name=f"weirflow pipeline {runner.pipeline.name}",
             )
             for runner in runners
         ]
-        graceful = threading.Event()
-        with signals_stop(stop, wake, graceful):
-            for thread in threads:
-                thread.start()
-            wait_for_end(wake, stop, threads, execution_seconds)
+        with handling_signals(waker) as signals:
+            with signals_held():
+                for thread in threads:
+                    thread.start()
+            reason = supervise(
+                self, signals, stop, lambda: len(ended) < len(threads), execution_seconds
+            )
             stop.set()
             broker.close()
             close_continuous_sources(self.pipelines)
-            if graceful.is_set() and not failures:
-                join_all(threads, SIGNAL_GRACE_SECONDS)  # let runs in progress finish
+            if not failures:
+                join_all(threads, grace_seconds(reason))  # let runs in progress finish
             for runner in runners:
                 runner.cancel()
             left = join_all(threads, STOP_JOIN_SECONDS)
@@ -163,7 +211,104 @@ class Flow:
         raise_failures(failures)
 
 
-def run_and_wake(runner: PipelineRunner, wake: threading.Event, broker: Broker) -> None:
+def _reader(statistics: PipelineStatistics) -> Callable[[], PipelineStatistics]:
+    return lambda: statistics
+
+
+def check_execution_seconds(value: Any) -> float | None:
+    """``value`` as a time limit: ``None``, or a finite number of seconds > 0.
+
+    Raises:
+        ConfigError: anything else (``nan``, ``inf``, ``-1``, ``0``, ``"60"``, ``True``).
+
+    Example:
+        >>> check_execution_seconds(60)
+        60.0
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(
+            f"execution_seconds must be a number of seconds (or None: run until stopped), "
+            f"got {value!r}"
+        )
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(
+            f"execution_seconds must be a finite number of seconds > 0 (or None: run until "
+            f"stopped), got {value!r}"
+        )
+    return seconds
+
+
+@contextlib.contextmanager
+def deferring_launches() -> Iterator[list[tuple[Flow, float | None]]]:
+    """While inside, ``launch_flow`` records ``(flow, execution_seconds)`` instead of running."""
+    global _deferred
+    saved, _deferred = _deferred, []
+    try:
+        yield _deferred
+    finally:
+        _deferred = saved
+
+
+class SupervisedRunner(PipelineRunner):
+    """The runner a flow's supervisor uses: each finished scheduled run is one INFO line."""
+
+    def run_once(self) -> None:
+        if self.pipeline.continuous:
+            super().run_once()
+            return
+        runs, items, started = self.statistics.runs, self.statistics.items, time.monotonic()
+        super().run_once()
+        if self.statistics.runs == runs:
+            return  # the flow stopped before the run began
+        logger.info(
+            "pipeline %r: run %s: %d item(s) in %.3fs",
+            self.pipeline.name,
+            "cut short" if self._cancelled else "finished",
+            self.statistics.items - items,
+            time.monotonic() - started,
+            extra={"pipeline": self.pipeline.name, "stage": None},
+        )
+
+
+def supervise(
+    flow: Flow,
+    signals: SignalStop,
+    stop: threading.Event,
+    running: Callable[[], bool],
+    execution_seconds: float | None,
+) -> str:
+    """Wait until the flow must stop; log why; return ``"done"``, ``"failure"``,
+    ``"time limit"``, ``"signal"`` or ``"stopped"`` (:meth:`Flow.stop`)."""
+    deadline = None if execution_seconds is None else time.monotonic() + execution_seconds
+    waker = flow._waker
+    while True:
+        waker.drain()
+        if signals.received is not None:
+            logger.info(
+                "received %s: stopping the flow (runs in progress get %gs to finish; "
+                "Ctrl-C again exits at once)",
+                signals.name,
+                SIGNAL_GRACE_SECONDS,
+            )
+            return "signal"
+        if flow._stop_asked:
+            logger.info("stop() called: stopping the flow")
+            return "stopped"
+        if stop.is_set():
+            return "failure"
+        if not running():
+            return "done"
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            logger.info("time limit of %gs reached: stopping the flow", execution_seconds)
+            return "time limit"
+        waker.wait(remaining)
+
+
+def run_and_wake(runner: PipelineRunner, waker: Waker, broker: Broker, ended: set[str]) -> None:
     try:
         runner.loop()
     except BaseException as error:  # a bug in a runner must still stop the flow
@@ -172,7 +317,8 @@ def run_and_wake(runner: PipelineRunner, wake: threading.Event, broker: Broker) 
         runner.report(failure)
     finally:
         finish_streams(runner.pipeline, broker)
-        wake.set()
+        ended.add(runner.pipeline.name)
+        waker.wake()
 
 
 def finish_streams(pipeline: Pipeline, broker: Broker) -> None:
@@ -184,21 +330,6 @@ def finish_streams(pipeline: Pipeline, broker: Broker) -> None:
     }
     for name in names:
         broker.finish(str(name))
-
-
-def wait_for_end(
-    wake: threading.Event,
-    stop: threading.Event,
-    threads: list[threading.Thread],
-    execution_seconds: float | None,
-) -> None:
-    deadline = None if execution_seconds is None else time.monotonic() + execution_seconds
-    while not stop.is_set() and any(thread.is_alive() for thread in threads):
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return
-        wake.wait(remaining)
-        wake.clear()
 
 
 def join_all(threads: list[threading.Thread], seconds: float) -> list[str]:
@@ -222,30 +353,3 @@ def raise_failures(failures: list[PipelineFailed]) -> None:
         raise failures[0]
     if failures:
         raise ExceptionGroup("several pipelines failed", failures)
-
-
-@contextlib.contextmanager
-def signals_stop(
-    stop: threading.Event, wake: threading.Event, graceful: threading.Event
-) -> Iterator[None]:
-    """SIGINT/SIGTERM stop the flow gracefully; a second SIGINT exits at once with 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if graceful.is_set():
-            if signum == signal.SIGINT:
-                os._exit(130)
-            return
-        graceful.set()  # first: a second signal may interrupt this handler
-        stop.set()
-        wake.set()
-        logger.warning("received %s: stopping the flow", signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -5,6 +5,12 @@ process, or of a process of its own): it waits for the next start time on the fl
 runs the stages once on the engine (a run can be cancelled from another thread), and applies the
 pipeline's failure policy: ``stop`` (report and end), ``restart`` (back off exponentially, at most
 ``max_restarts`` times in a row, then stop) or ``continue`` (log, count, wait for the next run).
+
+Under ``continue``, failures of a continuous pipeline (and of any pipeline with a
+``dead_letter``) are item-level: an item that fails in a stage becomes a record that goes on to
+the run's end (:mod:`~weirflow.flows._ends`), where it is logged, counted and kept as a dead
+letter, while every other item goes on. A restart reads the source again after closing the
+last read; a restart counts as "in a row" only if no item passed since the previous one.
 """
 
 from __future__ import annotations
@@ -16,12 +22,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._api import Operators
-from .._errors import ConfigError, PipelineFailed
+from .._errors import PipelineFailed
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
+from ._dead_letters import DeadLetters
+from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
 from ._schedule import Clock, Schedule
-from ._stages import StageDef, StorageDirectory, engine_stage, finish, tag_stage, track
+from ._stages import (
+    StageDef,
+    StorageDirectory,
+    engine_stage,
+    run_starts,
+    stop_retrying,
+    tag_stage,
+)
 
 logger = logging.getLogger("weirflow")
 
@@ -41,25 +56,37 @@ class Pipeline:
     on_failure: Policy = "stop"
     max_restarts: int = 5
     restart_backoff_seconds: float = RESTART_BACKOFF_SECONDS
+    dead_letter: DeadLetters | None = None
 
     def resources(self) -> list[Lazy[Any]]:
-        """The connectors, storages and senders of this pipeline's stages."""
+        """The connectors, storages and senders of this pipeline's stages, and dead letters."""
         found: list[Lazy[Any]] = []
         for stage in self.stages:
             found.extend(x for x in (stage.source, stage.storage, stage.sender) if x is not None)
+        if self.dead_letter is not None:
+            found.extend(self.dead_letter.resources())
         return found
 
     @property
     def continuous(self) -> bool:
         return bool(self.stages) and self.stages[0].continuous
 
+    @property
+    def item_level(self) -> bool:
+        """Whether a failing item is set aside (and the run goes on) instead of failing the run."""
+        return self.on_failure == "continue" and (self.continuous or self.dead_letter is not None)
+
     def describe(self) -> str:
         when = "continuous" if self.continuous else self.schedule.describe()
         lines = [f"pipeline {self.name!r}: {when}, on_failure={self.on_failure}"]
+        if self.dead_letter is not None:
+            lines[0] += f", {self.dead_letter.describe()}"
         for stage in self.stages:
+            retries = stage.retry.attempts - 1
             lines.append(
                 f"  {self.name}.{stage.label}: {stage.description or stage.role}"
-                f" [{stage.kind}, workers={stage.workers}, maxsize={stage.maxsize}]"
+                f" [{stage.kind}, workers={stage.workers}, maxsize={stage.maxsize}"
+                f"{f', retries={retries}' if retries else ''}]"
             )
         return "\n".join(lines)
 
@@ -72,6 +99,8 @@ class PipelineStatistics:
     failures: int = 0
     restarts: int = 0
     items: int = 0
+    failed_items: int = 0
+    dead_letters: int = 0
     last_error: str | None = None
 
 
@@ -88,6 +117,11 @@ class PipelineRunner:
     _current: Run | None = None
     _cancelled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: Pending | None = None
+
+    def __post_init__(self) -> None:
+        if self.pipeline.continuous and _replays(self.pipeline):
+            self._pending = Pending()
 
     def loop(self) -> None:
         pipeline, clock, stop = self.pipeline, self.clock, self.stop
@@ -97,13 +131,45 @@ class PipelineRunner:
             if clock.wait(stop, next_start - clock.monotonic()):
                 return
             started = clock.monotonic()
+            items_before = self.statistics.items
             try:
                 self.run_once()
                 restarts_in_a_row = 0
             except BaseException as error:
                 if stop.is_set():
                     return
+                if self.statistics.items > items_before:
+                    restarts_in_a_row = 0  # the run made progress: a new series of failures
                 failure = self._failure(error)
+                if pipeline.on_failure == "continue" and pipeline.continuous:
+                    # not an item's failure (the source, the engine): read again, as restart
+                    # does, but when the restarts run out only this pipeline ends
+                    if restarts_in_a_row >= pipeline.max_restarts:
+                        logger.error(
+                            "%s; the pipeline ends after %d restarts in a row",
+                            failure,
+                            restarts_in_a_row,
+                            extra=failure_fields(failure),
+                        )
+                        return
+                    restarts_in_a_row += 1
+                    backoff = min(
+                        pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
+                        RESTART_BACKOFF_CAP_SECONDS,
+                    )
+                    self.statistics.restarts += 1
+                    logger.warning(
+                        "%s; reading again in %.1fs (restart %d of %d)",
+                        failure,
+                        backoff,
+                        restarts_in_a_row,
+                        pipeline.max_restarts,
+                        extra=failure_fields(failure),
+                    )
+                    if clock.wait(stop, backoff):
+                        return
+                    next_start = clock.monotonic()
+                    continue
                 if pipeline.on_failure == "continue":
                     logger.warning(
                         "%s; continuing with the next run", failure, extra=failure_fields(failure)
@@ -112,7 +178,7 @@ class PipelineRunner:
                     restarts_in_a_row += 1
                     self.statistics.restarts += 1
                     backoff = min(
-                        pipeline.restart_backoff_seconds * 2 ** (restarts_in_a_row - 1),
+                        pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
                         RESTART_BACKOFF_CAP_SECONDS,
                     )
                     logger.warning(
@@ -148,19 +214,34 @@ class PipelineRunner:
         open_storages(pipeline)  # connected before the source is read, not on the first item
         upstream: Any = [None]
         stages = pipeline.stages
+        read: SourceRead | None = None
         if pipeline.continuous:
             first = stages[0]
-            assert first.source is not None
-            _check_acknowledgements(pipeline)
-            upstream = Operators(first.kind).from_iterable(
-                _continuous_items(first, pipeline.name), maxsize=first.maxsize
-            )
+            read = SourceRead(first, pipeline.name, self._pending)
+            upstream = Operators(first.kind).from_iterable(read.items(), maxsize=first.maxsize)
             stages = stages[1:]
+        ending = run_starts(pipeline.name)
+        try:
+            self._run(upstream, stages, read)
+        finally:
+            ending.set()
+            if read is not None:
+                read.close()
+
+    def _run(self, upstream: Any, stages: tuple[StageDef, ...], read: SourceRead | None) -> None:
+        pipeline = self.pipeline
+        item_level = pipeline.item_level
         for stage in stages:
-            upstream = engine_stage(upstream, stage, pipeline.name, self.directory)
-        if pipeline.continuous:  # items from at-least-once sources are acknowledged here
+            upstream = engine_stage(upstream, stage, pipeline.name, self.directory, item_level)
+        if pipeline.continuous or item_level:  # acknowledgements and failed items, here
+            end = PipelineEnd(
+                pipeline.name,
+                pipeline.dead_letter,
+                self.statistics,
+                read.stop if read is not None else None,
+            )
             upstream = Operators("thread").named(
-                Map(finish), upstream, name=f"{pipeline.name}.acknowledge"
+                Map(end), upstream, name=f"{pipeline.name}.end", on_done=end.done
             )
         spec = upstream.spec if hasattr(upstream, "spec") else None
         if spec is None:
@@ -177,14 +258,13 @@ class PipelineRunner:
                 pipeline.name,
                 extra={"pipeline": pipeline.name, "stage": None},
             )
-            for _ in iterate_values(run, 0, with_index=False):
-                self.statistics.items += 1
+            for value in iterate_values(run, 0, with_index=False):
+                if value is not NOT_AN_ITEM:
+                    self.statistics.items += 1
         finally:
             with self._lock:
                 self._current = None
-                cancelled = self._cancelled
-        if not cancelled:
-            self.statistics.runs += 1
+        self.statistics.runs += 1  # a run cut short by the time limit or a stop counts too
 
     def cancel(self) -> None:
         """Stop the run in progress, if any (its workers are cancelled and joined)."""
@@ -192,6 +272,7 @@ class PipelineRunner:
             run = self._current
             self._cancelled = run is not None
         if run is not None:
+            stop_retrying(self.pipeline.name)
             run.cancel()
         for stage in self.pipeline.stages:  # a save blocked in a driver gives up too
             if stage.storage is not None:
@@ -214,25 +295,14 @@ def open_storages(pipeline: Pipeline) -> None:
                 raise
 
 
-def _check_acknowledgements(pipeline: Pipeline) -> None:
+def _replays(pipeline: Pipeline) -> bool:
+    """Whether this continuous pipeline keeps its items until they passed, for a restart.
+
+    Only under ``restart`` (``stop`` ends the flow, ``continue`` sets failed items aside) and
+    only for sources that do not redeliver themselves: tracking costs a ticket per item.
+    """
+    if pipeline.on_failure != "restart":
+        return False
     source = pipeline.stages[0].source
     assert source is not None
-    if getattr(source.get(), "at_least_once", False):
-        for stage in pipeline.stages[1:]:
-            if stage.kind == "process":
-                raise ConfigError(
-                    f"pipeline {pipeline.name!r}: stage '{pipeline.name}.{stage.label}' runs in "
-                    "worker processes, which cannot report back when an item is done; with an "
-                    "at-least-once source use kind='thread', 'task' or 'sync' (or "
-                    "at_least_once=False)"
-                )
-
-
-def _continuous_items(stage: StageDef, pipeline: str) -> Any:
-    assert stage.source is not None
-    try:
-        for item in stage.source.get().read({}):
-            yield track(item)
-    except BaseException as error:
-        tag_stage(error, f"{pipeline}.{stage.label}")
-        raise
+    return not getattr(source.get(), "at_least_once", False)

@@ -3,16 +3,29 @@
 The parent sends each process its pipeline (cloudpickle: lambdas and closures work), the storage
 directory (storages are made lazily in each process) and the flow's stream broker
 (multiprocessing queues), and keeps two pipes to it. On the *results* pipe the process reports
-failures (pickled, with the original traceback as the cause), its statistics and "done"; a pipe
-that closes without "done" means the process died, which fails the flow. The *stop* pipe is how
-the parent says stop: a thread in the process waits on it and cancels the run in progress. A
-parent that dies closes it too, so no pipeline process outlives its flow. Each process runs the
-same :class:`~weirflow.flows._pipeline.PipelineRunner` as the threaded mode.
+failures (pickled, with the original traceback as the cause), its log records (handled by the
+parent's handlers, ``_proclog.py``), its last error and "done"; a pipe that closes without
+"done" means the process died, which fails the flow. Its counters live in shared memory, so
+:meth:`~weirflow.flows.Flow.statistics` is live and stays true even for a process that was
+killed. The *stop* pipe is how the parent says stop: ``"graceful"`` (no new runs,
+continuous sources closed, the run in progress may finish: 5 s after a signal, half a second at
+the time limit) or ``"cancel"`` (the run in progress
+is cancelled); a parent that dies closes it, which cancels too.
+
+Pipeline processes are spawned (see :func:`_pipeline_context`) and each leads a session of its
+own: Ctrl-C and ``systemd``'s stop signal the flow's process group, and only the parent, which
+decides, receives them (pipeline processes also ignore SIGINT and SIGTERM: systemd signals every
+process of its cgroup). Whatever a pipeline process started (worker processes of
+``kind="process"`` stages, their forkserver) is in its group, which the parent kills once the
+process has ended, so nothing outlives the flow or holds the caller's stdout. Each process runs
+the same runner as the threaded mode.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -31,21 +44,58 @@ from .._runtime.executors.process import (
 )
 from .._threads import make_thread, start_thread
 from ._flow import (
-    SIGNAL_GRACE_SECONDS,
     STOP_JOIN_SECONDS,
+    SupervisedRunner,
     close_continuous_sources,
     finish_streams,
+    grace_seconds,
     raise_failures,
-    signals_stop,
+    supervise,
 )
 from ._lazy import close_all
-from ._pipeline import PipelineRunner, PipelineStatistics
+from ._pipeline import PipelineStatistics
+from ._proclog import forward_logging, handle_forwarded, logging_levels
 from ._schedule import SystemClock
+from ._signals import Waker, handling_signals, kill_group, signals_held
 from ._stages import StorageDirectory
 from ._streams import ProcessBroker, register_broker, unregister_broker
 
 if TYPE_CHECKING:
     from ._flow import Flow
+
+_COUNTERS = {"runs": 0, "failures": 1, "restarts": 2, "items": 3}
+
+
+class SharedCounters:
+    """A pipeline's counters in shared memory (written by its process, read by the parent)."""
+
+    def __init__(self, context: Any) -> None:
+        self.array = context.RawArray("q", len(_COUNTERS))
+        self.last_error: str | None = None
+
+    def snapshot(self) -> PipelineStatistics:
+        runs, failures, restarts, items = self.array[:]
+        return PipelineStatistics(runs, failures, restarts, items, self.last_error)
+
+
+class _CountingStatistics(PipelineStatistics):
+    """The process side: every counter set is written to the shared array."""
+
+    _array: Any
+    _send: Any
+
+    def __init__(self, array: Any, send: Any) -> None:
+        object.__setattr__(self, "_array", array)
+        object.__setattr__(self, "_send", send)
+        super().__init__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        index = _COUNTERS.get(name)
+        if index is not None:
+            self._array[index] = value
+        elif name == "last_error":
+            self._send("last_error", value)
 
 
 class _Child:
@@ -58,63 +108,92 @@ class _Child:
         self.stop = stop
         self.done = False
 
-    def say_stop(self) -> None:
+    def say(self, word: str) -> None:
         with contextlib.suppress(OSError):
-            self.stop.send(True)
+            self.stop.send(word)
+
+    def say_cancel(self) -> None:
+        self.say("cancel")
         self.stop.close()
 
 
-def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+def _pipeline_context() -> Any:
+    """``spawn`` where worker processes use the forkserver, else their start method.
+
+    The forkserver is in the flow's process group: a group SIGTERM kills it, and the parent
+    would then lose track of the children it forked. Spawned pipeline processes are the
+    parent's own children; the forkserver stays the fast way to start their worker processes.
+    """
     context = _context()
+    if context.get_start_method() == "forkserver":
+        return multiprocessing.get_context("spawn")
+    return context
+
+
+def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+    context = _pipeline_context()
     broker = ProcessBroker(flow._streams, context)
     failures: list[PipelineFailed] = []
-    statistics = {p.name: PipelineStatistics() for p in flow.pipelines}
-    flow._statistics = statistics
-    wake = threading.Event()
     stop = threading.Event()
-    flow._stop = stop
-    flow._wake = wake
+    counters = {p.name: SharedCounters(context) for p in flow.pipelines}
+    flow._statistics = {name: shared.snapshot for name, shared in counters.items()}
+    levels = logging_levels()
     children: list[_Child] = []
     child_ends: list[Connection] = []
     for pipeline in flow.pipelines:
         payload = dumps_by_value((pipeline, flow._storages))
         results_receiver, results_sender = context.Pipe(duplex=False)
         stop_receiver, stop_sender = context.Pipe(duplex=False)
-        process = context.Process(  # type: ignore[attr-defined]
+        process = context.Process(
             target=_pipeline_main,
-            args=(payload, flow.flow_id, stop_receiver, results_sender, broker),
+            args=(
+                payload,
+                flow.flow_id,
+                stop_receiver,
+                results_sender,
+                broker,
+                counters[pipeline.name].array,
+                levels,
+            ),
             name=f"weirflow pipeline {pipeline.name}",
             daemon=False,  # it may start worker processes of its own
         )
         children.append(_Child(pipeline.name, process, results_receiver, stop_sender))
         child_ends.extend((results_sender, stop_receiver))
+    collected: list[bool] = []  # marked before the wake-up: the thread may still be alive
     collector = make_thread(
-        _collect, children, failures, statistics, stop, wake, name="weirflow flow results"
+        _collect,
+        children,
+        failures,
+        counters,
+        stop,
+        flow._waker,
+        collected,
+        name="weirflow flow results",
     )
-    graceful = threading.Event()
-    with signals_stop(stop, wake, graceful):
+    with handling_signals(flow._waker) as signals:
         with _main_module_not_reimported():
             for child in children:
                 child.process.start()
+                signals.processes.append(child.process.pid)
         for end in child_ends:
             end.close()
-        collector.start()
-        deadline = None if execution_seconds is None else time.monotonic() + execution_seconds
-        while not stop.is_set() and collector.is_alive():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            wake.wait(remaining)
-            wake.clear()
+        with signals_held():
+            collector.start()
+        reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
         stop.set()
         broker.close()
-        if graceful.is_set() and not failures:
-            _join(children, SIGNAL_GRACE_SECONDS)  # let runs in progress finish
+        if not failures:
+            for child in children:
+                child.say("graceful")
+            _join(children, grace_seconds(reason))  # let runs in progress finish
         for child in children:
-            child.say_stop()
+            child.say_cancel()
         _join(children, STOP_JOIN_SECONDS + 1)
         for child in children:
-            end_process(child.process)
+            kill_group(child.process.pid)  # it, if still there, its workers, their forkserver
+            child.process.join(1)
+            end_process(child.process)  # if it never led a group of its own
         collector.join(5)
     flow.close_resources()
     raise_failures(failures)
@@ -129,11 +208,26 @@ def _join(children: list[_Child], seconds: float) -> None:
 def _collect(
     children: list[_Child],
     failures: list[PipelineFailed],
-    statistics: dict[str, PipelineStatistics],
+    counters: dict[str, SharedCounters],
     stop: threading.Event,
-    wake: threading.Event,
+    waker: Waker,
+    collected: list[bool],
 ) -> None:
     """Read every child's results until all their pipes have closed."""
+    try:
+        _collect_until_closed(children, failures, counters, stop, waker)
+    finally:
+        collected.append(True)
+        waker.wake()
+
+
+def _collect_until_closed(
+    children: list[_Child],
+    failures: list[PipelineFailed],
+    counters: dict[str, SharedCounters],
+    stop: threading.Event,
+    waker: Waker,
+) -> None:
     open_pipes = {child.results: child for child in children}
     while open_pipes:
         for ready in wait(list(open_pipes)):
@@ -151,7 +245,10 @@ def _collect(
                     failure.__cause__ = died
                     failures.append(failure)
                     stop.set()
-                wake.set()
+                waker.wake()
+                continue
+            if kind == "log":
+                handle_forwarded(payload)
                 continue
             if kind == "failure":
                 stage, error_payload = payload
@@ -160,38 +257,60 @@ def _collect(
                 failure.__cause__ = error
                 failures.append(failure)
                 stop.set()
-            elif kind == "statistics":
-                statistics[child.name] = PipelineStatistics(**payload)
+            elif kind == "last_error":
+                counters[child.name].last_error = payload
             elif kind == "done":
                 child.done = True
-            wake.set()
+            waker.wake()
 
 
 def _pipeline_main(
-    payload: bytes, flow_id: str, stop: Connection, results: Connection, broker: ProcessBroker
+    payload: bytes,
+    flow_id: str,
+    stop: Connection,
+    results: Connection,
+    broker: ProcessBroker,
+    counters: Any,
+    levels: dict[str, int],
 ) -> None:
     """Entry point of a pipeline's process."""
+    with contextlib.suppress(OSError):
+        os.setsid()  # group signals reach only the parent; our descendants share our group
+    # the parent decides when to stop, also when systemd signals every process of its cgroup
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pipeline, storages = pickle.loads(payload)
-    register_broker(flow_id, broker)
-    local_stop = threading.Event()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     results_lock = threading.Lock()
 
     def send(kind: str, message: Any) -> None:
+        data = pickle.dumps((kind, message))
         with results_lock, contextlib.suppress(OSError):
-            results.send_bytes(pickle.dumps((kind, message)))
+            results.send_bytes(data)
+
+    forward_logging(send, levels)
+    pipeline, storages = pickle.loads(payload)
+    register_broker(flow_id, broker)
+    local_stop = threading.Event()
 
     def report(failure: PipelineFailed) -> None:
         cause = failure.__cause__ or failure
         send("failure", (failure.stage, _exception_payload(cause)))
         local_stop.set()
 
-    runner = PipelineRunner(pipeline, StorageDirectory(storages), SystemClock(), local_stop, report)
+    runner = SupervisedRunner(
+        pipeline,
+        StorageDirectory(storages),
+        SystemClock(),
+        local_stop,
+        report,
+        statistics=_CountingStatistics(counters, send),
+    )
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
-            stop.recv()  # a word from the parent, or its end
-        local_stop.set()
+            while stop.recv() == "graceful":
+                local_stop.set()  # no new run; the run in progress may finish
+                close_continuous_sources((pipeline,))
+        local_stop.set()  # "cancel", or the parent's end
         runner.cancel()
         close_continuous_sources((pipeline,))
 
@@ -204,8 +323,7 @@ def _pipeline_main(
         report(failure)
     finally:
         finish_streams(pipeline, broker)
-        send("statistics", vars(runner.statistics))
         send("done", None)
-        results.close()
         unregister_broker(flow_id)
         close_all([*storages.values(), *pipeline.resources()])
+        results.close()

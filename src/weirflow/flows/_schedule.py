@@ -14,8 +14,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
+
+MAX_YEARS = 100
+"""How far ahead a cron's next run is looked for (croniter's own default is 50 years)."""
 
 
 class Clock(Protocol):
@@ -132,13 +136,24 @@ class Interval(Schedule):
 
 @dataclass(frozen=True)
 class Cron(Schedule):
-    """On a cron expression (``"*/5 * * * *"``), evaluated in UTC, after ``delay_seconds``."""
+    """On a cron expression (``"*/5 * * * *"``), read in ``timezone`` (UTC unless given).
+
+    The first run is the first match after ``delay_seconds``. The accepted forms are checked
+    by :func:`~weirflow.flows._cron.check_cron`: five fields, a sixth for the seconds at the end,
+    a seventh for the year, or a nickname such as ``@hourly``. In a zone with daylight saving
+    time, a time that the spring change skips runs at the first valid time after it, and one
+    that the autumn change repeats runs in both of its hours.
+    """
 
     expression: str
     delay_seconds: float = 0
+    timezone: str = "UTC"
 
     def _next(self, clock: Clock, after: datetime) -> float:
-        upcoming: datetime = croniter(self.expression, after).get_next(datetime)
+        local = after.astimezone(ZoneInfo(self.timezone))
+        upcoming: datetime = croniter(
+            self.expression, local, max_years_between_matches=MAX_YEARS
+        ).get_next(datetime)
         return clock.monotonic() + (upcoming - clock.now()).total_seconds()
 
     def first(self, clock: Clock) -> float:
@@ -148,8 +163,5 @@ class Cron(Schedule):
         return max(self._next(clock, clock.now()), clock.monotonic())
 
     def describe(self) -> str:
-        return f"cron {self.expression!r}"
-
-
-def is_valid_cron(expression: str) -> bool:
-    return bool(croniter.is_valid(expression))
+        zone = "" if self.timezone == "UTC" else f" in {self.timezone}"
+        return f"cron {self.expression!r}{zone}"

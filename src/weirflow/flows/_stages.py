@@ -11,19 +11,31 @@ the previous stage's output as the first argument (when the function takes one),
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
+import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import CoroutineType
 from typing import Any, Literal
 
+from .._await import collect, run_awaitable
 from .._errors import ConfigError
-from .._interfaces import Delivery, Sender, Source, Storage
+from .._interfaces import Sender, Source, Storage
+from .._retry import NO_RETRY, Retry
+from .._runtime._channel import Cancelled
 from .._runtime._ops import FlatMap, Map, MapBatch, Operation
 from .._runtime._spec import Kind
 from .._stage import Stage
+from ._dead_letters import ItemFailure
 from ._lazy import Lazy
+from ._streams import StreamClosed
+from ._tickets import CARRIER, Tracked, spread
+
+logger = logging.getLogger("weirflow")
 
 Role = Literal["configuration", "source", "core_logic", "storage", "sender"]
 INJECTED = frozenset({"db_connectors", "pipeline_name"})
@@ -47,6 +59,7 @@ class StageDef:
     continuous: bool = False
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    retry: Retry = NO_RETRY
 
 
 @dataclass(frozen=True)
@@ -105,54 +118,6 @@ def call_convention(fn: Callable[..., Any], where: str, resources_possible: bool
     return CallConvention(takes_item, names, takes_all)
 
 
-class Ticket:
-    """Follows every item derived from one :class:`~weirflow.Delivery` through a pipeline.
-
-    It counts the items still on their way; when the count drops to zero (all stored and sent,
-    or dropped) the delivery is acknowledged. An item that fails keeps its ticket open, so the
-    source delivers it again.
-    """
-
-    __slots__ = ("_delivery", "_lock", "_pending")
-
-    def __init__(self, delivery: Delivery) -> None:
-        self._delivery = delivery
-        self._pending = 1
-        self._lock = threading.Lock()
-
-    def add(self, change: int) -> None:
-        with self._lock:
-            self._pending += change
-            done = self._pending == 0
-        if done:
-            self._delivery.ack()
-
-
-class Tracked:
-    """An item on its way through a pipeline, with the ticket of the delivery it came from."""
-
-    __slots__ = ("ticket", "value")
-
-    def __init__(self, value: Any, ticket: Ticket) -> None:
-        self.value = value
-        self.ticket = ticket
-
-
-def track(item: Any) -> Any:
-    """Wrap a :class:`~weirflow.Delivery` from a source; other items pass as they are."""
-    if isinstance(item, Delivery):
-        return Tracked(item.value, Ticket(item))
-    return item
-
-
-def finish(item: Any) -> Any:
-    """The last stage is done with ``item``: count it off its delivery's ticket."""
-    if isinstance(item, Tracked):
-        item.ticket.add(-1)
-        return item.value
-    return item
-
-
 class StorageDirectory(Mapping[str, Storage]):
     """``db_connectors``: pipeline name → that pipeline's storage, opened on first use."""
 
@@ -175,30 +140,155 @@ class StorageDirectory(Mapping[str, Storage]):
         return len(self._storages)
 
 
+_NOT_ITEM_FAILURES: tuple[type[BaseException], ...] = (Cancelled, StreamClosed)
+
+
 @dataclass
 class StageCall:
-    """What the engine runs for one pipeline stage (picklable: no open resources)."""
+    """What the engine runs for one pipeline stage (picklable: no open resources).
+
+    It calls the user's function (awaiting it when it is ``async``), tries an item again as
+    the stage's :class:`~weirflow.Retry` says, and, with ``item_level`` (``on_failure=
+    "continue"``), turns an item that still fails into an :class:`ItemFailure` that goes on
+    to the pipeline's end instead of ending the run. Failures from earlier stages pass through.
+    """
 
     stage: StageDef
     stage_name: str
     pipeline: str
     directory: StorageDirectory
     convention: CallConvention | None
+    item_level: bool = False
 
     def __call__(self, item: Any, **resources: Any) -> Any:
+        value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
+        if type(value) is ItemFailure or value is CARRIER:
+            return (item,) if self._flat else item
+        if self.stage.kind == "task":
+            return self._call_async(item, value, ticket, resources)
         try:
-            if isinstance(item, Tracked):
-                return self._apply_tracked(item, resources)
-            return self._apply(item, resources)
+            result = self._apply(value, resources)
+            if type(result) is CoroutineType:  # an async function's, from _apply
+                result = run_awaitable(result)
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            return self._again(item, value, ticket, resources, error)
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
+        return self._outputs(result, item, value, ticket, 1)
 
-    def _apply_tracked(self, item: Tracked, resources: dict[str, Any]) -> Any:
-        result = self._apply(item.value, resources)
-        if self.stage.role not in ("source", "core_logic"):
-            return item  # stored or sent: the same item goes on
-        return _tracked_outputs(result, item.ticket)
+    def _again(
+        self,
+        item: Any,
+        value: Any,
+        ticket: Tracked | None,
+        resources: dict[str, Any],
+        error: Exception,
+    ) -> Any:
+        """The first attempt failed: the retries, then the failure."""
+        attempt = 1
+        while attempt < self.stage.retry.attempts:
+            if not retry_wait(self.pipeline, self._retrying(error, attempt)):
+                break  # the run is ending: no more attempts
+            attempt += 1
+            try:
+                result = run_awaitable(self._apply(value, resources))
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as again:
+                error = again
+                continue
+            except BaseException as fatal:
+                tag_stage(fatal, self.stage_name)
+                raise
+            return self._outputs(result, item, value, ticket, attempt)
+        return self._failed(item, value, ticket, error, attempt)
+
+    async def _call_async(
+        self, item: Any, value: Any, ticket: Tracked | None, resources: dict[str, Any]
+    ) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self._apply(value, resources)
+                if inspect.isawaitable(result):
+                    result = await result
+                break
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt < self.stage.retry.attempts:
+                    await asyncio.sleep(self._retrying(error, attempt))
+                    continue
+                return self._failed(item, value, ticket, error, attempt)
+            except BaseException as error:
+                tag_stage(error, self.stage_name)
+                raise
+        return self._outputs(result, item, value, ticket, attempt)
+
+    @property
+    def _flat(self) -> bool:
+        return self.stage.role in ("source", "core_logic")
+
+    def _retrying(self, error: BaseException, attempt: int) -> float:
+        delay = self.stage.retry.delay(attempt)
+        logger.info(
+            "stage %r: attempt %d of %d failed (%s: %s); trying again in %.2fs",
+            self.stage_name,
+            attempt,
+            self.stage.retry.attempts,
+            type(error).__name__,
+            error,
+            delay,
+            extra={"pipeline": self.pipeline, "stage": self.stage_name},
+        )
+        return delay
+
+    def _failed(
+        self, item: Any, value: Any, ticket: Tracked | None, error: Exception, attempts: int
+    ) -> Any:
+        tag_stage(error, self.stage_name)
+        if not self.item_level or self.stage.role in ("configuration", "source"):
+            raise error
+        failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
+        out: Any = failure if ticket is None else Tracked(failure, ticket.ticket, ticket.weight)
+        return (out,) if self._flat else out
+
+    def _outputs(
+        self, result: Any, item: Any, value: Any, ticket: Tracked | None, attempts: int
+    ) -> Any:
+        if self.stage.role == "configuration":
+            return result
+        if self.stage.role == "sender":
+            return item  # sent: the same item goes on
+        if self.stage.role == "core_logic":
+            result = self._guarded(result, value, attempts)
+        if ticket is None:
+            return result
+        return spread(result, ticket)
+
+    def _guarded(self, outputs: Iterable[Any], value: Any, attempts: int) -> Iterable[Any]:
+        """A generator's items; one that raises mid-way ends with an :class:`ItemFailure`."""
+        if type(outputs) is tuple or not isinstance(outputs, Iterator):
+            return outputs
+        return self._guard(outputs, value, attempts)
+
+    def _guard(self, outputs: Iterator[Any], value: Any, attempts: int) -> Iterator[Any]:
+        try:
+            yield from outputs
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            tag_stage(error, self.stage_name)
+            if not self.item_level:
+                raise
+            yield ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
+        except BaseException as error:
+            tag_stage(error, self.stage_name)
+            raise
 
     def _apply(self, item: Any, resources: dict[str, Any]) -> Any:
         stage = self.stage
@@ -214,7 +304,17 @@ class StageCall:
         assert self.convention is not None
         available = {**resources, "db_connectors": self.directory, "pipeline_name": self.pipeline}
         result = self.convention.call(stage.function, item, available)
-        if stage.role == "configuration":
+        if _awaitable(result):
+            return self._then(result, stage.role)
+        return self._checked(result, stage.role)
+
+    async def _then(self, result: Any, role: Role) -> Any:
+        if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
+            return iter(await collect(result))  # an async generator's items, each an item
+        return self._checked(await result, role)
+
+    def _checked(self, result: Any, role: Role) -> Any:
+        if role == "configuration":
             if result is not None and not isinstance(result, Mapping):
                 raise TypeError(
                     f"stage {self.stage_name!r}: a configuration function must return a dict "
@@ -231,12 +331,40 @@ def tag_stage(error: BaseException, stage: str) -> None:
             error.weirflow_stage = stage  # type: ignore[attr-defined]
 
 
-def _tracked_outputs(outputs: Iterable[Any], ticket: Ticket) -> Iterator[Tracked]:
-    """Each output joins the ticket before it leaves; the input leaves it at the end."""
-    for output in outputs:
-        ticket.add(1)
-        yield Tracked(output, ticket)
-    ticket.add(-1)
+def _awaitable(result: Any) -> bool:
+    """Whether a user function's result must be awaited (a coroutine, an async generator)."""
+    kind = type(result)
+    return hasattr(kind, "__await__") or hasattr(kind, "__aiter__")
+
+
+_ending: dict[str, threading.Event] = {}  # pipeline -> set when its run in this process ends
+
+
+def run_starts(pipeline: str) -> threading.Event:
+    """A run of ``pipeline`` starts in this process; setting the event ends its retry waits."""
+    event = _ending[pipeline] = threading.Event()
+    return event
+
+
+def stop_retrying(pipeline: str) -> None:
+    """The run of ``pipeline`` is being cancelled: waits before retries end now."""
+    event = _ending.get(pipeline)
+    if event is not None:
+        event.set()
+
+
+def retry_wait(pipeline: str, seconds: float) -> bool:
+    """Wait before an attempt; False when the run ended meanwhile (do not try again)."""
+    event = _ending.get(pipeline)
+    if event is None:  # a worker process: it ends with its process
+        time.sleep(seconds)
+        return True
+    return not event.wait(seconds)
+
+
+def passes_by(value: Any) -> bool:
+    """Whether a stage lets ``value`` by untouched: a failure record, or a weight carrier."""
+    return isinstance(value, ItemFailure) or value is CARRIER
 
 
 def _as_items(result: Any) -> Iterable[Any]:
@@ -252,24 +380,104 @@ def _as_items(result: Any) -> Iterable[Any]:
 
 @dataclass
 class StorageCall:
-    """What the engine runs for a storage stage: one ``save_many`` (one transaction) per batch."""
+    """What the engine runs for a storage stage: one ``save_many`` (one transaction) per batch.
+
+    Failures from earlier stages pass by unsaved. When a batch cannot be saved (after the
+    stage's retries) and failures are item-level, each item is saved on its own, so only the
+    items the storage refuses become :class:`ItemFailure` records.
+    """
 
     stage: StageDef
     stage_name: str
+    pipeline: str = "?"
+    item_level: bool = False
 
     def __call__(self, items: list[Any], **resources: Any) -> list[Any]:
         assert self.stage.storage is not None
-        values = [item.value if isinstance(item, Tracked) else item for item in items]
+        saving = [
+            (position, item.value if isinstance(item, Tracked) else item)
+            for position, item in enumerate(items)
+            if not passes_by(item.value if isinstance(item, Tracked) else item)
+        ]
+        if not saving:
+            return items
+        values = [value for _, value in saving]
+        attempts = self.stage.retry.attempts
         try:
-            self.stage.storage.get().save_many(values)
+            self._save(values)
+            return items  # saved: the same items go on
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            tag_stage(error, self.stage_name)
+            if not self.item_level:
+                raise
+            if len(values) == 1:
+                return self._replace(items, {saving[0][0]: (values[0], error, attempts)})
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
-        return items  # saved: the same items go on
+        failed: dict[int, tuple[Any, Exception, int]] = {}
+        storage = self.stage.storage.get()
+        for position, value in saving:  # one by one: only the items refused fail
+            try:
+                storage.save_many([value])
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                tag_stage(error, self.stage_name)
+                failed[position] = (value, error, attempts + 1)
+        return self._replace(items, failed)
+
+    def _save(self, values: list[Any]) -> None:
+        assert self.stage.storage is not None
+        retry = self.stage.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.stage.storage.get().save_many(values)
+                return
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt >= retry.attempts:
+                    raise
+                delay = retry.delay(attempt)
+                logger.info(
+                    "stage %r: saving %d item(s) failed (attempt %d of %d: %s: %s); trying "
+                    "again in %.2fs",
+                    self.stage_name,
+                    len(values),
+                    attempt,
+                    retry.attempts,
+                    type(error).__name__,
+                    error,
+                    delay,
+                    extra={"pipeline": self.pipeline, "stage": self.stage_name},
+                )
+                if not retry_wait(self.pipeline, delay):
+                    raise
+
+    def _replace(
+        self, items: list[Any], failed: Mapping[int, tuple[Any, Exception, int]]
+    ) -> list[Any]:
+        out = list(items)
+        for position, (value, error, attempts) in failed.items():
+            failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
+            item = items[position]
+            out[position] = (
+                Tracked(failure, item.ticket, item.weight) if isinstance(item, Tracked) else failure
+            )
+        return out
 
 
 def engine_stage(
-    upstream: Any, stage: StageDef, pipeline: str, directory: StorageDirectory
+    upstream: Any,
+    stage: StageDef,
+    pipeline: str,
+    directory: StorageDirectory,
+    item_level: bool = False,
 ) -> Stage[Any]:
     """``stage`` as an engine stage reading ``upstream``, for one run of ``pipeline``."""
     from .. import _api
@@ -282,11 +490,11 @@ def engine_stage(
     )
     operation: Operation
     if stage.role == "storage":
-        operation = MapBatch(StorageCall(stage, name))
+        operation = MapBatch(StorageCall(stage, name, pipeline, item_level))
     elif stage.role in ("source", "core_logic"):
-        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention))
+        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention, item_level))
     else:
-        operation = Map(StageCall(stage, name, pipeline, directory, convention))
+        operation = Map(StageCall(stage, name, pipeline, directory, convention, item_level))
     operators = _api.Operators(stage.kind)
     return operators.named(
         operation,

@@ -3,10 +3,11 @@
 
 The interface is a broker's (:class:`Broker`: ``publish``, ``subscribe``, ``close``) so the same two
 lines can later cross machines through a real broker. Two local brokers exist: one for pipelines
-in threads (bounded engine channels: a full stream blocks its publishers, which is backpressure;
-closing cancels them) and one for pipelines in processes (bounded multiprocessing queues; a
-closed flag in shared memory, which publishers and subscribers look at every half second while
-they wait). A stream ends for its reader once every pipeline writing to it has finished.
+in threads (bounded queues: a full stream blocks its publishers, which is backpressure; closing
+wakes them) and one for pipelines in processes (bounded multiprocessing queues; a closed flag in
+shared memory, which publishers and subscribers look at every half second while they wait). A
+stream ends for its reader once every pipeline writing to it has finished. A subscriber takes
+one item at a time, so when its run stops (``interrupt``: a restart) no item is held in it.
 Senders and sources find their flow's broker by the flow's id, in whichever process they run.
 """
 
@@ -15,15 +16,15 @@ from __future__ import annotations
 import queue
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Iterator, Mapping
 from multiprocessing.context import BaseContext
 from typing import Any
 
 from .._interfaces import Sender, Source
-from .._runtime._batch import Batch
-from .._runtime._channel import Cancelled, Channel
 
 STREAM_MAXSIZE = 1000
+_TAKE = 256  # items a subscription takes at once (handed back if it stops early)
 _PUT_CHECK_SECONDS = 0.5
 
 
@@ -50,33 +51,115 @@ class Broker(ABC):
     def close(self) -> None:
         """Stop every publisher and subscriber."""
 
+    def interrupt(self, stream: str) -> None:  # noqa: B027 - optional
+        """Make the subscription of ``stream`` in progress return soon (it may subscribe again)."""
+
+
+class _StreamQueue:
+    """A bounded FIFO with a number of writers; ``interrupt`` wakes the reader, ``close`` all."""
+
+    def __init__(self, maxsize: int, writers: int) -> None:
+        self._items: deque[Any] = deque()
+        self._maxsize = maxsize
+        self._writers = writers
+        self._closed = False
+        self._interrupts = 0
+        lock = threading.Lock()
+        self._not_empty = threading.Condition(lock)
+        self._not_full = threading.Condition(lock)
+
+    def put(self, item: Any) -> bool:
+        with self._not_full:
+            while not self._closed and self._maxsize and len(self._items) >= self._maxsize:
+                self._not_full.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._not_empty.notify()
+            return True
+
+    def get(self, interrupts: int, limit: int) -> list[Any]:
+        """Up to ``limit`` items, waiting for one; ``[]``: closed, ended or interrupted."""
+        with self._not_empty:
+            while (
+                not self._items
+                and not self._closed
+                and self._writers > 0
+                and self._interrupts == interrupts
+            ):
+                self._not_empty.wait()
+            if self._closed or not self._items or self._interrupts != interrupts:
+                return []
+            items = self._items
+            taken = [items.popleft() for _ in range(min(limit, len(items)))]
+            self._not_full.notify_all()
+            return taken
+
+    def unget(self, items: list[Any]) -> None:
+        """Put back, first in line, what a subscription took but did not hand over."""
+        with self._not_empty:
+            self._items.extendleft(reversed(items))
+            self._not_empty.notify()
+
+    @property
+    def interrupts(self) -> int:
+        with self._not_empty:
+            return self._interrupts
+
+    def writer_done(self) -> None:
+        with self._not_empty:
+            self._writers -= 1
+            self._not_empty.notify_all()
+
+    def interrupt(self) -> None:
+        with self._not_empty:
+            self._interrupts += 1
+            self._not_empty.notify_all()
+
+    def close(self) -> None:
+        with self._not_empty:
+            self._closed = True
+            self._not_empty.notify_all()
+            self._not_full.notify_all()
+
 
 class ThreadBroker(Broker):
     """Streams between pipelines running in threads of one process."""
 
     def __init__(self, writers: Mapping[str, int], maxsize: int = STREAM_MAXSIZE) -> None:
-        self._channels = {name: Channel(maxsize, producers=n) for name, n in writers.items()}
+        self._queues = {name: _StreamQueue(maxsize, n) for name, n in writers.items()}
 
     def publish(self, stream: str, item: Any) -> None:
-        try:
-            self._channels[stream].put(Batch([0], [item]))
-        except Cancelled:
-            raise StreamClosed(stream) from None
+        if not self._queues[stream].put(item):
+            raise StreamClosed(stream)
 
     def subscribe(self, stream: str) -> Iterator[Any]:
-        channel = self._channels[stream]
+        target = self._queues[stream]
+        interrupts = target.interrupts
+        taken: list[Any] = []
+        position = 0
         try:
-            while (batch := channel.get(1024)) is not None:
-                yield from batch.values
-        except Cancelled:
-            return
+            while True:
+                taken, position = target.get(interrupts, _TAKE), 0
+                if not taken:
+                    return
+                while position < len(taken):
+                    item = taken[position]
+                    position += 1
+                    yield item
+        finally:  # stopped early (a restart): nothing taken is lost
+            if position < len(taken):
+                target.unget(taken[position:])
 
     def finish(self, stream: str) -> None:
-        self._channels[stream].producer_done()
+        self._queues[stream].writer_done()
+
+    def interrupt(self, stream: str) -> None:
+        self._queues[stream].interrupt()
 
     def close(self) -> None:
-        for channel in self._channels.values():
-            channel.cancel()
+        for target in self._queues.values():
+            target.close()
 
 
 class ProcessBroker(Broker):
@@ -88,6 +171,7 @@ class ProcessBroker(Broker):
         self._queues: dict[str, Any] = {name: context.Queue(maxsize) for name in writers}
         self._writers = dict(writers)
         self._closed = context.RawValue("b", 0)  # shared memory: no lock, nothing to leak
+        self._interrupts: dict[str, int] = {}  # of this process's subscriptions
 
     def publish(self, stream: str, item: Any) -> None:
         target = self._queues[stream]
@@ -101,21 +185,30 @@ class ProcessBroker(Broker):
 
     def subscribe(self, stream: str) -> Iterator[Any]:
         source = self._queues[stream]
-        writing = self._writers[stream]
-        while not self._closed.value:
+        interrupts = self._interrupts.get(stream, 0)
+        while (
+            not self._closed.value
+            and self._interrupts.get(stream, 0) == interrupts
+            and self._writers[stream] > 0  # this process's count: a later subscription keeps it
+        ):
             try:
                 item = source.get(timeout=_PUT_CHECK_SECONDS)
             except queue.Empty:
                 continue  # look at the closed flag again
             if isinstance(item, _EndOfStream):
-                writing -= 1
-                if writing <= 0:
-                    return
+                self._writers[stream] -= 1
                 continue
             yield item
 
     def finish(self, stream: str) -> None:
         self._queues[stream].put(_EndOfStream())
+
+    def interrupt(self, stream: str) -> None:
+        """The subscription sees it within half a second."""
+        self._interrupts[stream] = self._interrupts.get(stream, 0) + 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_interrupts": {}}
 
     def close(self) -> None:
         """Publishers and subscribers see the flag within half a second."""
@@ -177,3 +270,7 @@ class StreamSource(Source):
 
     def read(self, parameters: Mapping[str, Any]) -> Iterator[Any]:
         return _broker(self.flow_id).subscribe(self.name)
+
+    def interrupt_read(self) -> None:
+        """Make a ``read`` in progress return soon (for a restart of its pipeline)."""
+        _broker(self.flow_id).interrupt(self.name)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 from .._errors import ConfigError, InvalidArgumentError, WeirflowError
+from .._hints import did_you_mean
 from .._interfaces import Sender
 
 __all__ = [
@@ -78,12 +79,12 @@ def _http_factory(method: str) -> SenderFactory:
     def make(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
         from .http import HttpSender
 
+        _check_options(repr(kind), pipeline, options, HttpSender.OPTIONS)
         if options.get("destination") is None:
             raise InvalidArgumentError(
                 f"pipeline {pipeline!r}: send({kind!r}) needs the URL to send to; add "
                 "destination='http://host:port/path'"
             )
-        _check_options(repr(kind), pipeline, options, HttpSender.OPTIONS)
         return HttpSender(method=method, pipeline=pipeline, **options)
 
     return make
@@ -104,13 +105,13 @@ def _mqtt_factory(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
 def _check_options(
     shown: str, pipeline: str, options: Mapping[str, Any], valid: Iterable[str]
 ) -> None:
-    valid = set(valid)
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise InvalidArgumentError(
-            f"pipeline {pipeline!r}: send({shown}) got unknown option(s) "
-            f"{', '.join(unknown)}; it takes {', '.join(sorted(valid))}"
-        )
+    valid = sorted(set(valid))
+    for name in options:
+        if name not in valid:
+            raise InvalidArgumentError(
+                f"pipeline {pipeline!r}: send({shown}) got unknown option {_short(name)}"
+                f"{did_you_mean(name, valid)}; it takes {', '.join(valid)}"
+            )
 
 
 SENDERS: dict[str, SenderFactory] = {
@@ -180,7 +181,8 @@ def create_sender(
         factory = SENDERS.get(kind)
         if factory is None:
             raise InvalidArgumentError(
-                f"pipeline {pipeline!r}: send({kind!r}): unknown sender kind; valid kinds: "
+                f"pipeline {pipeline!r}: send({_short(kind)}): unknown sender kind"
+                f"{did_you_mean(kind, SENDERS)}; valid kinds: "
                 f"{', '.join(repr(name) for name in sorted(SENDERS))}, a Sender or a function"
             )
         sender = factory(kind, pipeline, given)

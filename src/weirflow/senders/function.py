@@ -6,10 +6,10 @@ one item. Whatever it returns is ignored; an exception it raises is the pipeline
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from .._await import run_awaitable
 from .._errors import InvalidArgumentError, InvalidCallableError
 from .._interfaces import Sender
 from .._runtime._inject import signature_of
@@ -20,12 +20,13 @@ class FunctionSender(Sender):
     """Calls ``function(item)`` (or ``function(item[label_to_send])``) for each item.
 
     Args:
-        function: a plain (not ``async``) function taking the item as its first argument.
+        function: a function taking the item as its first argument; an ``async`` one is
+            awaited (on an event loop of its own for each item).
         label_to_send: send only this key of each item (a dict).
         pipeline: the pipeline's name, shown in errors.
 
     Raises:
-        InvalidCallableError: ``function`` is not callable, is ``async`` or takes no argument.
+        InvalidCallableError: ``function`` is not callable or takes no argument.
         InvalidArgumentError: ``label_to_send`` is not a string.
 
     Example:
@@ -49,11 +50,6 @@ class FunctionSender(Sender):
             raise InvalidCallableError(
                 f"pipeline {pipeline!r}: send() needs a function, got {type(function).__name__}"
             )
-        if inspect.iscoroutinefunction(function):
-            raise InvalidCallableError(
-                f"{where}: async functions cannot be senders; use a plain function, or a "
-                "Sender subclass that runs its own event loop"
-            )
         signature = signature_of(function, skip_first=False)
         if signature.positional_slots == 0:
             raise InvalidCallableError(
@@ -72,7 +68,7 @@ class FunctionSender(Sender):
 
     def send(self, item: Any) -> None:
         """Call the function with the item (or its ``label_to_send`` value)."""
-        self.function(payload(item, self.label_to_send, self._where))
+        run_awaitable(self.function(payload(item, self.label_to_send, self._where)))
 
     def __repr__(self) -> str:
         return f"FunctionSender({self._where})"

@@ -26,9 +26,9 @@ from .._http import (
     check_method,
     check_url,
 )
-from .._interfaces import Sender
 from .._redact import redact_url
 from .._unicode import unencodable_text
+from ..abc import Sender
 from . import PayloadError, payload
 
 __all__ = ["HttpSender"]
@@ -55,7 +55,7 @@ class HttpSender(Sender):
         ConfigError: a bad option, at construction.
 
     Example:
-        >>> from weirflow.testing_http import LocalHTTPServer
+        >>> from weirflow.testing import LocalHTTPServer
         >>> with LocalHTTPServer() as server:
         ...     server.route("POST", "/reports", (201, {"stored": True}))
         ...     sender = HttpSender(f"{server.url}/reports", label_to_send="summary")

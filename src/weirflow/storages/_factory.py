@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .._hints import did_you_mean, shown
 from .._interfaces import Storage
 from ._filebase import FileStorage
 from ._options import configuring, safe_file_stem, safe_identifier
@@ -67,7 +68,7 @@ def create_storage(
         >>> create_storage("jsonn", pipeline="readings")
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn'; use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
+        weirflow._errors.ConfigError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' (did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
     """  # noqa: E501
     if not isinstance(pipeline, str) or not pipeline:
         raise ConfigError(f"create_storage: pipeline must be a non-empty str, got {pipeline!r}")
@@ -96,7 +97,7 @@ def create_storage(
             return FunctionStorage(kind, **options)
     raise ConfigError(
         f"{context}: expected a storage kind ({_kinds()}), a Storage object or a function, "
-        f"got {type(kind).__name__} {kind!r}"
+        f"got {type(kind).__name__} {shown(kind)}"
     )
 
 
@@ -113,7 +114,7 @@ def _from_kind(kind: str, pipeline: str, options: dict[str, Any], context: str) 
         options.setdefault("path", DEFAULT_DIRECTORY / f"{safe_file_stem(pipeline)}.{kind}")
     else:
         raise ConfigError(
-            f"{context}: unknown storage kind {kind!r}; "
+            f"{context}: unknown storage kind {shown(kind)}{did_you_mean(kind, KINDS)}; "
             f"use one of {_kinds()}, a Storage object or a function"
         )
     _check_names(options, cls, f"{kind!r} storages", context)
@@ -146,5 +147,5 @@ def _kinds() -> str:
 
 def _label(kind: Any) -> str:
     if isinstance(kind, str | Storage):
-        return repr(kind)
+        return shown(kind)
     return str(getattr(kind, "__qualname__", None) or type(kind).__name__)

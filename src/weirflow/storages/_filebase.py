@@ -16,7 +16,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
-from .._interfaces import Storage
+from ..abc import Storage
 from . import _files
 from ._options import check_path, where
 from ._preprocess import Preprocessing, check_preprocessing

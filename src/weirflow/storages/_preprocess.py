@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .._await import run_awaitable
 from .._errors import ConfigError
 from ._options import check_item_function
 
@@ -42,7 +43,7 @@ class Preprocessing:
             if step == "add_datetime":
                 item = add_datetime(item)
             elif callable(step):
-                item = step(copy.deepcopy(item))
+                item = run_awaitable(step(copy.deepcopy(item)))  # async def: awaited
         return item
 
     def describe(self) -> str:

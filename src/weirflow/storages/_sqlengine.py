@@ -37,6 +37,7 @@ from sqlalchemy.pool import StaticPool
 
 from .._errors import ConfigError
 from ._files import ensure_parent, exclusive
+from ._sqldrivers import url_hint
 
 BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
@@ -88,15 +89,14 @@ def check_url(value: Any, where: str) -> URL:
     except NoSuchModuleError:
         raise ConfigError(
             f"{where}: url {masked(url)!r}: SQLAlchemy has no dialect {url.drivername!r}; "
-            "use e.g. 'sqlite:///...', 'postgresql://...' or 'postgresql+psycopg2://...'"
+            f"{url_hint(url.drivername)}"
         ) from None
     try:
         dialect.import_dbapi()
     except ImportError as exc:
         raise ConfigError(
             f"{where}: url {masked(url)!r}: the database driver is not installed "
-            f"(module {exc.name or exc}); install it, or name an installed driver in the URL "
-            f"as '{url.get_backend_name()}+<driver>://...'"
+            f"(module {exc.name or exc}); install it, or {url_hint(url.drivername)}"
         ) from None
     if is_sqlite(url) and (url.username or url.password or url.host or url.port):
         raise ConfigError(

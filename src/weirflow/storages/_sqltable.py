@@ -15,7 +15,9 @@ Python value            schema name                column type
 dict, list, ``None``    ``"json"``                 ``JSON`` (``JSONB`` on PostgreSQL)
 ======================  =========================  =====================
 
-Items that are not dicts are stored in a single JSON column ``value``. Creation uses
+Items that are not dicts are stored in a single JSON column ``value``. With
+``extra_columns="json"`` the table also gets a JSON column ``_weirflow_extra`` that keeps the
+fields of a record that are not columns (loaded back into the record). Creation uses
 ``CREATE TABLE IF NOT EXISTS`` (and a unique index ``IF NOT EXISTS`` for ``upsert_on``), so
 processes racing to create the same table all succeed (PostgreSQL can still fail the loser of
 such a race; the winner's table or index is then used). An existing table is reflected, never
@@ -54,6 +56,8 @@ from sqlalchemy.types import TypeEngine
 
 ID_COLUMN = "_weirflow_id"
 VALUE_COLUMN = "value"
+EXTRA_COLUMN = "_weirflow_extra"
+RESERVED = (ID_COLUMN, EXTRA_COLUMN)
 
 SCHEMA_TYPES: dict[str, TypeEngine[Any]] = {
     "int": BigInteger(),
@@ -88,8 +92,8 @@ def infer_schema(first: Any, table: str) -> dict[str, str]:
     for key, value in first.items():
         if not isinstance(key, str) or not key:
             raise TypeError(f"table {table!r}: column names must be non-empty str, got {key!r}")
-        if key == ID_COLUMN:
-            raise ValueError(f"table {table!r}: the field name {ID_COLUMN!r} is reserved")
+        if key in RESERVED:
+            raise ValueError(f"table {table!r}: the field name {key!r} is reserved")
         kind = schema_type_of(value)
         if kind is None:
             raise TypeError(
@@ -101,8 +105,10 @@ def infer_schema(first: Any, table: str) -> dict[str, str]:
     return schema
 
 
-def define_table(name: str, schema: Mapping[str, str], upsert_on: Sequence[str]) -> Table:
-    """The table weirflow creates for ``schema``."""
+def define_table(
+    name: str, schema: Mapping[str, str], upsert_on: Sequence[str], extra: bool = False
+) -> Table:
+    """The table weirflow creates for ``schema`` (``extra``: with the JSON column of extras)."""
     columns = [
         Column(
             ID_COLUMN,
@@ -111,6 +117,7 @@ def define_table(name: str, schema: Mapping[str, str], upsert_on: Sequence[str])
             autoincrement=True,
         ),
         *(Column(column, SCHEMA_TYPES[kind]) for column, kind in schema.items()),
+        *([Column(EXTRA_COLUMN, SCHEMA_TYPES["json"])] if extra else []),
     ]
     table = Table(name, MetaData(), *columns)
     if upsert_on:
@@ -177,8 +184,8 @@ def ensure_unique_index(engine: Engine, table: Table, keys: Sequence[str]) -> No
 
 
 def data_columns(table: Table) -> list[Column[Any]]:
-    """The columns that hold record fields (all but weirflow's surrogate key)."""
-    return [column for column in table.columns if column.name != ID_COLUMN]
+    """The columns that hold record fields (all but weirflow's surrogate key and extras)."""
+    return [column for column in table.columns if column.name not in RESERVED]
 
 
 def filled_by_database(table: Table, column: Column[Any]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._await import run_awaitable
 from .._errors import ConfigError, WeirflowError
 from .._interfaces import Storage
 from ._options import check_item_function, where
@@ -23,7 +24,7 @@ class FunctionStorage(Storage):
     called from several worker threads or processes at once if the stage has several workers.
 
     Args:
-        fn: called as ``fn(item)``; its result is ignored.
+        fn: called as ``fn(item)``; its result is ignored (an ``async`` function is awaited).
         preprocessing: ``None``, ``"add_datetime"``, a function, or a list of these
             (``"overwrite"`` needs a storage that keeps items, so it is refused here).
 
@@ -50,7 +51,7 @@ class FunctionStorage(Storage):
 
     def save(self, item: Any) -> None:
         """Call the function with the (preprocessed) item."""
-        self.fn(self.preprocessing.apply(item))
+        run_awaitable(self.fn(self.preprocessing.apply(item)))
 
     def load(self, **query: Any) -> Any:
         """Always raises: a function storage keeps nothing weirflow can read back."""

@@ -145,6 +145,12 @@ class SqlStorage(Storage):
         warn_after: seconds a call to a database server may wait before a WARNING says so
             (and, once it ends, an INFO line); ``None``: no warning.
         preprocessing: ``None``, ``"add_datetime"``, ``"overwrite"``, a function, or a list.
+        extra_columns: what becomes of a record's fields that are not columns of the table.
+            ``None`` (the default): the record is refused, with an error naming the field. A
+            table's columns are fixed when it is created (by ``schema``, or else by the first
+            record saved), so without a schema the first record decides for good.
+            ``"json"``: a table created by weirflow gets a JSON column ``_weirflow_extra``
+            keeping those fields; ``load`` puts them back into their records.
         pipeline: the pipeline the storage belongs to, named in errors and log lines
             (``with_storage`` sets it).
 
@@ -188,6 +194,7 @@ class SqlStorage(Storage):
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
         warn_after: float | None = DEFAULT_WARN_AFTER,
         preprocessing: Any = None,
+        extra_columns: str | None = None,
         pipeline: str | None = None,
     ) -> None:
         context = where(type(self).__name__)
@@ -204,6 +211,12 @@ class SqlStorage(Storage):
         self.lock_timeout = _optional_seconds(lock_timeout, context, "lock_timeout")
         self.warn_after = _optional_seconds(warn_after, context, "warn_after")
         self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)
+        if extra_columns not in (None, "json"):
+            raise ConfigError(
+                f"{context}: extra_columns must be None (refuse records with fields that are "
+                f"not columns) or 'json' (keep them in a JSON column), got {extra_columns!r}"
+            )
+        self.extra_columns: str | None = extra_columns
         self.pipeline: str | None = (
             None if pipeline is None else check_name(pipeline, context, "pipeline")
         )
@@ -293,7 +306,10 @@ class SqlStorage(Storage):
                         f"record ({', '.join(schema)}); include them, or declare a schema"
                     )
                 attempt.unbounded()  # DDL may rightly take long (an index on a big table)
-                _sqltable.create(engine, _sqltable.define_table(self.table, schema, self.upsert_on))
+                definition = _sqltable.define_table(
+                    self.table, schema, self.upsert_on, extra=self.extra_columns == "json"
+                )
+                _sqltable.create(engine, definition)
                 with engine.connect() as connection:
                     attempt.watch(connection)
                     table = _sqltable.reflect(connection, self.table)
@@ -307,6 +323,16 @@ class SqlStorage(Storage):
                     )
                 attempt.unbounded()
                 _sqltable.ensure_unique_index(engine, table, self.upsert_on)
+            if (
+                self.extra_columns == "json"
+                and _sqltable.EXTRA_COLUMN not in table.c
+                and not _sqltable.holds_values(table)
+            ):
+                raise WeirflowError(
+                    f"{self!r}: extra_columns='json' needs a JSON column "
+                    f"{_sqltable.EXTRA_COLUMN!r}, which the existing table {self.table!r} lacks "
+                    "(weirflow never alters a table); add it, or use a new table"
+                )
             self._table, self._writable = table, True
             return table
 
@@ -405,6 +431,9 @@ class SqlStorage(Storage):
             for column in _sqltable.data_columns(table)
             if column.name in given or not _sqltable.filled_by_database(table, column)
         ]
+        extras = _sqltable.EXTRA_COLUMN in table.c
+        if extras:
+            inserted.append(_sqltable.EXTRA_COLUMN)
         to_utc = is_sqlite(self.url)
         rows: list[dict[str, Any]] = []
         for value in values:
@@ -414,13 +443,18 @@ class SqlStorage(Storage):
                     f"{type(value).__name__} {value!r}; save dicts, or use another table"
                 )
             unknown = [key for key in value if key not in columns]
-            if unknown:
+            if unknown and not extras:
                 raise ValueError(
                     f"{self!r}: field {unknown[0]!r} is not a column of table {self.table!r} "
-                    f"({', '.join(columns)}); add the column to the table, or drop the field "
-                    "with a preprocessing function"
+                    f"({', '.join(columns)}); a table's columns are fixed when it is created "
+                    "(from the first record saved, unless schema= declares them), so records "
+                    "with other fields are refused: declare the columns with schema=, keep "
+                    "unknown fields with extra_columns='json' (in a new table), add the column "
+                    "to the table, or drop the field with a preprocessing function"
                 )
             row = {name: _utc(value.get(name)) if to_utc else value.get(name) for name in inserted}
+            if extras:
+                row[_sqltable.EXTRA_COLUMN] = {key: value[key] for key in unknown} or None
             for key in self.upsert_on:
                 if row[key] is None:
                     raise ValueError(
@@ -476,7 +510,10 @@ class SqlStorage(Storage):
                 table = self._existing_table(engine, attempt)
                 if table is None:
                     return None, []
-                statement = select(*_sqltable.data_columns(table))
+                selected = list(_sqltable.data_columns(table))
+                if _sqltable.EXTRA_COLUMN in table.c:
+                    selected.append(table.c[_sqltable.EXTRA_COLUMN])
+                statement = select(*selected)
                 for name, value in (where or {}).items():
                     statement = statement.where(self._filter_column(table, name) == value)
                 if _sqltable.ID_COLUMN in table.c:
@@ -493,7 +530,7 @@ class SqlStorage(Storage):
         if _sqltable.holds_values(table):
             records: list[Any] = [row[_sqltable.VALUE_COLUMN] for row in rows]
         else:
-            records = rows
+            records = [_with_extras(row) for row in rows]
         if self.preprocessing.overwrite:
             return records[-1] if records else None
         return records
@@ -706,6 +743,16 @@ def _seconds(value: float | None) -> str:
     return "none" if value is None else f"{value:g} s"
 
 
+def _with_extras(row: dict[str, Any]) -> dict[str, Any]:
+    """A loaded row with the fields kept in the JSON column of extras put back."""
+    if _sqltable.EXTRA_COLUMN not in row:
+        return row
+    extra = row.pop(_sqltable.EXTRA_COLUMN)
+    if isinstance(extra, Mapping):
+        row.update(extra)
+    return row
+
+
 def _utc(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
@@ -726,9 +773,9 @@ def _check_schema(schema: Any, context: str) -> dict[str, str] | None:
             raise ConfigError(
                 f"{context}: schema column names must be non-empty str, got {column!r}"
             )
-        if column == _sqltable.ID_COLUMN:
+        if column in _sqltable.RESERVED:
             raise ConfigError(
-                f"{context}: schema column {column!r} is reserved for weirflow's row key; rename it"
+                f"{context}: schema column {column!r} is reserved for weirflow; rename it"
             )
         if kind not in _sqltable.SCHEMA_TYPES:
             raise ConfigError(

@@ -1,4 +1,7 @@
-"""Helpers for testing pipelines, usable in your own tests too.
+"""``Recorder``: a call-recording function for tests, safe across threads and processes.
+
+A pipeline stage or a sender given a :class:`Recorder` appends what it sees to a file, so a
+test can check what happened in worker threads and worker processes alike.
 
 Example:
     >>> import tempfile, pathlib, weirflow as wf
