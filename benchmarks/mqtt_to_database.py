@@ -49,9 +49,11 @@ Method, per measurement:
    p50 and p99. Under saturation this is mostly the time a message waits behind the backlog
    (about ``MAX_LEAD`` / rate), so each implementation is also measured *paced*: N/5 messages
    at half the rate of the slowest implementation of the case, where the latency is the
-   pipeline's own (publish, broker, client, insert, commit). The floor connects to its
-   database before subscribing; weirflow's storage connects (and reads the table's columns) on
-   the first message, so that start-up is part of its first messages' latency.
+   pipeline's own (publish, broker, client, insert, commit). Both connect to the database
+   before subscribing: the floor in its start-up, weirflow's storage when the pipeline starts
+   (``Storage.open()`` connects and reads the table's columns before the source is read). In a
+   quiet run the worst latencies of both are their first few messages (~20 ms: the publisher
+   and the broker warming up), most of the 1% that p99 looks at.
 
 Rules of the harness: one untimed warm-up (N/10 messages) per implementation, then the
 implementations take turns for ``settings.reps`` timed runs; the best throughput counts, and

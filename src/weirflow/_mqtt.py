@@ -1,11 +1,12 @@
 """MQTT plumbing shared by the source (``connectors.mqtt``) and the sender (``senders.mqtt``):
-argument checks, TLS contexts, client creation and the network thread.
+argument checks, TLS contexts, client creation, the network thread, and why a connection failed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -14,14 +15,20 @@ from typing import Any
 from ._errors import InvalidArgumentError, WeirflowError
 from ._threads import start_thread
 
-try:
+try:  # the one place paho is imported first: without it, say which extra to install
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-except ImportError as error:  # pragma: no cover - depends on the installation
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+except ImportError as error:
     raise ImportError(
         "weirflow's MQTT connector and sender need paho-mqtt 2: pip install 'weirflow[mqtt]'"
     ) from error
 
+
+# paho names the connector and the sender take from here (explicit re-exports)
+__all__ = ["PacketTypes", "Properties", "ReasonCode", "mqtt"]
 
 logger = logging.getLogger("weirflow.mqtt")
 
@@ -280,7 +287,67 @@ def broker_url(host: str, port: int, tls: bool) -> str:
     return f"{'mqtts' if tls else 'mqtt'}://{shown}:{port}"
 
 
+# -- why connecting failed -----------------------------------------------------------------------
+
+SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason: another client connected with our client id
+
+
+def connect_failure(error: BaseException | None, broker: str) -> str:
+    """Why a connection attempt failed, in a few words: refused, DNS, timeout, TLS...
+
+    Example:
+        >>> connect_failure(ConnectionRefusedError(111, "Connection refused"), "mqtt://h:1883")
+        'connection refused (is a broker listening at mqtt://h:1883?)'
+    """
+    if error is None:
+        return "no reason given"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = error.verify_message or str(error)
+        return f"the broker's TLS certificate does not verify ({detail})"
+    if isinstance(error, ssl.CertificateError):
+        return f"the broker's TLS certificate does not verify ({error})"
+    if isinstance(error, ssl.SSLError):
+        return f"the TLS handshake failed ({error.reason or error})"
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused (is a broker listening at {broker}?)"
+    if isinstance(error, socket.gaierror):
+        return f"the host name does not resolve (DNS: {error.strerror or error})"
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "no answer in time (a firewall, or the wrong host or port?)"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror.lower()} ({type(error).__name__})"
+    return f"{type(error).__name__}: {error}"
+
+
+def is_certificate_error(error: BaseException | None) -> bool:
+    """Whether connecting failed because the broker's certificate does not verify: trying
+    again cannot help."""
+    return isinstance(error, ssl.SSLCertVerificationError | ssl.CertificateError)
+
+
+TLS_HINT = "check tls=... (ca_certs, certfile, keyfile, insecure)"
+
+
 # -- clients and their network thread -----------------------------------------------------------
+
+
+class Client(mqtt.Client):
+    """paho's client, remembering why its last connection attempt failed.
+
+    paho's ``on_connect_fail`` callback is told nothing; the exception is kept here, in
+    :attr:`connect_error`, for the log line and to tell a certificate error from an outage.
+    """
+
+    connect_error: BaseException | None = None
+
+    def _create_socket(self) -> Any:
+        try:
+            sock = super()._create_socket()
+        except BaseException as error:
+            self.connect_error = error
+            raise
+        self.connect_error = None
+        return sock
 
 
 def new_client(
@@ -292,9 +359,9 @@ def new_client(
     insecure: bool,
     manual_ack: bool = False,
     reconnect_on_failure: bool = True,
-) -> mqtt.Client:
+) -> Client:
     """An MQTT 5 paho client with the callbacks of API version 2, credentials and TLS set."""
-    client = mqtt.Client(
+    client = Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id or "",  # "": the broker assigns one
         protocol=MQTTProtocolVersion.MQTTv5,

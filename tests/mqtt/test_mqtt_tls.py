@@ -138,9 +138,10 @@ def test_bad_tls_options_are_config_errors(tls: Any, match: str, tmp_path: Path)
         MqttSender(tls=tls, pipeline="secure")
 
 
-def test_a_source_that_fails_the_handshake_keeps_trying_and_closes_cleanly(
+def test_a_source_whose_broker_certificate_does_not_verify_fails_at_once(
     tls_broker: Any, certificates: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Trying again cannot make the certificate verify: one clear error, no retry loop."""
     source = MqttSource(
         "127.0.0.1",
         port=tls_broker.port,
@@ -150,10 +151,40 @@ def test_a_source_that_fails_the_handshake_keeps_trying_and_closes_cleanly(
         reconnect_max_delay=0.02,
         pipeline="secure",
     )
-    with caplog.at_level(logging.DEBUG, logger="weirflow"):
-        source.start()
-        assert not source.wait_subscribed(0.3)  # several attempts, each socket closed
+    try:
+        with caplog.at_level(logging.DEBUG, logger="weirflow"), pytest.raises(MqttError) as caught:
+            list(source.read({}))
+        thread = source._thread
+        assert thread is not None
+        thread.join(5)  # the network loop ended by itself: no reconnection
+        assert not thread.is_alive()
+    finally:
         source.close()
-    assert "pipeline 'secure'" in caplog.text
-    assert "cannot connect; retrying" in caplog.text
-    assert caplog.text.count("cannot connect") >= 2
+    message = str(caught.value)
+    assert message.startswith(f"pipeline 'secure': mqtts://127.0.0.1:{tls_broker.port}: ")
+    assert "cannot connect: the broker's TLS certificate does not verify (" in message
+    assert message.endswith("check tls=... (ca_certs, certfile, keyfile, insecure)")
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in errors] == [message]
+    assert errors[0].exc_info is None  # one line, no traceback
+    assert source.statistics()["connections"] == 0
+
+
+def test_a_flow_whose_broker_certificate_does_not_verify_fails_with_the_reason(
+    tls_broker: Any, certificates: Any
+) -> None:
+    from weirflow import FlowBuilder, PipelineFailed
+
+    builder = FlowBuilder()
+    builder.add_pipeline("secure").with_mqtt_connector(
+        "127.0.0.1",
+        port=tls_broker.port,
+        topic="t",
+        tls=client_tls(certificates, ca_certs=certificates.other_ca),
+    ).with_core_logic(lambda item: item)
+    with pytest.raises(PipelineFailed) as caught:
+        builder.build().launch_flow(execution_seconds=30)
+    assert caught.value.stage == "secure.mqtt_connector"
+    assert isinstance(caught.value.__cause__, MqttError)
+    assert "TLS certificate does not verify" in str(caught.value)

@@ -18,8 +18,11 @@ class TcpProxy:
 
     ``cut()`` closes every forwarded connection and makes the proxy refuse new ones (accepted,
     then closed at once, and counted: :meth:`wait_refused` lets a test wait for a client's
-    attempts instead of sleeping). ``restore()`` forwards new connections again. Each command
-    has taken effect when its call returns.
+    attempts instead of sleeping). ``restore()`` forwards new connections again. ``freeze()``
+    makes the server "unreachable but open": every connection stays open, nothing more is
+    forwarded either way, and new connections are accepted and left unanswered (a server
+    that hangs, or a network that drops packets). Each command has taken effect when its call
+    returns.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
@@ -31,6 +34,8 @@ class TcpProxy:
         self._commands: queue.SimpleQueue[tuple[str, threading.Event]] = queue.SimpleQueue()
         self._peers: dict[socket.socket, socket.socket] = {}
         self._up = True
+        self._frozen = False
+        self._held: list[socket.socket] = []  # accepted while frozen, never answered
         self._refused = 0
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="test TCP proxy")
@@ -56,6 +61,9 @@ class TcpProxy:
 
     def restore(self) -> None:
         self._command("restore")
+
+    def freeze(self) -> None:
+        self._command("freeze")
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -103,6 +111,10 @@ class TcpProxy:
                 self._drop_all(selector)
             elif name == "restore":
                 self._up = True
+            elif name == "freeze":
+                self._frozen = True
+                for sock in self._peers:
+                    selector.unregister(sock)
             done.set()
             if name == "stop":
                 return False
@@ -111,6 +123,9 @@ class TcpProxy:
         try:
             client, _address = self._listener.accept()
         except BlockingIOError:
+            return
+        if self._frozen:
+            self._held.append(client)
             return
         if not self._up:
             client.close()
@@ -152,15 +167,22 @@ class TcpProxy:
                 each.close()
 
     def _drop_all(self, selector: selectors.BaseSelector) -> None:
+        if self._frozen:  # nothing is registered any more
+            for sock in self._peers:
+                sock.close()
+            self._peers.clear()
         while self._peers:
             self._drop(selector, next(iter(self._peers)))
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
 
 
 class LogWatcher(logging.Handler):
-    """Collects the messages of a logger; a test can wait for the n-th one."""
+    """Collects the messages of a logger from INFO up; a test can wait for the n-th one."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+        super().__init__(logging.INFO)
         self.messages: list[str] = []
         self._changed = threading.Condition()
 
@@ -176,6 +198,13 @@ class LogWatcher(logging.Handler):
         """Wait until ``count`` messages have been logged."""
         with self._changed:
             return self._changed.wait_for(lambda: len(self.messages) >= count, timeout)
+
+    def wait_for_text(self, text: str, timeout: float = 10.0, *, start: int = 0) -> bool:
+        """Wait until a message holding ``text`` has been logged (from message ``start`` on)."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: any(text in m for m in self.messages[start:]), timeout
+            )
 
 
 def write_rows(storage: SqlStorage, worker: int, count: int) -> None:

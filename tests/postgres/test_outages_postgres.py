@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy
 from pg_support import LogWatcher, TcpProxy
 
-from weirflow.storages import DatabaseUnavailableError, SqlStorage, create_storage
+from weirflow.storages import DatabaseUnavailableError, SqlStorage, _sqlengine, create_storage
 
 Make = Callable[..., SqlStorage]
 SECRET = "s3cr3t-Pa55word"
@@ -73,7 +73,7 @@ def test_a_save_waits_for_the_database_to_come_back(
         call.join()
         assert call.error is None
         assert committed(direct, table) == [1, 2]  # saved, exactly once
-        assert proxy.refused >= 2
+        assert proxy.refused >= 1  # the retries met the cut (the first on its old connection)
         assert storage.statistics().retries >= 2
         assert storage.statistics().unavailable == 0
         assert "pipeline 'probe': sql storage" in storage_log.messages[0]
@@ -99,8 +99,11 @@ def test_a_load_waits_for_the_database_to_come_back(
 
 
 def test_a_connection_dropped_while_idle_is_replaced_without_a_retry(
-    proxy: TcpProxy, table: str, sql_storage: Make
+    proxy: TcpProxy, table: str, sql_storage: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A connection idle for longer than PING_AFTER_IDLE_S is pinged before use; 0 makes the
+    # one below count as idle without the test waiting a second.
+    monkeypatch.setattr(_sqlengine, "PING_AFTER_IDLE_S", 0.0)
     storage = sql_storage(proxy.url(), table)
     storage.save({"n": 1})
     proxy.cut()  # the pooled connection dies
@@ -133,7 +136,7 @@ def test_a_database_down_for_longer_than_the_retries(
     assert "nothing of it was committed" in message
     assert (error.pipeline, error.table, error.attempts) == ("weather", table, 3)
     assert isinstance(error.__cause__, sqlalchemy.exc.OperationalError)
-    assert proxy.refused >= 3
+    assert proxy.refused >= 2  # the first attempt failed on its pooled connection
     assert len(storage_log.messages) == 2  # retry 1 of 2, retry 2 of 2
     shown = [full_text(error), repr(error), repr(storage), *storage_log.messages]
     shown.append(str(pickle.loads(pickle.dumps(error))))
@@ -180,5 +183,5 @@ def test_closing_the_storage_ends_the_retries(
     storage.close()
     call.join()
     assert isinstance(call.error, DatabaseUnavailableError)
-    assert "the storage was closed while waiting to retry" in str(call.error)
+    assert "stopped: the storage was closed or interrupted" in str(call.error)
     assert call.error.attempts == 1

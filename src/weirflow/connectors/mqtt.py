@@ -22,28 +22,23 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .._errors import InvalidArgumentError
 from .._interfaces import Delivery, Source
-
-try:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-    from paho.mqtt.reasoncodes import ReasonCode
-except ImportError as error:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        "weirflow's MQTT connector and sender need paho-mqtt 2: pip install 'weirflow[mqtt]'"
-    ) from error
-
-from .._mqtt import (
+from .._mqtt import (  # first: without paho-mqtt it says which extra to install
     _END,
     DECODES,
     NEVER_EXPIRES,
+    SESSION_TAKEN_OVER,
+    TLS_HINT,
     MqttError,
+    PacketTypes,
+    Properties,
+    ReasonCode,
     Where,
     broker_url,
     check_client_id,
@@ -54,6 +49,9 @@ from .._mqtt import (
     check_qos,
     check_seconds,
     check_topic,
+    connect_failure,
+    is_certificate_error,
+    mqtt,
     new_client,
     remake,
     start_network,
@@ -65,6 +63,11 @@ from .._mqtt import (
 __all__ = ["DECODES", "MqttError", "MqttSource"]
 
 logger = logging.getLogger("weirflow.mqtt")
+
+TAKEOVER_WINDOW_S = 5.0
+"""A connection the broker closes this soon after it was made counts as taken over ..."""
+TAKEOVER_LOSSES = 3
+"""... and this many in a row, each reconnection succeeding, mean a shared client_id."""
 
 
 class _Buffer:
@@ -127,9 +130,18 @@ class MqttSource(Source):
     ``pipeline``), otherwise it is logged at WARNING and counted in
     ``statistics()["bad_payloads"]``. ``dead_letter`` runs on the network thread: keep it quick.
 
+    With ``with_topic=True`` each item is ``{"topic": ..., "payload": ...}`` (the topic the
+    message came on and its decoded payload), so that one subscription to ``sensors/#`` tells
+    which sensor spoke; at-least-once deliveries carry that dict too.
+
     When the broker goes away the source reconnects with exponential backoff
     (``reconnect_min_delay`` doubling up to ``reconnect_max_delay``) and subscribes again on
-    every connection; it keeps running.
+    every connection; it keeps running. Each outage is logged once, with its reason (connection
+    refused, DNS, timeout, refused credentials...), and "connected again" when it ends. Two
+    failures are permanent, because trying again cannot help: the broker's TLS certificate does
+    not verify, and another client connected with the same ``client_id`` (the broker
+    disconnects the older one; both would take turns for ever). Then ``read`` raises
+    :class:`MqttError` saying why (its pipeline fails, or restarts by its policy).
 
     **At least once.** With ``qos=1`` and a fixed ``client_id``, ``at_least_once`` (on by
     default then) makes ``read`` yield :class:`~weirflow.Delivery` objects whose ``ack()``
@@ -167,6 +179,7 @@ class MqttSource(Source):
         clean_start: start a fresh session on connecting; by default True unless at least once.
         keepalive: seconds between the client's pings when idle.
         decode: ``"json"``, ``"text"`` or ``"bytes"``.
+        with_topic: yield ``{"topic": topic, "payload": payload}`` instead of the payload.
         at_least_once: see above; None means "when ``qos == 1`` and a ``client_id`` is given".
         dead_letter: called with a record of each payload that does not decode.
         reconnect_min_delay, reconnect_max_delay: the reconnection backoff, in seconds.
@@ -218,6 +231,7 @@ class MqttSource(Source):
         clean_start: bool | None = None,
         keepalive: int = 60,
         decode: str = "json",
+        with_topic: bool = False,
         at_least_once: bool | None = None,
         dead_letter: Callable[[dict[str, Any]], None] | None = None,
         reconnect_min_delay: float = 0.5,
@@ -249,6 +263,11 @@ class MqttSource(Source):
                 f"{where.field('decode')}: give one of {', '.join(DECODES)}, got {decode!r}"
             )
         self.decode = decode
+        if not isinstance(with_topic, bool):
+            raise InvalidArgumentError(
+                f"{where.field('with_topic')}: give True or False, got {with_topic!r}"
+            )
+        self.with_topic = with_topic
         for name, value in (("at_least_once", at_least_once), ("clean_start", clean_start)):
             if value is not None and not isinstance(value, bool):
                 raise InvalidArgumentError(
@@ -322,6 +341,11 @@ class MqttSource(Source):
         self._closed = False
         self._reading = False
         self._outage = False  # a connection problem was logged and not yet resolved
+        self._ever_connected = False
+        self._up = False  # the current connection got its CONNACK
+        self._connected_at = 0.0
+        self._quick_losses = 0  # connections closed by the broker soon after they were made
+        self._failure: MqttError | None = None  # a permanent failure read() raises
         self._counts = dict.fromkeys(
             ("received", "bad_payloads", "dead_lettered", "acked", "connections"), 0
         )
@@ -342,6 +366,8 @@ class MqttSource(Source):
             while True:
                 item = self._buffer.get()
                 if item is _END:
+                    if self._failure is not None:
+                        raise self._failure
                     return
                 yield item
         finally:
@@ -394,6 +420,8 @@ class MqttSource(Source):
             if self._client is None:
                 client = self._new_client()
                 self._client = client
+                self._failure = None
+                self._up = False
                 self._buffer.reopen()
                 self._thread = start_network(client, f"weirflow mqtt {self.pipeline}")
             return True
@@ -478,16 +506,22 @@ class MqttSource(Source):
         if reason_code.is_failure:
             self._log_outage(
                 logging.ERROR,
-                "%s: the broker refused the connection (%s); retrying",
+                "%s: the broker refused the connection (%s%s); retrying every %.1f to %.1fs",
                 self._where,
                 reason_code,
+                _refusal_hint(reason_code, self.username),
+                self.reconnect_min_delay,
+                self.reconnect_max_delay,
             )
             return
         with self._lock:
             self._generation += 1
             self._counts["connections"] += 1
             outage, self._outage = self._outage, False
-        if outage:
+            again, self._ever_connected = self._ever_connected, True
+            self._connected_at = time.monotonic()
+            self._up = True
+        if outage and again:
             logger.warning("%s: connected again", self._where)
         else:
             logger.info("%s: connected", self._where)
@@ -501,14 +535,25 @@ class MqttSource(Source):
         self._subscribe_mid = mid
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        if client is self._client:
-            self._log_outage(
-                logging.WARNING,
-                "%s: cannot connect; retrying every %.1f to %.1fs",
-                self._where,
-                self.reconnect_min_delay,
-                self.reconnect_max_delay,
-            )
+        if client is not self._client:
+            return
+        with self._lock:
+            self._quick_losses = 0  # the broker is away: an outage, not a shared client_id
+        error = getattr(client, "connect_error", None)
+        reason = connect_failure(error, self.broker)
+        if is_certificate_error(error):  # trying again cannot help
+            self._fail(client, f"cannot connect: {reason}; {TLS_HINT}", error)
+            return
+        self._log_outage(
+            logging.WARNING,
+            "%s: cannot connect: %s; retrying every %.1f to %.1fs",
+            self._where,
+            reason,
+            self.reconnect_min_delay,
+            self.reconnect_max_delay,
+        )
+        if error is not None:
+            logger.debug("%s: the connection attempt failed", self._where, exc_info=error)
 
     def _on_disconnect(
         self,
@@ -521,6 +566,45 @@ class MqttSource(Source):
         if client is not self._client:
             return  # closed or replaced: nothing to report
         self._subscribed.clear()
+        with self._lock:
+            was_up, self._up = self._up, False
+        if not was_up:  # no CONNACK on this connection: it was never made
+            if reason_code.value != 128:  # "Unspecified error": the socket closed
+                return  # a refused CONNACK, logged by _on_connect
+            self._log_outage(
+                logging.WARNING,
+                "%s: cannot connect: the broker closed the connection before answering%s; "
+                "retrying every %.1f to %.1fs",
+                self._where,
+                " (it may require a client certificate: tls certfile and keyfile)"
+                if self._tls is not None
+                else "",
+                self.reconnect_min_delay,
+                self.reconnect_max_delay,
+            )
+            return
+        with self._lock:
+            quick = time.monotonic() - self._connected_at < TAKEOVER_WINDOW_S
+            self._quick_losses = self._quick_losses + 1 if quick else 0
+            losses = self._quick_losses
+        if self.client_id is not None and (
+            reason_code.value == SESSION_TAKEN_OVER or losses >= TAKEOVER_LOSSES
+        ):
+            why = (
+                "the broker disconnected this client because another one connected with the "
+                "same client_id (MQTT 'Session taken over')"
+                if reason_code.value == SESSION_TAKEN_OVER
+                else f"the broker closed the connection {losses} times in a row within seconds "
+                "of connecting: another client probably connected with the same client_id (a "
+                "broker drops the older connection of a client id)"
+            )
+            self._fail(
+                client,
+                f"{why}; clients sharing client_id {self.client_id!r} would take turns for "
+                "ever: give each one its own client_id",
+                None,
+            )
+            return
         self._log_outage(
             logging.WARNING, "%s: lost the connection (%s); reconnecting", self._where, reason_code
         )
@@ -558,14 +642,14 @@ class MqttSource(Source):
         except (ValueError, RecursionError) as error:
             self._bad_payload(client, message, error, generation)
             return
-        item: Any = value
+        item: Any = {"topic": _topic(message), "payload": value} if self.with_topic else value
         if self.at_least_once:
             mid, qos = message.mid, message.qos
 
             def acknowledge() -> None:
                 self._ack(client, mid, qos, generation)
 
-            item = Delivery(value, acknowledge)
+            item = Delivery(item, acknowledge)
         self._buffer.put(item)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -643,6 +727,19 @@ class MqttSource(Source):
                 "%s: acknowledgement of message %d skipped (older connection)", self._where, mid
             )
 
+    def _fail(self, client: mqtt.Client, reason: str, error: BaseException | None) -> None:
+        """A permanent failure (network thread): stop connecting; ``read`` raises it."""
+        failure = MqttError(f"{self._where}: {reason}", self.pipeline, self.broker)
+        if error is not None:
+            failure.__cause__ = error
+        with self._lock:
+            if client is not self._client or self._failure is not None:
+                return
+            self._failure = failure
+        logger.error("%s", failure.message)
+        client.disconnect()  # the network loop ends instead of reconnecting
+        self._buffer.shut()
+
     def _log_outage(self, level: int, message: str, *args: Any) -> None:
         """Log a connection problem once; while it lasts, repeats go to DEBUG."""
         with self._lock:
@@ -662,6 +759,17 @@ class MqttSource(Source):
             f"client_id={self.client_id!r}{user}, at_least_once={self.at_least_once}, "
             f"pipeline={self.pipeline!r})"
         )
+
+
+def _refusal_hint(reason_code: ReasonCode, username: str | None) -> str:
+    """What to check when the broker refused the connection (MQTT 5 CONNACK reason)."""
+    hints = {
+        134: "; check username= and password=",  # Bad user name or password
+        135: "; the broker's access rules do not let this client in"  # Not authorized
+        + ("" if username is None else f" as {username!r}"),
+        133: "; the broker refuses this client_id",  # Client identifier not valid
+    }
+    return hints.get(reason_code.value, "")
 
 
 def _topic(message: mqtt.MQTTMessage) -> str:

@@ -177,6 +177,7 @@ class PipelineBuilder:
         topic: str | list[str] = "#",
         qos: int = 1,
         *,
+        with_topic: bool = False,
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
@@ -185,8 +186,11 @@ class PipelineBuilder:
         Options are those of :class:`~weirflow.connectors.mqtt.MqttSource` (``username``,
         ``password``, ``tls``, ``client_id``, ``clean_start``, ``decode``, ``at_least_once``,
         ``dead_letter``...). With ``qos=1`` and a ``client_id``, each message is acknowledged to
-        the broker only after the pipeline's last stage is done with it. A misspelt option gets
-        a "did you mean"; delays must be finite and at most ten years.
+        the broker only after the pipeline's last stage is done with it. With
+        ``with_topic=True`` the next stage gets ``{"topic": ..., "payload": ...}`` for each
+        message instead of the payload alone (one subscription to ``sensors/#`` then tells
+        which sensor spoke). A misspelt option gets a "did you mean"; delays must be finite
+        and at most ten years.
         """
         from ..connectors.mqtt import MqttSource
 
@@ -206,6 +210,7 @@ class PipelineBuilder:
             port=port,
             topic=topic,
             qos=qos,
+            with_topic=with_topic,
             pipeline=self.name,
             **options,
         )

@@ -37,6 +37,21 @@ class Lazy(Generic[T]):
     def opened(self) -> T | None:
         return self._instance
 
+    def open(self) -> T:
+        """Make the object if needed and call its ``open()`` (when it has one), e.g. when a
+        pipeline run starts: a storage connects then rather than on its first item."""
+        instance = self.get()
+        opener = getattr(instance, "open", None)
+        if callable(opener):
+            opener()
+        return instance
+
+    def interrupt(self) -> None:
+        """Call ``interrupt()`` of the object made in this process, if any (never makes one)."""
+        interrupter = getattr(self._instance, "interrupt", None)
+        if callable(interrupter):
+            interrupter()
+
     def close(self) -> None:
         with self._lock:
             instance, self._instance = self._instance, None

@@ -29,7 +29,14 @@ from ._dead_letters import DeadLetters
 from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
 from ._schedule import Clock, Schedule
-from ._stages import StageDef, StorageDirectory, engine_stage, run_starts, stop_retrying
+from ._stages import (
+    StageDef,
+    StorageDirectory,
+    engine_stage,
+    run_starts,
+    stop_retrying,
+    tag_stage,
+)
 
 logger = logging.getLogger("weirflow")
 
@@ -207,6 +214,7 @@ class PipelineRunner:
     def run_once(self) -> None:
         """One run of the stages on the engine; returns early if :meth:`cancel` is called."""
         pipeline = self.pipeline
+        open_storages(pipeline)  # connected before the source is read, not on the first item
         upstream: Any = [None]
         stages = pipeline.stages
         read: SourceRead | None = None
@@ -269,11 +277,25 @@ class PipelineRunner:
         if run is not None:
             stop_retrying(self.pipeline.name)
             run.cancel()
+        for stage in self.pipeline.stages:  # a save blocked in a driver gives up too
+            if stage.storage is not None:
+                stage.storage.interrupt()
 
 
 def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
     """Log record fields naming where a failure happened (``record.pipeline``, ``record.stage``)."""
     return {"pipeline": failure.pipeline, "stage": failure.stage}
+
+
+def open_storages(pipeline: Pipeline) -> None:
+    """Open the storages of ``pipeline`` that run in this process (``Storage.open``)."""
+    for stage in pipeline.stages:
+        if stage.storage is not None and stage.kind != "process":
+            try:
+                stage.storage.open()
+            except BaseException as error:
+                tag_stage(error, f"{pipeline.name}.{stage.label}")
+                raise
 
 
 def _replays(pipeline: Pipeline) -> bool:

@@ -91,7 +91,12 @@ def _http_factory(method: str) -> SenderFactory:
 
 
 def _mqtt_factory(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
-    from .mqtt import MqttSender  # paho-mqtt is imported only when a pipeline publishes
+    try:
+        from .mqtt import MqttSender  # paho-mqtt is imported only when a pipeline publishes
+    except ImportError as error:
+        if "weirflow[mqtt]" not in str(error):
+            raise
+        raise ConfigError(f"pipeline {pipeline!r}: send({kind!r}): {error}") from None
 
     _check_options(repr(kind), pipeline, options, MqttSender.OPTIONS)
     return MqttSender(pipeline=pipeline, **options)

@@ -17,14 +17,13 @@ import ssl
 import threading
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from .._errors import InvalidArgumentError
 from .._interfaces import Sender
-from .._mqtt import (
+from .._mqtt import (  # first: without paho-mqtt it says which extra to install
+    TLS_HINT,
     MqttError,
+    Properties,
+    ReasonCode,
     Where,
     broker_url,
     check_client_id,
@@ -35,6 +34,7 @@ from .._mqtt import (
     check_qos,
     check_seconds,
     check_topic,
+    mqtt,
     new_client,
     remake,
     start_network,
@@ -347,7 +347,7 @@ class MqttSender(Sender):
             f"{failed.reason}"
         )
         if "CERTIFICATE" in failed.reason or "SSL" in failed.reason:
-            message += "; check tls=... (ca_certs, certfile, keyfile, insecure)"
+            message += f"; {TLS_HINT}"
         return MqttError(message, self.pipeline, self.broker, self.topic, attempts)
 
     # -- pickling and display -----------------------------------------------------------------

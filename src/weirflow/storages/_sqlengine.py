@@ -5,11 +5,16 @@ be importable) and never puts the password in a message. :func:`make_engine` cre
 on first use.
 
 A database server gets a pool of ``pool_size`` connections (the storage stage's workers) plus at
-most ``max_overflow`` more for bursts, each checked with a ping before use, so a connection the
-server dropped is replaced instead of failing a save. With libpq (``psycopg``, ``psycopg2``)
-connecting gives up after 10 s, TCP keepalives notice a silently dead connection within about a
-minute, and sessions use UTC, so a naive ``datetime`` always means UTC whatever the server's
-setting; a value given in the URL's query (``?connect_timeout=3``) wins over these.
+most ``max_overflow`` more for bursts. A connection that sat idle in the pool for more than a
+second is checked with a ping before use, so one the server dropped is replaced instead of
+failing a save; one in steady use is not (a ping per save would be one more round trip each).
+With libpq (``psycopg``, ``psycopg2``) connecting gives up after 10 s, TCP keepalives notice a
+silently dead idle connection within about a minute, data left unacknowledged by the server for
+30 s drops the connection (``tcp_user_timeout``), and sessions use UTC, so a naive ``datetime``
+always means UTC whatever the server's setting; a value given in the URL's query
+(``?connect_timeout=3``) wins over these. PostgreSQL sessions get the storage's
+``statement_timeout`` and ``lock_timeout`` (with libpq in the startup packet, otherwise set on
+each new connection).
 
 SQLite gets a setup that is safe with many threads and processes: WAL journal (readers never
 block the writer), a 30 s busy timeout (writers queue instead of failing with "database is
@@ -21,12 +26,13 @@ the process (each process has its own).
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from .._errors import ConfigError
@@ -44,7 +50,10 @@ _LIBPQ_DEFAULTS: dict[str, Any] = {
     "keepalives_idle": 30,
     "keepalives_interval": 10,
     "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
 }
+PING_AFTER_IDLE_S = 1.0
+"""A pooled connection idle for longer than this is pinged before it is used."""
 _UTC_SESSION = "-c TimeZone=UTC"
 
 
@@ -117,13 +126,30 @@ def is_sqlite_file(url: URL) -> bool:
     )
 
 
-def make_engine(url: URL, pool_size: int, max_overflow: int) -> Engine:
-    """An engine for ``url`` (creating a SQLite file's directory first)."""
+def make_engine(
+    url: URL,
+    pool_size: int,
+    max_overflow: int,
+    *,
+    statement_timeout: float | None = None,
+    lock_timeout: float | None = None,
+) -> Engine:
+    """An engine for ``url`` (creating a SQLite file's directory first).
+
+    ``statement_timeout`` and ``lock_timeout`` (seconds; None or 0: no limit) apply to
+    PostgreSQL sessions.
+    """
     pooled: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow}
     if not is_sqlite(url):
-        return create_engine(
-            url, pool_pre_ping=True, connect_args=_server_connect_args(url), **pooled
+        settings = _session_settings(url, statement_timeout, lock_timeout)
+        libpq = url.get_driver_name() in LIBPQ_DRIVERS
+        engine = create_engine(
+            url, connect_args=_server_connect_args(url, settings if libpq else {}), **pooled
         )
+        _ping_when_idle(engine)
+        if settings and not libpq:
+            _set_on_connect(engine, settings)
+        return engine
     connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
     if is_sqlite_memory(url):
         engine = create_engine(url, connect_args=connect_args, poolclass=StaticPool)
@@ -136,7 +162,19 @@ def make_engine(url: URL, pool_size: int, max_overflow: int) -> Engine:
     return engine
 
 
-def _server_connect_args(url: URL) -> dict[str, Any]:
+def _session_settings(
+    url: URL, statement_timeout: float | None, lock_timeout: float | None
+) -> dict[str, str]:
+    """PostgreSQL session settings for the timeouts, in milliseconds (``"0"``: none)."""
+    if url.get_backend_name() != "postgresql":
+        return {}
+    return {
+        "statement_timeout": str(round((statement_timeout or 0) * 1000)),
+        "lock_timeout": str(round((lock_timeout or 0) * 1000)),
+    }
+
+
+def _server_connect_args(url: URL, settings: dict[str, str]) -> dict[str, Any]:
     """Timeouts, keepalives and a UTC session for libpq drivers, unless the URL sets them."""
     if url.get_backend_name() != "postgresql" or url.get_driver_name() not in LIBPQ_DRIVERS:
         return {}
@@ -145,9 +183,46 @@ def _server_connect_args(url: URL) -> dict[str, Any]:
     options = url.query.get("options", "")
     if isinstance(options, tuple):
         options = " ".join(options)
-    if "timezone" not in options.lower():
-        connect_args["options"] = f"{options} {_UTC_SESSION}".strip()
+    extra = [] if "timezone" in options.lower() else [_UTC_SESSION]
+    extra += [f"-c {name}={value}" for name, value in settings.items() if name not in options]
+    if extra:
+        connect_args["options"] = " ".join([options, *extra]).strip()
     return connect_args
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only if it sat idle for ``PING_AFTER_IDLE_S``."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["weirflow_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("weirflow_idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:  # the pool drops it and makes a new connection
+            raise DisconnectionError("the pooled connection was closed by the server")
+
+
+def _set_on_connect(engine: Engine, settings: dict[str, str]) -> None:
+    """``SET`` the session settings on each new connection (drivers without libpq options)."""
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for name, value in settings.items():
+                cursor.execute(f"SET {name} = {int(value)}")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
 
 
 def _enable_wal(database: Path) -> None:

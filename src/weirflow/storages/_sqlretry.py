@@ -92,6 +92,46 @@ def is_connection_error(error: BaseException) -> bool:
     return _is_driver_connection_error(error) and not _permanent(error)
 
 
+def is_permanent_connection_error(error: BaseException) -> bool:
+    """Whether connecting failed in a way no retry repairs (a database or role that does not
+    exist, a password refused, no ``pg_hba.conf`` entry)."""
+    if isinstance(error, DBAPIError):
+        if not isinstance(error, OperationalError | InterfaceError):
+            return False
+    elif not _is_driver_connection_error(error):
+        return False
+    return _permanent(error)
+
+
+def cannot_connect(error: BaseException, secrets: list[str]) -> str:
+    """Why connecting failed, in one line: the server's message without its prefix."""
+    text = describe(error, secrets)
+    if ": " in text:
+        text = text.split(": ", 1)[1]
+    marker = "FATAL:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+    return text
+
+
+def server_error(error: BaseException) -> bool:
+    """Whether the server answered with an error (it has a SQLSTATE), rather than the
+    connection breaking: the statement then failed and committed nothing."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return bool(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None))
+
+
+def timed_out(error: BaseException) -> str | None:
+    """``"lock_timeout"`` or ``"statement_timeout"`` if the server cancelled a statement so."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state == "55P03":
+        return "lock_timeout"
+    if state == "57014" and "statement timeout" in str(cause):
+        return "statement_timeout"
+    return None
+
+
 def _is_driver_connection_error(error: BaseException | None) -> bool:
     psycopg = sys.modules.get("psycopg")  # only ever set when the storage uses psycopg
     return psycopg is not None and isinstance(error, psycopg.OperationalError)

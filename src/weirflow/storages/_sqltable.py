@@ -47,6 +47,7 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -144,6 +145,7 @@ def create(engine: Engine, table: Table) -> None:
     """Create ``table`` and its indexes unless they exist (safe when processes race)."""
     try:
         with engine.begin() as connection:
+            _no_statement_timeout(connection)
             connection.execute(CreateTable(table, if_not_exists=True))
     except DBAPIError:
         # PostgreSQL can still fail when two sessions create the same table at once; the
@@ -159,6 +161,7 @@ def create_index(engine: Engine, table: Table, index: Index) -> None:
     """Create ``index`` unless it exists (safe when processes race, as :func:`create` is)."""
     try:
         with engine.begin() as connection:
+            _no_statement_timeout(connection)
             connection.execute(CreateIndex(index, if_not_exists=True))
     except DBAPIError:
         # Two PostgreSQL sessions creating the same index at once: one of them fails.
@@ -166,6 +169,12 @@ def create_index(engine: Engine, table: Table, index: Index) -> None:
             names = {found["name"] for found in inspect(connection).get_indexes(table.name)}
         if index.name not in names:
             raise
+
+
+def _no_statement_timeout(connection: Connection) -> None:
+    """DDL may rightly run long (a unique index on a big table): no statement_timeout for it."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def ensure_unique_index(engine: Engine, table: Table, keys: Sequence[str]) -> None:

@@ -43,7 +43,17 @@ from ._options import (
 )
 from ._preprocess import Preprocessing, check_preprocessing
 from ._sqlengine import check_url, is_sqlite, is_sqlite_memory, make_engine, masked
-from ._sqlretry import DatabaseUnavailableError, backoff_delay, describe, is_connection_error
+from ._sqlretry import (
+    DatabaseUnavailableError,
+    backoff_delay,
+    cannot_connect,
+    describe,
+    is_connection_error,
+    is_permanent_connection_error,
+    server_error,
+    timed_out,
+)
+from ._sqlwatch import CallWatch
 
 __all__ = ["DatabaseUnavailableError", "SqlStorage", "SqlStorageStatistics"]
 
@@ -56,6 +66,9 @@ DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 2
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_BACKOFF = 0.5
+DEFAULT_STATEMENT_TIMEOUT = 60.0
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_WARN_AFTER = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,10 +91,21 @@ class SqlStorageStatistics:
 class _Attempt:
     """What one attempt of a call got to: whether the database was asked to commit."""
 
-    __slots__ = ("committing",)
+    __slots__ = ("call", "committing")
 
     def __init__(self) -> None:
         self.committing = False
+        self.call: Any = None  # the watch's entry (database servers only)
+
+    def unbounded(self) -> None:
+        """The call runs DDL now: the watch does not give it up (it still warns)."""
+        if self.call is not None:
+            self.call.bounded = False
+
+    def watch(self, connection: Any) -> None:
+        """The call now runs on ``connection`` (a SQLAlchemy ``Connection``)."""
+        if self.call is not None:
+            self.call.connection = connection.connection.driver_connection
 
 
 class SqlStorage(Storage):
@@ -109,6 +133,17 @@ class SqlStorage(Storage):
             30 s for a lock).
         retry_backoff: seconds before the first retry, doubled for each next one, at most
             10 s apart.
+        statement_timeout: seconds a statement may run on a PostgreSQL server before the
+            server cancels it (``None``: no limit). A statement cancelled so, like one that
+            hit ``lock_timeout``, is retried as a connection error is, then the call raises
+            :class:`~weirflow.storages.DatabaseUnavailableError` saying why. A call that got
+            no answer for twice this plus a second (a server that hangs, or a network that
+            drops everything, on a connection still open) gives its connection up and is
+            retried the same way.
+        lock_timeout: seconds a statement may wait for a lock another session holds on the
+            table (PostgreSQL; ``None``: no limit).
+        warn_after: seconds a call to a database server may wait before a WARNING says so
+            (and, once it ends, an INFO line); ``None``: no warning.
         preprocessing: ``None``, ``"add_datetime"``, ``"overwrite"``, a function, or a list.
         extra_columns: what becomes of a record's fields that are not columns of the table.
             ``None`` (the default): the record is refused, with an error naming the field. A
@@ -155,6 +190,9 @@ class SqlStorage(Storage):
         max_overflow: int = DEFAULT_MAX_OVERFLOW,
         retries: int = DEFAULT_RETRIES,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        warn_after: float | None = DEFAULT_WARN_AFTER,
         preprocessing: Any = None,
         extra_columns: str | None = None,
         pipeline: str | None = None,
@@ -169,6 +207,9 @@ class SqlStorage(Storage):
         self.max_overflow: int = check_count(max_overflow, context, "max_overflow")
         self.retries: int = check_count(retries, context, "retries")
         self.retry_backoff: float = check_seconds(retry_backoff, context, "retry_backoff")
+        self.statement_timeout = _optional_seconds(statement_timeout, context, "statement_timeout")
+        self.lock_timeout = _optional_seconds(lock_timeout, context, "lock_timeout")
+        self.warn_after = _optional_seconds(warn_after, context, "warn_after")
         self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)
         if extra_columns not in (None, "json"):
             raise ConfigError(
@@ -190,6 +231,13 @@ class SqlStorage(Storage):
         self._closing = threading.Event()  # set by close(): retries waiting give up
         self._counts = SqlStorageStatistics()
         self._counts_lock = threading.Lock()
+        server = not is_sqlite(self.url)
+        self._watch = CallWatch(
+            self._site,
+            self.warn_after if server else None,
+            self._limits(),
+            give_up_after=self._give_up_after() if server else None,
+        )
 
     def _check_combination(self, context: str) -> None:
         if self.upsert_on and self.url.get_backend_name() not in UPSERT_BACKENDS:
@@ -219,17 +267,32 @@ class SqlStorage(Storage):
     def _get_engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = make_engine(self.url, self.pool_size, self.max_overflow)
+                self._engine = make_engine(
+                    self.url,
+                    self.pool_size,
+                    self.max_overflow,
+                    statement_timeout=self.statement_timeout,
+                    lock_timeout=self.lock_timeout,
+                )
+                self._watch.reopen()
             return self._engine
 
-    def _prepared_table(self, engine: Engine, first: Any) -> Table:
-        """The table, reflected or created, with the unique index ``upsert_on`` needs."""
+    def _prepared_table(self, engine: Engine, first: Any, attempt: _Attempt) -> Table | None:
+        """The table, reflected or created, with the unique index ``upsert_on`` needs.
+
+        ``first`` is the first record to save, whose fields give the columns of a table made
+        without a schema; :data:`_NO_RECORD` (opening) leaves such a table for the first save
+        and returns None.
+        """
         with self._lock:
             if self._writable and self._table is not None:
                 return self._table
             with engine.connect() as connection:
+                attempt.watch(connection)
                 table = _sqltable.reflect(connection, self.table)
             if table is None:
+                if first is _NO_RECORD and self.schema is None:
+                    return None  # created from the first record saved
                 if not self.create:
                     raise WeirflowError(
                         f"{self!r}: table {self.table!r} does not exist; create it, or pass "
@@ -242,11 +305,13 @@ class SqlStorage(Storage):
                         f"{self!r}: upsert_on column(s) {missing} are not fields of the first "
                         f"record ({', '.join(schema)}); include them, or declare a schema"
                     )
+                attempt.unbounded()  # DDL may rightly take long (an index on a big table)
                 definition = _sqltable.define_table(
                     self.table, schema, self.upsert_on, extra=self.extra_columns == "json"
                 )
                 _sqltable.create(engine, definition)
                 with engine.connect() as connection:
+                    attempt.watch(connection)
                     table = _sqltable.reflect(connection, self.table)
                 assert table is not None
             elif self.upsert_on:
@@ -256,6 +321,7 @@ class SqlStorage(Storage):
                         f"{self!r}: upsert_on column(s) {missing} are not columns of the "
                         f"existing table {self.table!r}; change upsert_on"
                     )
+                attempt.unbounded()
                 _sqltable.ensure_unique_index(engine, table, self.upsert_on)
             if (
                 self.extra_columns == "json"
@@ -270,12 +336,48 @@ class SqlStorage(Storage):
             self._table, self._writable = table, True
             return table
 
-    def _existing_table(self, engine: Engine) -> Table | None:
+    def _existing_table(self, engine: Engine, attempt: _Attempt) -> Table | None:
         with self._lock:
             if self._table is None:
                 with engine.connect() as connection:
+                    attempt.watch(connection)
                     self._table = _sqltable.reflect(connection, self.table)
             return self._table
+
+    def open(self) -> None:
+        """Connect and get the table ready now (a flow calls it when a pipeline run starts).
+
+        The pool makes its first connection, the table is reflected (created if a ``schema``
+        is declared; without one it is created from the first record saved) and the index
+        ``upsert_on`` needs is made, so the first save does not wait for any of it. An open
+        storage returns at once. Connection errors are retried as a save's are.
+
+        Raises:
+            DatabaseUnavailableError: the database could not be reached.
+        """
+        with self._lock:
+            if self._writable and self._table is not None:
+                return
+
+        def prepare(attempt: _Attempt) -> None:
+            with self._serialised():
+                self._prepared_table(self._get_engine(), _NO_RECORD, attempt)
+
+        self._call("connecting", prepare)
+
+    def interrupt(self) -> None:
+        """Make calls in progress in other threads give up now (the flow is stopping).
+
+        A call blocked in the driver (a locked table, a server that stopped answering) raises
+        :class:`DatabaseUnavailableError` at once; so do calls waiting to retry. Nothing of an
+        interrupted save is reported saved. The storage stays usable.
+        """
+        with self._lock:
+            self._closing.set()
+            self._closing = threading.Event()
+        interrupted = self._watch.interrupt()
+        if interrupted:
+            logger.info("%s: interrupted %d call(s) in progress", self._site(), interrupted)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -299,12 +401,15 @@ class SqlStorage(Storage):
         def write(attempt: _Attempt) -> None:
             with self._serialised():
                 engine = self._get_engine()
-                table = self._prepared_table(engine, values[0])
+                table = self._prepared_table(engine, values[0], attempt)
+                assert table is not None
                 rows = self._rows(table, values)
+                statement = self._insert(table, list(rows[0]))
                 with engine.begin() as connection:
+                    attempt.watch(connection)
                     if self.preprocessing.overwrite:
                         connection.execute(delete(table))
-                    connection.execute(self._insert(table, list(rows[0])), rows)
+                    connection.execute(statement, rows)
                     attempt.committing = True  # leaving the block commits
 
         count = len(values)
@@ -399,10 +504,10 @@ class SqlStorage(Storage):
         if where is not None and not isinstance(where, Mapping):
             raise TypeError(f"where must be a dict of column: value, got {where!r}")
 
-        def read(_attempt: _Attempt) -> tuple[Table | None, list[dict[str, Any]]]:
+        def read(attempt: _Attempt) -> tuple[Table | None, list[dict[str, Any]]]:
             with self._serialised():
                 engine = self._get_engine()
-                table = self._existing_table(engine)
+                table = self._existing_table(engine, attempt)
                 if table is None:
                     return None, []
                 selected = list(_sqltable.data_columns(table))
@@ -416,6 +521,7 @@ class SqlStorage(Storage):
                 if limit is not None:
                     statement = statement.limit(limit)
                 with engine.connect() as connection:
+                    attempt.watch(connection)
                     return table, [dict(row._mapping) for row in connection.execute(statement)]
 
         table, rows = self._call("loading", read)
@@ -457,12 +563,28 @@ class SqlStorage(Storage):
                 self._count(retries=1)
             attempt = _Attempt()
             try:
-                return operation(attempt)
+                with self._watch.call(action) as attempt.call:
+                    return operation(attempt)
             except Exception as error:
+                if is_permanent_connection_error(error):
+                    self._count(unavailable=1)
+                    raise self._refused(action, error) from error
                 if not is_connection_error(error):
                     raise
-                unconfirmed = unconfirmed or attempt.committing
+                # The server answering with an error means it committed nothing of the call.
+                unconfirmed = unconfirmed or (attempt.committing and not server_error(error))
                 reason = describe(error, self._secrets())
+                logger.debug(
+                    "%s: %s failed on attempt %d", self._site(), action, number, exc_info=True
+                )
+                limit = timed_out(error)
+                if limit is not None:
+                    reason = f"{reason}; {self._limit_hint(limit)}"
+                if attempt.call is not None and attempt.call.abandoned:
+                    reason = (
+                        f"no answer from the database within {self._give_up_after():g} s, "
+                        "twice statement_timeout and a second: the connection was given up"
+                    )
                 if number < attempts and not closing.is_set():
                     delay = backoff_delay(self.retry_backoff, number)
                     logger.warning(
@@ -477,7 +599,7 @@ class SqlStorage(Storage):
                     if not closing.wait(delay):
                         continue
                 self._count(unavailable=1)
-                closed = number < attempts
+                closed = number < attempts or closing.is_set()
                 raise self._unavailable(action, number, reason, unconfirmed, closed) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -486,7 +608,7 @@ class SqlStorage(Storage):
     ) -> DatabaseUnavailableError:
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if closed:
-            tries += " (the storage was closed while waiting to retry)"
+            tries += " (stopped: the storage was closed or interrupted)"
         if action == "loading":
             outcome = ""
         elif unconfirmed:
@@ -502,6 +624,43 @@ class SqlStorage(Storage):
         )
         return DatabaseUnavailableError(
             message, self.pipeline, self.table, masked(self.url), attempts
+        )
+
+    def _refused(self, action: str, error: BaseException) -> DatabaseUnavailableError:
+        """The error for a connection that no retry can help (a missing database or role)."""
+        message = (
+            f"{self._site()}: {action} failed: cannot connect to the database: "
+            f"{cannot_connect(error, self._secrets())}; check the URL (user, password, "
+            "database name) and the server's access rules"
+        )
+        return DatabaseUnavailableError(message, self.pipeline, self.table, masked(self.url), 1)
+
+    def _give_up_after(self) -> float | None:
+        """Seconds after which a call is abandoned: no statement may run that long."""
+        if not self.statement_timeout or self.url.get_backend_name() != "postgresql":
+            return None
+        return 2 * self.statement_timeout + 1
+
+    def _limits(self) -> str:
+        if self.url.get_backend_name() != "postgresql":
+            return "no server-side timeout"
+        parts = [
+            f"{name} {_seconds(value)}" if value else f"no {name}"
+            for name, value in (
+                ("lock_timeout", self.lock_timeout),
+                ("statement_timeout", self.statement_timeout),
+            )
+        ]
+        return ", ".join(parts)
+
+    def _limit_hint(self, limit: str) -> str:
+        if limit == "lock_timeout":
+            return (
+                f"another session held a lock on table {self.table!r} for longer than "
+                f"lock_timeout ({_seconds(self.lock_timeout)})"
+            )
+        return (
+            f"the statement ran longer than statement_timeout ({_seconds(self.statement_timeout)})"
         )
 
     def _site(self) -> str:
@@ -543,6 +702,7 @@ class SqlStorage(Storage):
             self._writable = False
             self._closing.set()
             self._closing = threading.Event()
+        self._watch.close()
         if engine is not None:
             engine.dispose()
 
@@ -569,7 +729,18 @@ _RUNTIME_STATE = (
     "_closing",
     "_counts",
     "_counts_lock",
+    "_watch",
 )
+
+_NO_RECORD: Any = object()  # opening: no record to make a table's columns from
+
+
+def _optional_seconds(value: Any, context: str, option: str) -> float | None:
+    return None if value is None else check_seconds(value, context, option)
+
+
+def _seconds(value: float | None) -> str:
+    return "none" if value is None else f"{value:g} s"
 
 
 def _with_extras(row: dict[str, Any]) -> dict[str, Any]:
