@@ -2,9 +2,10 @@
 
 :func:`transient` says whether trying again can help (timeouts, network errors and dropped
 connections can; a certificate that fails verification cannot); :func:`request_secrets` lists
-the secret values a request carries, so that every message and log line masks them; the
-``*_error`` functions build the errors of :mod:`._errors` with a message naming the site, the
-method and the redacted URL, and log the third-party traceback at DEBUG.
+the secret values a request carries, so that every message and log line masks them;
+:class:`RequestFailures` builds the errors of :mod:`._errors` for one request, each message one
+line naming the site, the method and the redacted URL, and logs the third-party traceback at
+DEBUG.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import ssl
 import traceback
+from dataclasses import dataclass
 
 import httpx
 
@@ -61,107 +63,99 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def masked(text: str, rules: Redaction, secrets: list[str]) -> str:
-    """``text`` on one line with its URLs redacted and the request's secret values masked."""
-    return one_line(redact_text(redact_urls_in(text, rules), secrets))
+@dataclass(frozen=True)
+class RequestFailures:
+    """How one request's failures are told: where, the method, the URL and what to mask.
 
+    Each method builds the error for one way a request fails, its message one line naming
+    the site, the method and the redacted URL; the third-party traceback goes to DEBUG.
+    """
 
-def failure_error(
-    error: httpx.HTTPError,
-    site: Site,
-    method: str,
-    shown: str,
-    status: int | None,
-    attempts: int,
-    reason: str,
-    rules: Redaction,
-    secrets: list[str],
-) -> HttpRequestError:
-    """The request failed for good: a non-2xx answer, or no answer at all."""
-    tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-    if isinstance(error, httpx.HTTPStatusError):
-        body = one_line(redact_text(error.response.text, secrets))
-        detail = f"answered {reason}{tries}" + (f": {body[:300]}" if body else "")
-    else:
-        detail = f"failed{tries}: {reason}"
-        if _in_chain(error, ssl.SSLError) or certificate_problem(error):
-            detail += "; check verify=... (True, False or a CA bundle path) and cert=..."
-    message = f"{site}: {method} {shown} {detail}"
-    _log_traceback(error, message, rules, secrets)
-    failure = HttpRequestError(message, site.pipeline, method, shown, status, attempts)
-    failure.__cause__ = error
-    return failure
+    site: Site
+    method: str
+    shown: str  # the URL with its credentials masked
+    rules: Redaction
+    secrets: tuple[str, ...]
 
+    def masked(self, text: str) -> str:
+        """``text`` on one line, its URLs redacted and the request's secret values masked."""
+        return one_line(redact_text(redact_urls_in(text, self.rules), list(self.secrets)))
 
-def deadline_error(
-    error: httpx.TimeoutException,
-    site: Site,
-    method: str,
-    shown: str,
-    attempts: int,
-    limits: tuple[float, float],
-    rules: Redaction,
-    secrets: list[str],
-) -> HttpDeadlineError:
-    """The deadline passed during an attempt; ``limits`` is ``(deadline_seconds, timeout)``."""
-    tries = f" ({attempts} attempts)" if attempts > 1 else ""
-    message = (
-        f"{site}: {method} {shown} did not complete within "
-        f"deadline_seconds={limits[0]:g}{tries}: the server is too slow "
-        f"(each read waits at most timeout={limits[1]:g} s; the deadline bounds the "
-        "whole request)"
-    )
-    _log_traceback(error, message, rules, secrets)
-    failure = HttpDeadlineError(message, site.pipeline, method, shown, None, attempts)
-    failure.__cause__ = error
-    return failure
+    def failed(
+        self, error: httpx.HTTPError, status: int | None, attempts: int, reason: str
+    ) -> HttpRequestError:
+        """The request failed for good: a non-2xx answer, or no answer at all."""
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        if isinstance(error, httpx.HTTPStatusError):
+            body = one_line(redact_text(error.response.text, list(self.secrets)))
+            detail = f"answered {reason}{tries}" + (f": {body[:300]}" if body else "")
+        else:
+            detail = f"failed{tries}: {reason}"
+            if _in_chain(error, ssl.SSLError) or certificate_problem(error):
+                detail += "; check verify=... (True, False or a CA bundle path) and cert=..."
+        message = f"{self.site}: {self.method} {self.shown} {detail}"
+        self._log_traceback(error, message)
+        failure = HttpRequestError(
+            message, self.site.pipeline, self.method, self.shown, status, attempts
+        )
+        failure.__cause__ = error
+        return failure
 
+    def late(
+        self, error: httpx.TimeoutException, attempts: int, deadline: float, timeout: float
+    ) -> HttpDeadlineError:
+        """The deadline (``deadline_seconds``) passed during an attempt."""
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        message = (
+            f"{self.site}: {self.method} {self.shown} did not complete within "
+            f"deadline_seconds={deadline:g}{tries}: the server is too slow "
+            f"(each read waits at most timeout={timeout:g} s; the deadline bounds the "
+            "whole request)"
+        )
+        self._log_traceback(error, message)
+        failure = HttpDeadlineError(
+            message, self.site.pipeline, self.method, self.shown, None, attempts
+        )
+        failure.__cause__ = error
+        return failure
 
-def too_large_error(
-    site: Site,
-    method: str,
-    shown: str,
-    attempts: int,
-    limit: int | None,
-    read: int,
-    declared: int | None,
-) -> HttpBodyTooLargeError:
-    """The body passed ``max_body_bytes`` (``limit``) after ``read`` bytes or as ``declared``."""
-    size = (
-        f"declares {declared:,} bytes"
-        if declared is not None
-        else f"went past it after {read:,} bytes (decoded)"
-    )
-    message = (
-        f"{site}: {method} {shown} answered with a body over "
-        f"max_body_bytes={limit:,} ({size}); reading stopped. Raise "
-        f"{site.field('max_body_bytes').partition(': ')[2]} if such a body is expected"
-    )
-    return HttpBodyTooLargeError(message, site.pipeline, method, shown, None, attempts)
+    def too_large(
+        self, attempts: int, limit: int | None, read: int, declared: int | None
+    ) -> HttpBodyTooLargeError:
+        """The body passed ``max_body_bytes`` (``limit``) after ``read`` bytes, or as
+        ``declared`` by its Content-Length."""
+        size = (
+            f"declares {declared:,} bytes"
+            if declared is not None
+            else f"went past it after {read:,} bytes (decoded)"
+        )
+        message = (
+            f"{self.site}: {self.method} {self.shown} answered with a body over "
+            f"max_body_bytes={limit:,} ({size}); reading stopped. Raise "
+            f"{self.site.field('max_body_bytes').partition(': ')[2]} if such a body is expected"
+        )
+        return HttpBodyTooLargeError(
+            message, self.site.pipeline, self.method, self.shown, None, attempts
+        )
 
+    def undecodable(self, attempts: int, problem: Exception) -> HttpDecodeError:
+        """A gzip or deflate body is damaged."""
+        return HttpDecodeError(
+            f"{self.site}: {self.method} {self.shown} answered with a body that cannot be "
+            f"decoded: {problem}",
+            self.site.pipeline,
+            self.method,
+            self.shown,
+            None,
+            attempts,
+        )
 
-def undecodable_error(
-    site: Site, method: str, shown: str, attempts: int, problem: Exception
-) -> HttpDecodeError:
-    """A gzip or deflate body is damaged."""
-    return HttpDecodeError(
-        f"{site}: {method} {shown} answered with a body that cannot be decoded: {problem}",
-        site.pipeline,
-        method,
-        shown,
-        None,
-        attempts,
-    )
-
-
-def _log_traceback(
-    error: BaseException, message: str, rules: Redaction, secrets: list[str]
-) -> None:
-    """The third-party traceback of a failure, at DEBUG (the error itself is one line)."""
-    if logger.isEnabledFor(logging.DEBUG):
-        text = "".join(traceback.format_exception(error))
-        text = redact_text(redact_urls_in(text, rules), secrets)
-        logger.debug("%s; the httpx traceback:\n%s", message, text.rstrip())
+    def _log_traceback(self, error: BaseException, message: str) -> None:
+        """The third-party traceback of a failure, at DEBUG (the error itself is one line)."""
+        if logger.isEnabledFor(logging.DEBUG):
+            text = "".join(traceback.format_exception(error))
+            text = redact_text(redact_urls_in(text, self.rules), list(self.secrets))
+            logger.debug("%s; the httpx traceback:\n%s", message, text.rstrip())
 
 
 def _in_chain(error: BaseException, kind: type[BaseException]) -> bool:

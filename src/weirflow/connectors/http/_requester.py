@@ -33,17 +33,7 @@ from ..._redact import Redaction, install_library_filters, masking, parse_rules,
 from ..._retry import Retry
 from ._body import BodyNotDecodable, BodyTooLarge, bounded_reads, deadline, decoded_response
 from ._body import read_body as read_bounded
-from ._errors import HttpRequestError
-from ._failures import (
-    certificate_problem,
-    deadline_error,
-    failure_error,
-    masked,
-    request_secrets,
-    too_large_error,
-    transient,
-    undecodable_error,
-)
+from ._failures import RequestFailures, certificate_problem, request_secrets, transient
 from ._options import (
     Cert,
     Site,
@@ -79,9 +69,7 @@ class _Call:
 
     client: httpx.Client
     request: httpx.Request
-    method: str
-    shown: str  # the URL with its credentials masked
-    secrets: list[str]
+    failures: RequestFailures  # its method, redacted URL, secrets: what its errors say
     until: float  # its deadline, on time.monotonic()'s clock
     need_body: bool
 
@@ -253,15 +241,10 @@ class Requester:
         request = client.build_request(
             method, target, headers=headers, json=json, data=data, content=content
         )
-        call = _Call(
-            client,
-            request,
-            method,
-            redact_url(str(request.url), self.rules),
-            request_secrets(request, self.rules),
-            time.monotonic() + self.deadline_seconds,
-            need_body,
-        )
+        shown = redact_url(str(request.url), self.rules)
+        secrets = tuple(request_secrets(request, self.rules))
+        failures = RequestFailures(self.site, method, shown, self.rules, secrets)
+        call = _Call(client, request, failures, time.monotonic() + self.deadline_seconds, need_body)
         return self._send_handling_retries(call)
 
     def _send_handling_retries(self, call: _Call) -> httpx.Response:
@@ -271,25 +254,26 @@ class Requester:
             outcome = self._send_handling_deadline(call, attempt)
             if isinstance(outcome, httpx.Response):
                 return outcome
-            reason = masked(outcome.reason, self.rules, call.secrets)
+            failures = call.failures
+            reason = failures.masked(outcome.reason)
             if not outcome.transient or attempt == attempts or self._closed.is_set():
-                raise self._failure(call, outcome, attempt, reason)
+                raise failures.failed(outcome.error, outcome.status, attempt, reason)
             delay = self.retry.delay(attempt)
             if time.monotonic() + delay >= call.until:
                 reason += f"; no time for a retry within deadline_seconds={self.deadline_seconds:g}"
-                raise self._failure(call, outcome, attempt, reason)
+                raise failures.failed(outcome.error, outcome.status, attempt, reason)
             logger.warning(
                 "%s: %s %s failed (%s); retry %d of %d in %.2f s",
                 self.site,
-                call.method,
-                call.shown,
+                failures.method,
+                failures.shown,
                 reason,
                 attempt,
                 attempts - 1,
                 delay,
             )
             if self._closed.wait(delay):  # close() ends a waiting retry
-                raise self._failure(call, outcome, attempt, reason)
+                raise failures.failed(outcome.error, outcome.status, attempt, reason)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_handling_deadline(self, call: _Call, attempt: int) -> httpx.Response | _Failed:
@@ -303,48 +287,33 @@ class Requester:
                 response = self._send_single_request(call)
         except httpx.RequestError as error:
             if isinstance(error, httpx.TimeoutException) and time.monotonic() >= call.until - 1e-3:
-                limits = (self.deadline_seconds, self.timeout)
-                raise deadline_error(
-                    error,
-                    self.site,
-                    call.method,
-                    call.shown,
-                    attempt,
-                    limits,
-                    self.rules,
-                    call.secrets,
-                ) from error
+                late = call.failures.late(error, attempt, self.deadline_seconds, self.timeout)
+                raise late from error
             reason = f"{type(error).__name__}: {error}"
             if certificate_problem(error):
                 reason = f"the server's TLS certificate failed verification ({error})"
             return _Failed(error, None, reason, transient(error))
         except BodyTooLarge as error:
-            raise too_large_error(
-                self.site,
-                call.method,
-                call.shown,
-                attempt,
-                self.max_body_bytes,
-                error.read,
-                error.declared,
-            ) from None
+            limit = self.max_body_bytes
+            raise call.failures.too_large(attempt, limit, error.read, error.declared) from None
         except BodyNotDecodable as error:
-            raise undecodable_error(self.site, call.method, call.shown, attempt, error) from None
+            raise call.failures.undecodable(attempt, error) from None
         if response.is_success:
-            logger.debug(
-                "%s: %s %s -> %d", self.site, call.method, call.shown, response.status_code
-            )
+            shown = f"{call.failures.method} {call.failures.shown}"
+            logger.debug("%s: %s -> %d", self.site, shown, response.status_code)
             return response
         status = response.status_code
         reason = f"{status} {response.reason_phrase}"
         refused = httpx.HTTPStatusError(
-            f"{reason} for {call.method} {call.shown}", request=call.request, response=response
+            f"{reason} for {call.failures.method} {call.failures.shown}",
+            request=call.request,
+            response=response,
         )
         return _Failed(refused, status, reason, transient=status >= 500)
 
     def _send_single_request(self, call: _Call) -> httpx.Response:
         """Send once, the request's secrets masked in library logs; the answer is complete."""
-        with masking(self.rules, call.secrets):
+        with masking(self.rules, call.failures.secrets):
             response = call.client.send(call.request, stream=True)
             try:
                 body = self._read_body(response, call.need_body)
@@ -358,22 +327,6 @@ class Requester:
         if response.is_success:
             return read_bounded(response, self.max_body_bytes, truncate=not need_body)
         return read_bounded(response, _ERROR_BODY, truncate=True)
-
-    def _failure(
-        self, call: _Call, failed: _Failed, attempts: int, reason: str
-    ) -> HttpRequestError:
-        """The error for a request that failed for good."""
-        return failure_error(
-            failed.error,
-            self.site,
-            call.method,
-            call.shown,
-            failed.status,
-            attempts,
-            reason,
-            self.rules,
-            call.secrets,
-        )
 
     def close(self) -> None:
         """Close the client (if this object made it); a retry waiting for its turn gives up."""
