@@ -4,11 +4,13 @@
 request path has one concern per step, each a private method named after it (httpx's
 ``send -> _send_handling_auth -> ...`` is the model)::
 
-    request                      build the request, note what to redact, start the deadline
-     └ _send_handling_retries    the one retry loop, driven by a weirflow.Retry (capped backoff)
-        └ _send_handling_deadline  one attempt within the deadline; judge its outcome
-           └ _send_single_request  send with the request's secrets masked in library logs
-              └ _read_body         bounded body reading (max_body_bytes), then decoding
+    request                          _build_request, then _redacted_call: what the messages
+     │                               show and mask, and the deadline
+     └ _send_handling_retries        the one retry loop, driven by a weirflow.Retry (capped)
+        └ _send_handling_deadline    one attempt within the deadline; judge its outcome
+           └ _send_single_request    send with the request's secrets masked in library logs
+              ├ _read_body           bounded body reading (max_body_bytes)
+              └ _decoded             the complete, decoded answer
 
 Every request is bounded: its body is streamed and counted as it is decoded
 (``max_body_bytes``) and the whole request, retries included, has a deadline
@@ -233,19 +235,39 @@ class Requester:
             HttpDecodeError: a gzip or deflate body is damaged.
         """
         client = self.client()
+        request = self._build_request(client, method, url, params, headers, json, data, content)
+        return self._send_handling_retries(self._redacted_call(client, request, need_body))
+
+    def _build_request(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json: Any,
+        data: Any,
+        content: bytes | None,
+    ) -> httpx.Request:
+        """The request: raw ``data`` goes as content, ``params`` merge into the URL's query."""
         if isinstance(data, str | bytes):  # raw bodies go as content (httpx wants it so)
             content, data = (data.encode() if isinstance(data, str) else data), None
         target = httpx.URL(url)
         if params:  # merged into the URL's own query (httpx would replace it)
             target = target.copy_merge_params(params)
-        request = client.build_request(
+        return client.build_request(
             method, target, headers=headers, json=json, data=data, content=content
         )
+
+    def _redacted_call(
+        self, client: httpx.Client, request: httpx.Request, need_body: bool
+    ) -> _Call:
+        """The request in progress: what its messages show and mask, and its deadline."""
         shown = redact_url(str(request.url), self.rules)
         secrets = tuple(request_secrets(request, self.rules))
-        failures = RequestFailures(self.site, method, shown, self.rules, secrets)
-        call = _Call(client, request, failures, time.monotonic() + self.deadline_seconds, need_body)
-        return self._send_handling_retries(call)
+        failures = RequestFailures(self.site, request.method, shown, self.rules, secrets)
+        until = time.monotonic() + self.deadline_seconds
+        return _Call(client, request, failures, until, need_body)
 
     def _send_handling_retries(self, call: _Call) -> httpx.Response:
         """The retry loop: attempts and waits as :attr:`retry` says, within the deadline."""
@@ -319,7 +341,7 @@ class Requester:
                 body = self._read_body(response, call.need_body)
             finally:
                 response.close()
-        return decoded_response(response, body)
+        return self._decoded(response, body)
 
     def _read_body(self, response: httpx.Response, need_body: bool) -> bytes:
         """The decoded body within its bounds: ``max_body_bytes`` for a 2xx answer (cut there
@@ -327,6 +349,10 @@ class Requester:
         if response.is_success:
             return read_bounded(response, self.max_body_bytes, truncate=not need_body)
         return read_bounded(response, _ERROR_BODY, truncate=True)
+
+    def _decoded(self, response: httpx.Response, body: bytes) -> httpx.Response:
+        """A complete answer holding the decoded body (its encoding headers dropped)."""
+        return decoded_response(response, body)
 
     def close(self) -> None:
         """Close the client (if this object made it); a retry waiting for its turn gives up."""
