@@ -84,12 +84,12 @@ def test_the_defaults_are_two_retries_half_a_second_apart() -> None:
         source.close()
 
 
-def test_a_retry_value_drives_the_retry_loop(
+def test_a_retry_given_as_retries_drives_the_retry_loop(
     server: LocalHTTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.route("GET", "/flaky", {"ok": True}, statuses=[503, 503, 503])
     policy = Retry(attempts=4, backoff=0.01, cap=0.02)
-    source = HttpSource(f"{server.url}/flaky", retry=policy, pipeline="feed")
+    source = HttpSource(f"{server.url}/flaky", retries=policy, pipeline="feed")
     try:
         with caplog.at_level(logging.WARNING, logger="weirflow.http"):
             assert list(source.read({})) == [{"ok": True}]
@@ -103,7 +103,7 @@ def test_a_retry_value_drives_the_retry_loop(
 
 def test_a_retry_value_gives_up_after_its_attempts(server: LocalHTTPServer) -> None:
     server.route("POST", "/in", Response(503))
-    sender = HttpSender(f"{server.url}/in", retry=Retry(attempts=2, backoff=0), pipeline="out")
+    sender = HttpSender(f"{server.url}/in", retries=Retry(attempts=2, backoff=0), pipeline="out")
     try:
         with pytest.raises(HttpRequestError, match=r"after 2 attempts") as caught:
             sender.send({"n": 1})
@@ -117,22 +117,33 @@ def one_item() -> Iterator[dict[str, int]]:
     yield {"n": 1}
 
 
-def test_send_takes_a_retry_value(server: LocalHTTPServer) -> None:
+def test_send_takes_a_retry_as_the_senders_retries(server: LocalHTTPServer) -> None:
     server.route("POST", "/in", Response(201), statuses=[503])
     builder = FlowBuilder()
     builder.add_pipeline("p").with_core_logic(one_item).send(
-        "http_post", destination=f"{server.url}/in", retry=Retry(attempts=2, backoff=0)
+        "http_post", destination=f"{server.url}/in", retries=Retry(attempts=2, backoff=0)
     )
     builder.build().launch_flow(execution_seconds=30)
     assert [request.json for request in server.requests] == [{"n": 1}, {"n": 1}]
 
 
+def test_the_connector_takes_a_retry_as_its_retries(server: LocalHTTPServer) -> None:
+    server.route("GET", "/n", {"n": 7}, statuses=[503, 503])
+    got: list[Any] = []
+    builder = FlowBuilder()
+    builder.add_pipeline("p").with_http_connector(
+        f"{server.url}/n", retries=Retry(attempts=3, backoff=0)
+    ).send(got.append)
+    builder.build().launch_flow(execution_seconds=30)
+    assert got == [{"n": 7}]
+    assert len(server.requests) == 3
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"retry": 3}, r"retry=\.\.\.\): give a weirflow.Retry"),
-        ({"retry": Retry(attempts=2), "retries": 1}, "not both"),
-        ({"retry": Retry(attempts=2), "backoff": 1}, "not both"),
+        ({"retries": "3"}, r"retries=\.\.\.\): give a whole number .* or a weirflow.Retry"),
+        ({"retries": Retry(attempts=2), "backoff": 1}, r"backoff=\.\.\.\): the Retry given"),
     ],
 )
 def test_bad_retry_options_are_config_errors(options: dict[str, Any], message: str) -> None:

@@ -3,9 +3,10 @@
 :class:`Site` says where options came from (``pipeline 'p': with_http_connector(timeout=...)``);
 ``check_*`` return a checked value or raise :class:`~weirflow.InvalidArgumentError` (a
 :class:`~weirflow.ConfigError`) naming the field, whether the object is made by the builder or
-directly; :func:`retry_policy` turns ``retries``/``backoff`` (or a :class:`~weirflow.Retry`)
-into the one retry policy; :func:`tls_context` turns ``verify`` and ``cert`` into what httpx
-takes, reading the files at once so that a missing or damaged file is a build-time error.
+directly; :func:`retry_policy` turns ``retries``/``backoff`` (``retries`` may be a
+:class:`~weirflow.Retry`) into the one retry policy; :func:`tls_context` turns ``verify`` and
+``cert`` into what httpx takes, reading the files at once so that a missing or damaged file is
+a build-time error.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ Cert: TypeAlias = "str | os.PathLike[str] | tuple[str, str] | tuple[str, str, st
 
 MAX_SECONDS = 10 * 366 * 24 * 3600
 """The longest ``timeout``, ``backoff`` or ``deadline_seconds`` accepted: ten years."""
+DEFAULT_RETRIES = 2
+"""The default ``retries``: a request is tried three times in all."""
+DEFAULT_BACKOFF = 0.5
+"""The default ``backoff``, in seconds: waits of 0.5 s, then 1 s."""
 MAX_RETRIES = 999
 """The most ``retries`` accepted (a :class:`~weirflow.Retry` makes at most 1000 attempts)."""
 BACKOFF_CAP = 30.0
@@ -131,37 +136,34 @@ def check_max_body_bytes(value: Any, site: Site) -> int | None:
     return int(value) if value is not None else None
 
 
-def retry_policy(retries: Any, backoff: Any, retry: Any, site: Site) -> Retry:
-    """The one retry policy of a requester: ``retry`` if given, else made from the options.
+def retry_policy(retries: Any, backoff: Any, site: Site) -> Retry:
+    """The one retry policy of a requester, from ``retries`` and ``backoff``.
 
-    ``retries`` counts the tries after the first (0 to :data:`MAX_RETRIES`); ``backoff`` is the
+    ``retries`` is a :class:`~weirflow.Retry` (then ``backoff`` stays at its default, 0.5), or
+    the number of tries after the first (0 to :data:`MAX_RETRIES`), ``backoff`` then being the
     wait before the first retry, doubled for each next one up to :data:`BACKOFF_CAP` (or
-    ``backoff`` itself, if longer). ``None`` means the default (2 retries, 0.5 s).
+    ``backoff`` itself, if longer).
 
     Example:
-        >>> policy = retry_policy(3, 20.0, None, Site("p"))
+        >>> policy = retry_policy(3, 20.0, Site("p"))
         >>> policy.attempts, [policy.delay(n) for n in (1, 2, 3)]
         (4, [20.0, 30.0, 30.0])
+        >>> retry_policy(Retry(attempts=2, backoff=1, cap=1), 0.5, Site("p")).attempts
+        2
     """
-    if retry is not None:
-        if not isinstance(retry, Retry):
+    if isinstance(retries, Retry):
+        if backoff != DEFAULT_BACKOFF:
             raise InvalidArgumentError(
-                f"{site.field('retry')}: give a weirflow.Retry, e.g. Retry(attempts=3, "
-                f"backoff=0.5, cap=10), got {type(retry).__name__}"
+                f"{site.field('backoff')}: the Retry given as retries= has its own backoff "
+                f"({retries.backoff:g}); leave backoff out, got {backoff!r}"
             )
-        if retries is not None or backoff is not None:
-            raise InvalidArgumentError(
-                f"{site.field('retry')}: give either retry=Retry(...) or retries=/backoff=, "
-                "not both"
-            )
-        return retry
-    retries = 2 if retries is None else retries
+        return retries
     if not _whole(retries) or not 0 <= retries <= MAX_RETRIES:
         raise InvalidArgumentError(
-            f"{site.field('retries')}: give a whole number >= 0 and at most {MAX_RETRIES}, "
-            f"got {retries!r}"
+            f"{site.field('retries')}: give a whole number >= 0 and at most {MAX_RETRIES}, or "
+            f"a weirflow.Retry(attempts=..., backoff=..., cap=...), got {retries!r}"
         )
-    wait = 0.5 if backoff is None else check_seconds(backoff, site, "backoff", zero=True)
+    wait = check_seconds(backoff, site, "backoff", zero=True)
     return Retry(attempts=retries + 1, backoff=wait, cap=max(BACKOFF_CAP, wait))
 
 

@@ -37,6 +37,8 @@ from ._body import BodyNotDecodable, BodyTooLarge, bounded_reads, deadline, deco
 from ._body import read_body as read_bounded
 from ._failures import RequestFailures, certificate_problem, request_secrets, transient
 from ._options import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
     Cert,
     Site,
     Verify,
@@ -96,11 +98,11 @@ class Requester:
     Args:
         site: the pipeline and the call the options came from (for messages).
         timeout: seconds allowed for each phase of a request (connect, write, read); > 0.
-        retries: how many times a failed request is sent again; 0 to 999 (default 2).
+        retries: how many times a failed request is sent again, 0 to 999 (default 2); or the
+            whole policy as a :class:`~weirflow.Retry` (its ``attempts`` count the first try,
+            its ``cap`` bounds every wait; leave ``backoff`` out then).
         backoff: seconds before the first retry, doubled for each next one up to 30 s (or
             ``backoff``, if longer); >= 0 (default 0.5).
-        retry: the policy as a :class:`~weirflow.Retry` instead of ``retries``/``backoff``
-            (its ``attempts`` count the first try, its ``cap`` bounds every wait).
         verify: True, False or the path of a CA bundle (see :func:`._options.tls_context`).
         cert: a client certificate (see :func:`._options.tls_context`).
         client: an ``httpx.Client`` to use instead of making one; its owner closes it. The
@@ -133,9 +135,8 @@ class Requester:
         site: Site,
         *,
         timeout: float = 10.0,
-        retries: int | None = None,
-        backoff: float | None = None,
-        retry: Retry | None = None,
+        retries: int | Retry = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
         verify: Verify = True,
         cert: Cert | None = None,
         client: httpx.Client | None = None,
@@ -144,7 +145,7 @@ class Requester:
         redact: Any = None,
     ) -> None:
         self.timeout = check_seconds(timeout, site, "timeout")
-        self.retry = retry_policy(retries, backoff, retry, site)
+        self.retry = retry_policy(retries, backoff, site)
         if client is not None:
             if not isinstance(client, httpx.Client):
                 raise InvalidArgumentError(

@@ -21,7 +21,16 @@ from ..._retry import Retry
 from ..._unicode import unencodable_text
 from ...abc import Sender
 from ...senders import PayloadError, payload
-from ._options import Cert, Site, Verify, check_headers, check_method, check_url
+from ._options import (
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    Cert,
+    Site,
+    Verify,
+    check_headers,
+    check_method,
+    check_url,
+)
 from ._requester import MAX_BODY_BYTES, Requester
 
 __all__ = ["HttpSender"]
@@ -37,7 +46,7 @@ class HttpSender(Sender):
         method: POST, PUT or PATCH.
         label_to_send: send only this key of each item (a dict); without it, the whole item.
         headers: sent with every request (values of secret headers never appear in logs).
-        timeout, retries, backoff, retry, verify, cert, client, max_body_bytes,
+        timeout, retries, backoff, verify, cert, client, max_body_bytes,
             deadline_seconds: see :class:`~weirflow.connectors.http.Requester`. The limits
             apply to the answer: a sender reads at most ``max_body_bytes`` of it (the rest
             is not needed, not an error).
@@ -67,7 +76,6 @@ class HttpSender(Sender):
         "timeout",
         "retries",
         "backoff",
-        "retry",
         "verify",
         "cert",
         "client",
@@ -85,9 +93,8 @@ class HttpSender(Sender):
         label_to_send: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
-        retries: int | None = None,
-        backoff: float | None = None,
-        retry: Retry | None = None,
+        retries: int | Retry = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
         verify: Verify = True,
         cert: Cert | None = None,
         pipeline: str = "?",
@@ -115,7 +122,6 @@ class HttpSender(Sender):
             timeout=timeout,
             retries=retries,
             backoff=backoff,
-            retry=retry,
             verify=verify,
             cert=cert,
             client=client,

@@ -21,7 +21,17 @@ from ..._runtime._inject import Signature, signature_of
 from ...abc import Source
 from ._errors import HttpDecodeError
 from ._failures import request_secrets
-from ._options import DECODES, Cert, Site, Verify, check_headers, check_method, check_url
+from ._options import (
+    DECODES,
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
+    Cert,
+    Site,
+    Verify,
+    check_headers,
+    check_method,
+    check_url,
+)
 from ._requester import MAX_BODY_BYTES, Requester
 
 __all__ = ["HttpSource"]
@@ -49,9 +59,9 @@ class HttpSource(Source):
         params: the query string.
         json: a JSON body.
         data: a form body (a dict) or a raw body (str or bytes).
-        timeout, retries, backoff, retry, verify, cert, client: see :class:`Requester`
+        timeout, retries, backoff, verify, cert, client: see :class:`Requester`
             (``retries=2, backoff=0.5`` by default: waits of 0.5 s then 1 s, doubling up to
-            30 s; or ``retry=weirflow.Retry(attempts=3, backoff=0.5, cap=10)``).
+            30 s; or ``retries=weirflow.Retry(attempts=3, backoff=0.5, cap=10)``).
         max_body_bytes: the longest body (decoded) an answer may have; default 100 MiB.
         deadline_seconds: the longest the whole request may take, retries included; default
             ``5 * timeout``.
@@ -87,9 +97,8 @@ class HttpSource(Source):
         json: Any = None,
         data: Any = None,
         timeout: float = 10.0,
-        retries: int | None = None,
-        backoff: float | None = None,
-        retry: Retry | None = None,
+        retries: int | Retry = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
         verify: Verify = True,
         cert: Cert | None = None,
         decode: str = "json",
@@ -148,7 +157,6 @@ class HttpSource(Source):
             timeout=timeout,
             retries=retries,
             backoff=backoff,
-            retry=retry,
             verify=verify,
             cert=cert,
             client=client,
