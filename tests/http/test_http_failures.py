@@ -113,8 +113,8 @@ def test_a_failed_run_of_a_flow_is_one_warning_line(
 
 
 def test_a_lone_surrogate_in_an_item_to_send_names_the_field(server: LocalHTTPServer) -> None:
+    from weirflow.connectors.http import HttpSender
     from weirflow.senders import PayloadError
-    from weirflow.senders.http import HttpSender
 
     server.route("POST", "/in", {"ok": True})
     sender = HttpSender(f"{server.url}/in", pipeline="out")

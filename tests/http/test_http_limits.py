@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from weirflow import ConfigError
-from weirflow._httpbody import bounded_reads
 from weirflow.connectors.http import (
     HttpBodyTooLargeError,
     HttpDeadlineError,
     HttpDecodeError,
     HttpRequestError,
+    HttpSender,
     HttpSource,
 )
-from weirflow.senders.http import HttpSender
+from weirflow.connectors.http._body import bounded_reads
 from weirflow.testing import LocalHTTPServer, Response
 
 MiB = 1024 * 1024

@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from weirflow import FlowBuilder
-from weirflow.connectors.http import HttpSource
-from weirflow.senders.http import HttpSender
+from weirflow.connectors.http import HttpSender, HttpSource
 from weirflow.testing import ListStorage, LocalHTTPServer
 
 

@@ -11,10 +11,9 @@ import pytest
 
 from weirflow import ConfigError, InvalidCallableError
 from weirflow.abc import Sender
-from weirflow.connectors.http import HttpRequestError
+from weirflow.connectors.http import HttpRequestError, HttpSender
 from weirflow.senders import SENDERS, PayloadError, create_sender, register_sender
 from weirflow.senders.function import FunctionSender
-from weirflow.senders.http import HttpSender
 from weirflow.testing import LocalHTTPServer, Response
 
 

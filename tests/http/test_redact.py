@@ -15,8 +15,7 @@ from weirflow._redact import (
     redact_text,
     redact_url,
 )
-from weirflow.connectors.http import HttpRequestError, HttpSource
-from weirflow.senders.http import HttpSender
+from weirflow.connectors.http import HttpRequestError, HttpSender, HttpSource
 from weirflow.testing import LocalHTTPServer, Response
 
 

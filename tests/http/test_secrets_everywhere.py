@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from weirflow.connectors.http import HttpRequestError, HttpSource
-from weirflow.senders.http import HttpSender
+from weirflow.connectors.http import HttpRequestError, HttpSender, HttpSource
 from weirflow.testing import LocalHTTPServer
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from weirflow import ConfigError
-from weirflow.connectors.http import HttpRequestError, HttpSource
-from weirflow.senders.http import HttpSender
+from weirflow.connectors.http import HttpRequestError, HttpSender, HttpSource
 from weirflow.testing import LocalHTTPServer, Response
 
 

@@ -77,7 +77,7 @@ def _name(function: Any) -> str:
 
 def _http_factory(method: str) -> SenderFactory:
     def make(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
-        from .http import HttpSender
+        from ..connectors.http import HttpSender
 
         _check_options(repr(kind), pipeline, options, HttpSender.OPTIONS)
         if options.get("destination") is None:

@@ -1,21 +1,10 @@
-"""The HTTP polling connector of the service layer.
+"""The HTTP polling connector: :class:`HttpSource` requests a URL once per pipeline run.
 
-:class:`HttpSource` makes one request per pipeline run and yields the decoded body
-(``with_http_connector``). :class:`~weirflow._http.Requester` (in :mod:`weirflow._http`) holds
-what every HTTP object of weirflow does the same way, so
-:class:`weirflow.senders.http.HttpSender` uses it too: one ``httpx.Client`` per
-object, made on first use and safe to share between worker threads; retries with exponential
-backoff on connection errors, timeouts and 5xx answers (never on 4xx answers, nor on a
-certificate that fails verification); TLS options; options checked when the object is made, so
-mistakes surface at build time as :class:`~weirflow.ConfigError` naming the pipeline and the
-field. Every answer is bounded: its body, decoded, by ``max_body_bytes`` (100 MiB; a gzip bomb
-stops at the limit) and the whole request, retries included, by ``deadline_seconds``
-(``5 * timeout``), so a server trickling bytes cannot hold a pipeline. Errors are one line naming
-the pipeline, the method and the URL with its credentials masked (:mod:`weirflow._redact`;
-``redact=[...]`` adds names and path patterns); the httpx exception is kept as ``__cause__`` and
-its traceback goes to DEBUG. Importing this module adds a
-:class:`~weirflow._redact.RedactingFilter` to the ``httpx`` and ``httpcore`` loggers (httpx logs
-each request's full URL at INFO level).
+``with_http_connector`` makes one; each run it plans the request (the configured one,
+adjusted by what a configuration stage produced), sends it through the shared
+:class:`~._requester.Requester` (retries, TLS, bounded answers, masked credentials) and yields
+the decoded body: JSON, text or bytes. Its options are checked when it is made, so mistakes
+surface at build time as :class:`~weirflow.ConfigError` naming the pipeline and the field.
 """
 
 from __future__ import annotations
@@ -25,37 +14,27 @@ from typing import Any
 
 import httpx
 
-from .._errors import InvalidArgumentError
-from .._http import (
+from ..._errors import InvalidArgumentError
+from ..._redact import redact_text, redact_url
+from ..._retry import Retry
+from ..._runtime._inject import Signature, signature_of
+from ...abc import Source
+from ._errors import HttpDecodeError
+from ._failures import request_secrets
+from ._options import (
     DECODES,
-    MAX_BODY_BYTES,
-    METHODS,
+    DEFAULT_BACKOFF,
+    DEFAULT_RETRIES,
     Cert,
-    HttpBodyTooLargeError,
-    HttpDeadlineError,
-    HttpDecodeError,
-    HttpRequestError,
-    Requester,
     Site,
     Verify,
-    _secrets,
     check_headers,
     check_method,
     check_url,
 )
-from .._redact import redact_text, redact_url
-from .._runtime._inject import Signature, signature_of
-from ..abc import Source
+from ._requester import MAX_BODY_BYTES, Requester
 
-__all__ = [
-    "METHODS",
-    "HttpBodyTooLargeError",
-    "HttpDeadlineError",
-    "HttpDecodeError",
-    "HttpRequestError",
-    "HttpSource",
-    "Requester",
-]
+__all__ = ["HttpSource"]
 
 
 class HttpSource(Source):
@@ -80,7 +59,9 @@ class HttpSource(Source):
         params: the query string.
         json: a JSON body.
         data: a form body (a dict) or a raw body (str or bytes).
-        timeout, retries, backoff, verify, cert, client: see :class:`Requester`.
+        timeout, retries, backoff, verify, cert, client: see :class:`Requester`
+            (``retries=2, backoff=0.5`` by default: waits of 0.5 s then 1 s, doubling up to
+            30 s; or ``retries=weirflow.Retry(attempts=3, backoff=0.5, cap=10)``).
         max_body_bytes: the longest body (decoded) an answer may have; default 100 MiB.
         deadline_seconds: the longest the whole request may take, retries included; default
             ``5 * timeout``.
@@ -116,8 +97,8 @@ class HttpSource(Source):
         json: Any = None,
         data: Any = None,
         timeout: float = 10.0,
-        retries: int = 2,
-        backoff: float = 0.5,
+        retries: int | Retry = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
         verify: Verify = True,
         cert: Cert | None = None,
         decode: str = "json",
@@ -135,7 +116,8 @@ class HttpSource(Source):
                     f"{site.field('configuration')}: give 'get' or 'post' (or use method=...), "
                     f"got {configuration!r}"
                 )
-            if method.upper() not in ("GET", configuration.upper()):
+            method = check_method(method, site)  # a non-string method is a ConfigError too
+            if method not in ("GET", configuration.upper()):
                 raise InvalidArgumentError(
                     f"{site.field('configuration')}: configuration={configuration!r} and "
                     f"method={method!r} disagree; give only method=..."
@@ -264,7 +246,9 @@ class HttpSource(Source):
                 response.status_code,
             ) from None
         except ValueError as error:
-            snippet = redact_text(response.text[:80], _secrets(response.request, self._http.rules))
+            snippet = redact_text(
+                response.text[:80], request_secrets(response.request, self._http.rules)
+            )
             kind = response.headers.get("content-type", "none")
             raise HttpDecodeError(
                 f"{self._site}: {method} {shown} answered {response.status_code} with a body "
