@@ -26,7 +26,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from ._errors import ConfigError, InvalidArgumentError
 from ._hints import did_you_mean, shown
@@ -48,6 +48,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+Style = Literal["listing", "takes"]
+
 Factory = Callable[..., Any] | str
 """A class or function making the object from its options, or ``"module:name"`` naming one."""
 
@@ -61,6 +63,7 @@ class Registry(Mapping[str, Callable[..., T]], Generic[T]):
         what: ``"storage"``, ``"sender"`` or ``"connector"``, for messages.
         base: the class every made object must be an instance of.
         otherwise: what else the builder method takes, for the unknown-name message.
+        style: how an unknown option is reported (see :func:`check_options`).
 
     Example:
         >>> from weirflow.testing import ListStorage
@@ -70,10 +73,13 @@ class Registry(Mapping[str, Callable[..., T]], Generic[T]):
         (['memory'], [])
     """
 
-    def __init__(self, what: str, base: type[T], otherwise: str) -> None:
+    def __init__(
+        self, what: str, base: type[Any], otherwise: str, style: Style = "listing"
+    ) -> None:
         self.what = what
         self.base = base
         self.otherwise = otherwise
+        self.style = style
         self._entries: dict[str, Factory] = {}
 
     def register(self, name: str, factory: Factory, *, replace: bool = False) -> None:
@@ -147,7 +153,7 @@ class Registry(Mapping[str, Callable[..., T]], Generic[T]):
         """
         if name not in self._entries:
             raise self.unknown(name, context)
-        return Recipe(self.what, self.base, name, self[name], pipeline, context)
+        return Recipe(self.what, self.base, name, self[name], pipeline, context, self.style)
 
 
 @dataclass(frozen=True)
@@ -159,25 +165,27 @@ class Recipe(Generic[T]):
     """
 
     what: str
-    base: type[T]
+    base: type[Any]
     name: str
     factory: Callable[..., T]
     pipeline: str
     context: str
+    style: Style = "listing"
 
     @property
     def __name__(self) -> str:  # how ``make_once`` names what failed
         return str(getattr(self.factory, "__name__", self.name))
 
     def accepts(self, option: str) -> bool:
-        """Whether the factory takes ``option`` (True when it takes any ``**options``)."""
+        """Whether the factory takes ``option`` by name (declared, not just ``**options``)."""
         accepted = accepted_options(self.factory)
-        return accepted is None or option in accepted
+        return accepted is not None and option in accepted
 
     def __call__(self, **options: Any) -> T:
         accepted = accepted_options(self.factory)
         if accepted is not None:
-            check_options(options, accepted, self.context, f"{self.name!r} {self.what}s")
+            what = f"{self.name!r} {self.what}s"
+            check_options(options, accepted, self.context, what, self.style)
         if _takes_pipeline(self.factory):
             options = {**options, "pipeline": self.pipeline}
         made = self.factory(**options)
@@ -193,23 +201,41 @@ class Recipe(Generic[T]):
 
 
 def check_options(
-    options: Iterable[str], accepted: Sequence[str], context: str, what: str
+    options: Iterable[str],
+    accepted: Sequence[str],
+    context: str,
+    what: str,
+    style: Style = "listing",
 ) -> None:
     """Refuse an option name not in ``accepted``, with a "did you mean" and the valid names.
+
+    ``style="listing"`` (storages, connectors) lists the options of ``what`` in their order;
+    ``"takes"`` (senders) says what the call takes, sorted.
 
     Example:
         >>> check_options(["pth"], ["path", "preprocessing"], "pipeline 'p'", "'json' storages")
         Traceback (most recent call last):
         ...
         weirflow._errors.InvalidArgumentError: pipeline 'p': unknown option 'pth'; did you mean 'path'? options of 'json' storages: path, preprocessing
+        >>> check_options(["url"], ["topic", "destination"], "send('x')", "", style="takes")
+        Traceback (most recent call last):
+        ...
+        weirflow._errors.InvalidArgumentError: send('x') got unknown option 'url' (did you mean 'destination'?); it takes destination, topic
     """  # noqa: E501
     for option in options:
-        if option not in accepted:
-            hint = did_you_mean(option, accepted).strip(" ()")
+        if option in accepted:
+            continue
+        hint = did_you_mean(option, accepted)
+        if style == "takes":
             raise InvalidArgumentError(
-                f"{context}: unknown option {shown(option)}; {hint + ' ' if hint else ''}"
-                f"options of {what}: {', '.join(accepted) or 'none'}"
+                f"{context} got unknown option {shown(option)}{hint}; it takes "
+                f"{', '.join(sorted(set(accepted))) or 'no options'}"
             )
+        hint = hint.strip(" ()")
+        raise InvalidArgumentError(
+            f"{context}: unknown option {shown(option)}; {hint + ' ' if hint else ''}"
+            f"options of {what}: {', '.join(accepted) or 'none'}"
+        )
 
 
 def accepted_options(factory: Callable[..., Any]) -> tuple[str, ...] | None:
@@ -261,7 +287,7 @@ def _imported(reference: str) -> Callable[..., Any]:
 STORAGES: Registry[Storage] = Registry("storage", Storage, "a Storage object or a function")
 """The storage kinds ``with_storage(kind, **options)`` takes."""
 
-SENDERS: Registry[Sender] = Registry("sender", Sender, "a Sender or a function")
+SENDERS: Registry[Sender] = Registry("sender", Sender, "a Sender or a function", "takes")
 """The sender kinds ``send(kind, **options)`` takes."""
 
 CONNECTORS: Registry[Source] = Registry(

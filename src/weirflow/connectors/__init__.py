@@ -10,7 +10,9 @@ only when a pipeline uses it; :func:`~weirflow.register_connector` adds your own
 
 from __future__ import annotations
 
-from .._registry import register_connector
+from .._registry import CONNECTORS, register_connector
+
+__all__ = ["CONNECTORS", "register_connector"]
 
 register_connector("http", "weirflow.connectors.http:HttpSource")
 register_connector("mqtt", "weirflow.connectors.mqtt:MqttSource")

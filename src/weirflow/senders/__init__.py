@@ -80,7 +80,7 @@ def create_sender(
         return SENDERS.recipe(kind, pipeline=pipeline, context=context)(**given)
     if callable(kind):
         context = f"pipeline {pipeline!r}: send({_name(kind)})"
-        check_options(given, ("label_to_send",), context, "a send function")
+        check_options(given, ("label_to_send",), context, "", style="takes")
         return FunctionSender(kind, pipeline=pipeline, **given)
     raise InvalidArgumentError(
         f"pipeline {pipeline!r}: send() takes a kind ({', '.join(SENDERS)}), a Sender "
