@@ -313,11 +313,12 @@ def register_storage(name: str, factory: Factory, *, replace: bool = False) -> N
             the factory is not callable.
 
     Example:
-        >>> import weirflow
+        >>> import os, tempfile, weirflow
         >>> from weirflow.testing import ListStorage
         >>> weirflow.register_storage("memory", ListStorage)
+        >>> path = os.path.join(tempfile.mkdtemp(), "items")
         >>> flow = (weirflow.FlowBuilder().add_pipeline("p").with_core_logic(lambda: 42)
-        ...         .with_storage("memory").build())
+        ...         .with_storage("memory", path=path).build())
         >>> flow.launch_flow()
         >>> flow.storage("p").load()
         [42]
