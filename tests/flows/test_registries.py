@@ -19,8 +19,14 @@ from typing import Any
 import pytest
 
 import weirflow
-from weirflow import ConfigError, FlowBuilder, Source, register_connector, register_sender
-from weirflow import register_storage
+from weirflow import (
+    ConfigError,
+    FlowBuilder,
+    Source,
+    register_connector,
+    register_sender,
+    register_storage,
+)
 from weirflow._registry import CONNECTORS, SENDERS, STORAGES, Registry
 from weirflow.connectors.http import HttpSource
 from weirflow.connectors.mqtt import MqttSource
