@@ -148,6 +148,7 @@ class PipelineBuilder:
             Traceback (most recent call last):
             ...
             weirflow._errors.InvalidArgumentError: pipeline 'p', stage 'p.connector': with_connector('leters'): unknown connector kind 'leters' (did you mean 'letters'?); use one of 'http', 'mqtt', 'letters', 'stream', or a Source object with with_source(...)
+            >>> CONNECTORS.unregister("letters")
         """  # noqa: E501
         if connector == "stream":
             if (kind, workers) != ("thread", 1):
@@ -348,7 +349,20 @@ class PipelineBuilder:
 
     @keywords_checked("stream_connector")
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
-        """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
+        """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``).
+
+        A continuous source: the pipeline runs as long as the stream is open (until every
+        pipeline writing it is done, or the flow stops). ``with_connector("stream", name=...)``
+        is the same.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> _ = builder.add_pipeline("make").with_core_logic(lambda: 7).send("stream", name="n")
+            >>> _ = builder.add_pipeline("use").with_stream_connector("n").with_storage(print)
+            >>> builder.build().launch_flow(execution_seconds=30)
+            7
+        """
         label = self._label("stream_connector")
         name = check_stream_name(name, self._where(label), "with_stream_connector(name=...)")
         engine = self._engine(label, "thread", 1, maxsize)
@@ -367,7 +381,16 @@ class PipelineBuilder:
 
     @keywords_checked("source")
     def with_source(self, source: Source, *, maxsize: int = 0) -> PipelineBuilder:
-        """Any :class:`~weirflow.Source` object (continuous or once per run)."""
+        """Any :class:`~weirflow.Source` object (continuous or once per run).
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> from weirflow.testing import ListSource
+            >>> flow = (FlowBuilder().add_pipeline("p").with_source(ListSource(["x"]))
+            ...         .with_storage(print).build())
+            >>> flow.launch_flow()
+            x
+        """
         label = self._label("source")
         if not isinstance(source, Source):
             raise ConfigError(
