@@ -83,7 +83,17 @@ class Registry(Mapping[str, Callable[..., T]], Generic[T]):
         self._entries: dict[str, Factory] = {}
 
     def register(self, name: str, factory: Factory, *, replace: bool = False) -> None:
-        """Make ``name`` mean ``factory`` (see the module's docstring for what a factory is).
+        """Make ``name`` mean ``factory``.
+
+        Args:
+            name: the kind name; a taken one is refused unless ``replace``.
+            factory: a class or a function making the object, called as
+                ``factory(**options)`` plus ``pipeline=`` when it has that parameter; or the
+                text ``"package.module:name"`` naming one, imported on first use. For
+                ``FlowBuilder(use_threads=False)`` and process workers it must be picklable
+                with cloudpickle: define it at module level (it is sent by reference and its
+                module imported in the process) or give its ``"package.module:name"``.
+            replace: replace a name registered already.
 
         Raises:
             InvalidArgumentError: ``name`` is taken and ``replace`` is False, ``name`` is not a
@@ -300,17 +310,13 @@ def register_storage(name: str, factory: Factory, *, replace: bool = False) -> N
     """Make ``with_storage(name, **options)`` use ``factory(**options)``.
 
     Args:
-        name: the kind name (``"redis"``); taken names are refused unless ``replace``.
-        factory: a :class:`~weirflow.Storage` class, a function returning a Storage, or
-            ``"package.module:name"`` naming one (imported on first use). It gets
-            ``pipeline=`` too when it has that parameter. For ``FlowBuilder(use_threads=False)``
-            and process workers it must be picklable with cloudpickle: define it at module
-            level (sent by reference) or give its ``"module:name"``.
+        name: the kind name (``"redis"``).
+        factory: a :class:`~weirflow.Storage` class, a function returning one, or its
+            ``"package.module:name"``; see :meth:`Registry.register`.
         replace: replace a name registered already.
 
     Raises:
-        InvalidArgumentError: the name is taken (and ``replace`` is False) or not a str, or
-            the factory is not callable.
+        InvalidArgumentError: see :meth:`Registry.register`.
 
     Example:
         >>> import os, tempfile, weirflow
@@ -331,17 +337,13 @@ def register_sender(name: str, factory: Factory, *, replace: bool = False) -> No
     """Make ``send(name, **options)`` use ``factory(**options)``.
 
     Args:
-        name: the kind name (``"amqp"``); taken names are refused unless ``replace``.
-        factory: a :class:`~weirflow.Sender` class, a function returning a Sender, or
-            ``"package.module:name"`` naming one (imported on first use). It gets
-            ``pipeline=`` too when it has that parameter. For ``FlowBuilder(use_threads=False)``
-            and process workers it must be picklable with cloudpickle: define it at module
-            level (sent by reference) or give its ``"module:name"``.
+        name: the kind name (``"amqp"``).
+        factory: a :class:`~weirflow.Sender` class, a function returning one, or its
+            ``"package.module:name"``; see :meth:`Registry.register`.
         replace: replace a name registered already.
 
     Raises:
-        InvalidArgumentError: the name is taken (and ``replace`` is False) or not a str, or
-            the factory is not callable.
+        InvalidArgumentError: see :meth:`Registry.register`.
 
     Example:
         >>> import weirflow
@@ -361,19 +363,16 @@ def register_sender(name: str, factory: Factory, *, replace: bool = False) -> No
 def register_connector(name: str, factory: Factory, *, replace: bool = False) -> None:
     """Make ``with_connector(name, **options)`` use ``factory(**options)``.
 
+    A source whose ``continuous`` is True starts its pipeline and runs as long as the flow.
+
     Args:
-        name: the kind name (``"kafka"``); taken names are refused unless ``replace``.
-        factory: a :class:`~weirflow.Source` class, a function returning a Source, or
-            ``"package.module:name"`` naming one (imported on first use). It gets
-            ``pipeline=`` too when it has that parameter. A source whose ``continuous`` is
-            True starts the pipeline and runs as long as the flow. For
-            ``FlowBuilder(use_threads=False)`` it must be picklable with cloudpickle: define it
-            at module level (sent by reference) or give its ``"module:name"``.
+        name: the kind name (``"kafka"``).
+        factory: a :class:`~weirflow.Source` class, a function returning one, or its
+            ``"package.module:name"``; see :meth:`Registry.register`.
         replace: replace a name registered already.
 
     Raises:
-        InvalidArgumentError: the name is taken (and ``replace`` is False) or not a str, or
-            the factory is not callable.
+        InvalidArgumentError: see :meth:`Registry.register`.
 
     Example:
         >>> import weirflow
