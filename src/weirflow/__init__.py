@@ -30,6 +30,9 @@ from ._interfaces import Delivery as Delivery
 from ._interfaces import Sender as Sender
 from ._interfaces import Source as Source
 from ._interfaces import Storage as Storage
+from ._registry import register_connector as register_connector
+from ._registry import register_sender as register_sender
+from ._registry import register_storage as register_storage
 from ._retry import Retry as Retry
 from ._runtime._batch import Element as Element
 from ._runtime._inject import StageStatus as StageStatus

@@ -219,8 +219,8 @@ def test_create_sender_from_something_else() -> None:
 def test_register_a_new_kind() -> None:
     seen: list[tuple[str, str, dict[str, Any]]] = []
 
-    def factory(kind: str, pipeline: str, options: dict[str, Any]) -> Sender:
-        seen.append((kind, pipeline, options))
+    def factory(*, pipeline: str, **options: Any) -> Sender:
+        seen.append(("amqp", pipeline, options))
         return FunctionSender(print, pipeline=pipeline)
 
     register_sender("amqp", factory)
@@ -236,7 +236,7 @@ def test_register_a_new_kind() -> None:
 
 
 def test_a_factory_must_make_a_sender() -> None:
-    register_sender("broken", lambda kind, pipeline, options: object())  # type: ignore[arg-type,return-value]
+    register_sender("broken", lambda **options: object())
     try:
         with pytest.raises(ConfigError, match="returned object, not a Sender"):
             create_sender("broken", pipeline="p")

@@ -17,8 +17,12 @@ from typing import Any, Literal
 from .._errors import ConfigError
 from .._hints import did_you_mean, shown
 from .._interfaces import Sender, Source, Storage
+from .._registry import SENDERS, STORAGES, Recipe
 from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
+from ..connectors import CONNECTORS
+from ..senders import create_sender
+from ..storages import create_storage
 from ._cron import schedule_of
 from ._dead_letters import DeadLetters, DeadLetterTarget, dead_letters
 from ._lazy import Lazy, existing
@@ -98,6 +102,76 @@ class PipelineBuilder:
             "configuration", function, kind, workers, maxsize, on_start, on_done
         )
 
+    @keywords_checked("connector")
+    def with_connector(
+        self,
+        connector: str,
+        /,
+        *,
+        kind: str = "thread",
+        workers: int = 1,
+        maxsize: int = 0,
+        **options: Any,
+    ) -> PipelineBuilder:
+        """Read items from a connector kind of :data:`~weirflow._registry.CONNECTORS`.
+
+        ``"http"`` (:class:`~weirflow.connectors.http.HttpSource`), ``"mqtt"``
+        (:class:`~weirflow.connectors.mqtt.MqttSource`), ``"stream"`` (the flow's own streams,
+        as :meth:`with_stream_connector`) or a kind added with
+        :func:`~weirflow.register_connector`. The options are those of the kind's factory,
+        checked now (a misspelt one gets a "did you mean"); the source is made once at build
+        time so its own checks run too. ``kind``, ``workers`` and ``maxsize`` are the stage's;
+        a continuous source (``continuous = True``: a subscription, a stream) runs in one
+        thread and must be the pipeline's first stage.
+
+        Args:
+            connector: the kind name (positional).
+            kind: the worker kind of the stage (sync, thread, task, process).
+            workers: how many workers read at once (sources read once per run).
+            maxsize: how many items the stage holds ahead of the next one (0: unbounded).
+            **options: the connector's options.
+
+        Raises:
+            ConfigError: an unknown kind (with a "did you mean" and the registered names), an
+                unknown option, a bad value.
+
+        Example:
+            >>> from weirflow import FlowBuilder, register_connector
+            >>> from weirflow.testing import ListSource
+            >>> register_connector("letters", ListSource, replace=True)
+            >>> flow = (FlowBuilder().add_pipeline("abc")
+            ...         .with_connector("letters", items=["a", "b"]).with_storage(print).build())
+            >>> flow.launch_flow()
+            a
+            b
+            >>> FlowBuilder().add_pipeline("p").with_connector("leters", items=[])
+            Traceback (most recent call last):
+            ...
+            weirflow._errors.InvalidArgumentError: pipeline 'p', stage 'p.connector': with_connector('leters'): unknown connector kind 'leters' (did you mean 'letters'?); use one of 'http', 'mqtt', 'letters', 'stream', or a Source object with with_source(...)
+            >>> CONNECTORS.unregister("letters")
+        """  # noqa: E501
+        if connector == "stream":
+            if (kind, workers) != ("thread", 1):
+                raise ConfigError(
+                    f"{self._where(self._peek_label('stream_connector'))}: a stream is read by "
+                    "one thread; remove kind=/workers= from with_connector('stream')"
+                )
+            return self.with_stream_connector(**options, maxsize=maxsize)
+        known = isinstance(connector, str) and connector in CONNECTORS
+        base = f"{connector}_connector" if known and connector.isidentifier() else "connector"
+        context = f"{self._where(self._peek_label(base))}: with_connector({shown(connector)})"
+        if not known:
+            raise CONNECTORS.unknown(connector, context, extra=("stream",))
+        recipe = CONNECTORS.recipe(connector, pipeline=self.name, context=context)
+        return self._connector(
+            base,
+            recipe,
+            options,
+            (kind, workers, maxsize),
+            f"{connector} connector",
+            "with_connector",
+        )
+
     @keywords_checked("http_connector")
     def with_http_connector(
         self,
@@ -109,11 +183,13 @@ class PipelineBuilder:
         timeout: float = 10.0,
         retries: int = 2,
         *,
+        data: Any = None,
         configuration: str | None = None,
         verify: bool | str = True,
         cert: Any = None,
         decode: str = "json",
         backoff: float = 0.5,
+        client: Any = None,
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
@@ -123,50 +199,62 @@ class PipelineBuilder:
     ) -> PipelineBuilder:
         """Each run, request ``source`` (a URL, or a function returning one); pass the body on.
 
-        ``timeout`` (seconds per phase of a request) and ``backoff`` (seconds before the first
-        retry, doubled for each next one) must be finite and at most ten years; ``retries`` is
-        at most 10,000. ``headers`` and ``params`` are dicts. ``max_body_bytes``,
-        ``deadline_seconds`` and ``redact``: see :class:`~weirflow.connectors.http.HttpSource`.
-        """
-        from ..connectors.http import HttpSource
+        ``with_connector("http", ...)`` with the options of
+        :class:`~weirflow.connectors.http.HttpSource`, every one of them (a test compares the
+        two signatures), plus the stage's ``kind``, ``workers`` and ``maxsize``.
 
-        label = self._label("http_connector")
-        options: dict[str, Any] = {
-            "source": source,
-            "method": method,
-            "headers": headers,
-            "params": params,
-            "json": json,
-            "timeout": timeout,
-            "retries": retries,
-            "backoff": backoff,
-            "verify": verify,
-            "cert": cert,
-            "decode": decode,
-            "pipeline": self.name,
-            "max_body_bytes": max_body_bytes,
-            "deadline_seconds": deadline_seconds,
-            "redact": redact,
-        }
-        if configuration is not None:
-            options["configuration"] = configuration
-        where = self._where(label)
+        Args:
+            source: the URL, or a function of the configuration's parameters returning it.
+            method: ``"GET"``, ``"POST"``...; ``configuration="get"|"post"`` is wiredflow's
+                spelling of the same.
+            headers: request headers (a dict).
+            params: query parameters (a dict); ``json``/``data``: the request body.
+            timeout: seconds per phase of a request (finite, at most ten years).
+            retries: how many more times a failed request is tried (at most 10,000), waiting
+                ``backoff`` seconds before the first retry, doubled for each next one.
+            verify: TLS verification (True, False or a CA bundle path); ``cert``: a client
+                certificate.
+            decode: ``"json"``, ``"text"`` or ``"bytes"``.
+            client: an ``httpx.Client`` to send with (not for process mode: it cannot be
+                pickled).
+            max_body_bytes: the largest body read; ``deadline_seconds``: the most one request
+                may take, retries included; ``redact``: more secrets to mask in messages (see
+                :class:`~weirflow.connectors.http.HttpSource`).
+            kind: the worker kind of the stage; ``workers``: how many requests at once;
+                ``maxsize``: items held ahead of the next stage (0: unbounded).
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> from weirflow.testing import LocalHTTPServer
+            >>> with LocalHTTPServer() as server:
+            ...     server.route("GET", "/now", (200, {"temperature": 21.5}))
+            ...     flow = (FlowBuilder().add_pipeline("now")
+            ...             .with_http_connector(f"{server.url}/now", data=None, retries=0)
+            ...             .with_storage(print).build())
+            ...     flow.launch_flow()
+            {'temperature': 21.5}
+        """
+        options = {name: value for name, value in locals().items() if name not in _STAGE_OWN}
+        if configuration is None:
+            del options["configuration"]  # given only when it is: describe_flow names it
+        label = self._peek_label("http_connector")
         if not isinstance(method, str):
             raise ConfigError(
-                f"{where}: with_http_connector(method=...) must be a str such as 'GET' or "
-                f"'POST', got {type(method).__name__} {shown(method)}"
+                f"{self._where(label)}: with_http_connector(method=...) must be a str such as "
+                f"'GET' or 'POST', got {type(method).__name__} {shown(method)}"
             )
-        check_option_values(options, where, "with_http_connector")
-        lazy: Lazy[Source] = Lazy(HttpSource, **options)
-        make_once(lazy, where, self.name)
-        return self._add(
-            StageDef(
-                label,
-                "source",
-                *self._engine(label, kind, workers, maxsize),
-                source=lazy,
-                description=f"http {method if configuration is None else configuration.upper()}",
-            )
+        recipe = CONNECTORS.recipe(
+            "http", pipeline=self.name, context=f"{self._where(label)}: with_http_connector()"
+        )
+        shown_method = method if configuration is None else str(configuration).upper()
+        return self._connector(
+            "http_connector",
+            recipe,
+            options,
+            (kind, workers, maxsize),
+            f"http {shown_method}",
+            "with_http_connector",
+            rename=False,  # HttpSource's messages name the builder method already
         )
 
     @keywords_checked("mqtt_connector")
@@ -183,52 +271,109 @@ class PipelineBuilder:
     ) -> PipelineBuilder:
         """Subscribe to ``topic`` on the MQTT broker ``source``: a continuous source.
 
-        Options are those of :class:`~weirflow.connectors.mqtt.MqttSource` (``username``,
+        ``with_connector("mqtt", ...)``: every option of
+        :class:`~weirflow.connectors.mqtt.MqttSource` is taken and passed on (``username``,
         ``password``, ``tls``, ``client_id``, ``clean_start``, ``decode``, ``at_least_once``,
-        ``dead_letter``...). With ``qos=1`` and a ``client_id``, each message is acknowledged to
-        the broker only after the pipeline's last stage is done with it. With
+        ``dead_letter``...; a test checks each one), but ``maxsize`` is the stage's (items held
+        ahead of the next stage). With ``qos=1`` and a ``client_id``, each message is
+        acknowledged to the broker only after the pipeline's last stage is done with it. With
         ``with_topic=True`` the next stage gets ``{"topic": ..., "payload": ...}`` for each
-        message instead of the payload alone (one subscription to ``sensors/#`` then tells
-        which sensor spoke). A misspelt option gets a "did you mean"; delays must be finite
-        and at most ten years.
-        """
-        from ..connectors.mqtt import MqttSource
+        message instead of the payload alone (one subscription to ``sensors/#`` then tells which
+        sensor spoke). A misspelt option gets a "did you mean"; delays must be finite and at
+        most ten years.
 
-        label = self._label("mqtt_connector")
-        where = self._where(label)
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> _ = (builder.add_pipeline("readings")
+            ...      .with_mqtt_connector("localhost", topic="sensors/#", client_id="readings")
+            ...      .with_storage(print))
+            >>> builder.build().pipelines[0].stages[0].description
+            "mqtt 'sensors/#' on localhost:1883"
+        """
+        source_class = CONNECTORS["mqtt"]
+        label = self._peek_label("mqtt_connector")
         check_keywords(
             options,
-            ["source", "port", "topic", "qos", "maxsize", *_mqtt_options(MqttSource)],
-            where,
+            ["source", "port", "topic", "qos", "maxsize", *_mqtt_options(source_class)],
+            self._where(label),
             "with_mqtt_connector()",
             set_by_weirflow=("pipeline",),
         )
-        check_option_values(options, where, "with_mqtt_connector")
-        lazy: Lazy[Source] = Lazy(
-            MqttSource,
-            source=source,
-            port=port,
-            topic=topic,
-            qos=qos,
-            with_topic=with_topic,
-            pipeline=self.name,
-            **options,
+        recipe = CONNECTORS.recipe(
+            "mqtt", pipeline=self.name, context=f"{self._where(label)}: with_mqtt_connector()"
         )
-        make_once(lazy, where, self.name, "with_mqtt_connector")
+        return self._connector(
+            "mqtt_connector",
+            recipe,
+            {
+                "source": source,
+                "port": port,
+                "topic": topic,
+                "qos": qos,
+                "with_topic": with_topic,
+                **options,
+            },
+            ("thread", 1, maxsize),
+            f"mqtt {shown(topic)} on {source}:{port}",
+            "with_mqtt_connector",
+        )
+
+    def _connector(
+        self,
+        base: str,
+        recipe: Recipe[Source],
+        options: dict[str, Any],
+        stage: tuple[str, int, int],
+        description: str,
+        method: str,
+        *,
+        rename: bool = True,
+    ) -> PipelineBuilder:
+        """Add the source stage ``recipe(**options)`` makes (made once now, for its checks).
+
+        ``stage`` is the worker kind, workers and maxsize; ``method`` the builder method, named
+        in messages instead of the factory when ``rename``.
+        """
+        label = self._label(base)
+        where = self._where(label)
+        check_option_values(options, where, method)
+        lazy: Lazy[Source] = Lazy(recipe, **options)
+        made = make_once(lazy, where, self.name, method if rename else "")
+        continuous = bool(getattr(made, "continuous", False))
+        engine = self._engine(label, *stage)
+        if continuous and engine[:2] != ("thread", 1):
+            raise ConfigError(
+                f"{where}: {description} is a continuous source, read by one thread; remove "
+                "kind=/workers="
+            )
         return self._add(
             StageDef(
                 label,
                 "source",
-                *self._engine(label, "thread", 1, maxsize),
+                *engine,
                 source=lazy,
-                continuous=True,
-                description=f"mqtt {shown(topic)} on {source}:{port}",
+                continuous=continuous,
+                description=description,
             )
         )
 
     @keywords_checked("stream_connector")
     def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
-        """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``)."""
+        """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``).
+
+        A continuous source: the pipeline runs as long as the stream is open (until every
+        pipeline writing it is done, or the flow stops). ``with_connector("stream", name=...)``
+        is the same.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> _ = builder.add_pipeline("make").with_core_logic(lambda: 7).send("stream", name="n")
+            >>> _ = builder.add_pipeline("use").with_stream_connector("n").with_storage(print)
+            >>> builder.build().launch_flow(execution_seconds=30)
+            7
+        """
         label = self._label("stream_connector")
         name = check_stream_name(name, self._where(label), "with_stream_connector(name=...)")
         engine = self._engine(label, "thread", 1, maxsize)
@@ -247,7 +392,16 @@ class PipelineBuilder:
 
     @keywords_checked("source")
     def with_source(self, source: Source, *, maxsize: int = 0) -> PipelineBuilder:
-        """Any :class:`~weirflow.Source` object (continuous or once per run)."""
+        """Any :class:`~weirflow.Source` object (continuous or once per run).
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> from weirflow.testing import ListSource
+            >>> flow = (FlowBuilder().add_pipeline("p").with_source(ListSource(["x"]))
+            ...         .with_storage(print).build())
+            >>> flow.launch_flow()
+            x
+        """
         label = self._label("source")
         if not isinstance(source, Source):
             raise ConfigError(
@@ -341,29 +495,49 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Save every item ("json", "jsonl", "csv", "sql", a Storage or a function).
+        """Save every item: a storage kind, a Storage or a function.
 
-        ``retries`` and ``retry_backoff``: a batch that cannot be saved is tried again that many
-        times, with exponential backoff (the ``"sql"`` storage takes them as its own options:
-        it retries when the database goes away).
+        A kind is a name of :data:`~weirflow._registry.STORAGES`: ``"json"``, ``"jsonl"``,
+        ``"csv"``, ``"sql"`` or one added with :func:`~weirflow.register_storage`; its options
+        are checked now, with a "did you mean". ``retries`` and ``retry_backoff``: a batch that
+        cannot be saved is tried again that many times, with exponential backoff; a kind whose
+        factory takes ``retries`` by name (``"sql"``: it retries when the database goes away)
+        gets them as its own options, and one taking ``pool_size`` gets one connection per
+        worker unless told otherwise.
+
+        Example:
+            >>> import os, tempfile
+            >>> from weirflow import FlowBuilder
+            >>> path = os.path.join(tempfile.mkdtemp(), "squares.jsonl")
+            >>> flow = (FlowBuilder().add_pipeline("squares").with_core_logic(lambda: 9)
+            ...         .with_storage("jsonl", path=path).build())
+            >>> flow.launch_flow()
+            >>> flow.storage("squares").load()
+            [9]
         """
         label = self._label("storage")
         where = self._where(label)
         engine = self._engine(label, kind, workers, maxsize)
+        recipe = None
+        if isinstance(storage, str):
+            context = f"{where}: with_storage({shown(storage)})"
+            recipe = STORAGES.recipe(storage, pipeline=self.name, context=context)
         retry = NO_RETRY
-        if storage != "sql":
+        if recipe is None or not recipe.accepts("retries"):
             retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
         check_option_values(options, where, "with_storage")
         if isinstance(storage, Storage):
             lazy: Lazy[Storage] = existing(storage)
             description = type(storage).__name__
         else:
-            from ..storages import create_storage
-
-            if storage == "sql" and "pool_size" not in options:
-                options["pool_size"] = workers  # one connection per worker
-            lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
-            description = f"storage {storage!r}" if isinstance(storage, str) else _name(storage)
+            if recipe is not None:
+                if recipe.accepts("pool_size") and "pool_size" not in options:
+                    options["pool_size"] = workers  # one connection per worker
+                lazy = Lazy(recipe, **options)
+                description = f"storage {storage!r}"
+            else:
+                lazy = Lazy(create_storage, kind=storage, pipeline=self.name, options=options)
+                description = _name(storage)
             make_once(lazy, where, self.name)
         if self.name in self._flow._storages:
             raise ConfigError(
@@ -393,16 +567,34 @@ class PipelineBuilder:
         maxsize: int = 0,
         **options: Any,
     ) -> PipelineBuilder:
-        """Deliver every item ("http_post", "http_put", "stream", a Sender or a function).
+        """Deliver every item: a sender kind, ``"stream"``, a Sender or a function.
 
-        ``retries`` and ``retry_backoff``: an item that cannot be sent is tried again that many
-        times, with exponential backoff (senders named by a string other than ``"stream"``
-        take them as their own options).
+        A kind is a name of :data:`~weirflow._registry.SENDERS`: ``"http_post"``,
+        ``"http_put"``, ``"mqtt"`` or one added with :func:`~weirflow.register_sender`; its
+        options are checked now, with a "did you mean". ``send("stream", name=...)`` feeds the
+        flow's stream ``name`` (read by ``with_stream_connector(name)``). ``retries`` and
+        ``retry_backoff``: an item that cannot be sent is tried again that many times, with
+        exponential backoff; a kind whose factory takes ``retries`` by name (the HTTP and MQTT
+        senders) gets them as its own options.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> flow = (FlowBuilder().add_pipeline("alerts").with_core_logic(lambda: "hot")
+            ...         .send(print).build())
+            >>> flow.launch_flow()
+            hot
         """
         label = self._label("send")
         where = self._where(label)
+        recipe = None
+        if isinstance(sender, str) and sender != "stream":
+            if sender not in SENDERS:
+                raise SENDERS.unknown(sender, f"{where}: send({shown(sender)})", ("stream",))
+            recipe = SENDERS.recipe(
+                sender, pipeline=self.name, context=f"{where}: send({sender!r})"
+            )
         retry = NO_RETRY
-        if not isinstance(sender, str) or sender == "stream":
+        if recipe is None or not recipe.accepts("retries"):
             retry = _retry(options.pop("retries", 0), options.pop("retry_backoff", 0.5), where)
         if sender is None:
             raise ConfigError(
@@ -426,12 +618,14 @@ class PipelineBuilder:
             lazy = existing(sender)
             description = type(sender).__name__
         else:
-            from ..senders import create_sender
-
             check_option_values(options, where, "send")
-            lazy = Lazy(create_sender, kind=sender, pipeline=self.name, options=options)
+            if recipe is not None:
+                lazy = Lazy(recipe, **options)
+                description = f"send {sender!r}"
+            else:
+                lazy = Lazy(create_sender, kind=sender, pipeline=self.name, options=options)
+                description = _name(sender)
             make_once(lazy, where, self.name)
-            description = f"send {sender!r}" if isinstance(sender, str) else _name(sender)
         return self._add(
             StageDef(
                 label,
@@ -706,7 +900,11 @@ def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:
     return Retry.from_options(retries, retry_backoff, where)
 
 
-def _mqtt_options(source_class: type) -> list[str]:
+_STAGE_OWN = frozenset({"self", "kind", "workers", "maxsize"})
+"""A named connector method's parameters that are the stage's, not the connector's."""
+
+
+def _mqtt_options(source_class: Callable[..., Any]) -> list[str]:
     """The options ``with_mqtt_connector(**options)`` passes on to the MQTT source."""
     own = ("self", "source", "port", "topic", "qos", "maxsize", "pipeline")
     return [name for name in inspect.signature(source_class).parameters if name not in own]

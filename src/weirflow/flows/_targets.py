@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._redact import Redaction, parse_rules, redact_url, redact_urls_in
+from .._registry import Recipe
 from ._lazy import Lazy
 from ._stages import StageDef
 
@@ -88,6 +89,8 @@ def _rules(options: dict[str, Any]) -> Redaction | None:
 
 def _options(lazy: Lazy[Any]) -> dict[str, Any]:
     options = dict(lazy.options)
+    if isinstance(lazy.factory, Recipe):  # a registered kind: its name, as create_* have it
+        options["kind"] = lazy.factory.name
     nested = options.pop("options", None)
     if isinstance(nested, dict):
         options.update(nested)

@@ -259,8 +259,10 @@ def check_injected_names(function: Callable[..., Any], where: str) -> None:
             )
 
 
-def make_once(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> None:
+def make_once(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> Any:
     """Make the object once at build time, so its own checks run now, then release it.
+
+    Returns the (closed) object, for what its class says about it (``continuous``).
 
     Its configuration errors are re-raised naming the stage (``where``) and the builder method
     ``called`` instead of the class (``MqttSource(port=...)`` → ``with_mqtt_connector(port=...)``),
@@ -287,7 +289,7 @@ def make_once(lazy: Lazy[Any], where: str, pipeline: str, called: str = "") -> N
         raise ConfigError(f"{where}: {shorten_quotes(str(error))}") from error
     finally:
         lazy.close()
-    del made
+    return made
 
 
 def _same_kind(error: ConfigError, message: str) -> ConfigError:

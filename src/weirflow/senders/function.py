@@ -13,7 +13,7 @@ from .._await import run_awaitable
 from .._errors import InvalidArgumentError, InvalidCallableError
 from .._interfaces import Sender
 from .._runtime._inject import signature_of
-from . import payload
+from ._payload import payload
 
 
 class FunctionSender(Sender):

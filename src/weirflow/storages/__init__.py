@@ -1,6 +1,8 @@
 """Storages: where a pipeline keeps its items, and where other pipelines read them back.
 
-``.with_storage(kind, **options)`` ends a pipeline with a storage made by :func:`create_storage`:
+``.with_storage(kind, **options)`` ends a pipeline with a storage made by :func:`create_storage`;
+``kind`` is a name registered with :func:`~weirflow.register_storage` (the built-ins below
+register themselves at the end of this module, one line each):
 
 =========  ==========================  ====================================================
 kind       class                       keeps
@@ -35,6 +37,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._registry import register_storage
+from ._factory import FileKind, SqlKind
 from ._factory import create_storage as create_storage
 from .csv import CsvStorage as CsvStorage
 from .function import FunctionStorage as FunctionStorage
@@ -56,6 +60,11 @@ __all__ = [
     "SqlStorageStatistics",
     "create_storage",
 ]
+
+register_storage("json", FileKind(JsonStorage, "json"))
+register_storage("jsonl", FileKind(JsonLinesStorage, "jsonl"))
+register_storage("csv", FileKind(CsvStorage, "csv"))
+register_storage("sql", SqlKind())
 
 _SQL_NAMES = ("DatabaseUnavailableError", "SqlStorage", "SqlStorageStatistics")
 

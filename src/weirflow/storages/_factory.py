@@ -1,9 +1,11 @@
 """``create_storage``: what ``.with_storage(kind, **options)`` turns into, checked at build time.
 
-``kind`` is a storage kind name, a :class:`~weirflow.Storage` object (used as is) or a plain
-function (wrapped in a :class:`FunctionStorage`). Every mistake — an unknown kind, an unknown
-option, an option of the wrong type or value — is a :class:`~weirflow.ConfigError` naming the
-pipeline, the field and the fix. Default locations derive from the pipeline's name:
+``kind`` is a storage kind name (looked up in :data:`weirflow._registry.STORAGES`), a
+:class:`~weirflow.Storage` object (used as is) or a plain function (wrapped in a
+:class:`FunctionStorage`). Every mistake — an unknown kind, an unknown option, an option of the
+wrong type or value — is a :class:`~weirflow.ConfigError` naming the pipeline, the field and
+the fix. This module also holds the factories of the built-in kinds (:class:`FileKind`,
+:class:`SqlKind`), which derive default locations from the pipeline's name:
 ``data/<pipeline>.json`` (``.jsonl``, ``.csv``) and, for ``sql``, the table ``<pipeline>`` in
 ``sqlite:///data/weirflow.sqlite``; a ``sql`` storage is also told its pipeline, which its
 errors and log lines name.
@@ -11,28 +13,20 @@ errors and log lines name.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
-from .._hints import did_you_mean, shown
+from .._hints import shown
 from .._interfaces import Storage
+from .._registry import STORAGES, check_options
 from ._filebase import FileStorage
 from ._options import configuring, safe_file_stem, safe_identifier
-from .csv import CsvStorage
 from .function import FunctionStorage
-from .json import JsonStorage
-from .jsonl import JsonLinesStorage
 
-KINDS = ("json", "jsonl", "csv", "sql")
-_FILE_KINDS: dict[str, type[FileStorage]] = {
-    "json": JsonStorage,
-    "jsonl": JsonLinesStorage,
-    "csv": CsvStorage,
-}
 DEFAULT_DIRECTORY = Path("data")
 DEFAULT_SQL_URL = "sqlite:///data/weirflow.sqlite"
 _GIVEN_BY_WEIRFLOW = ("fn", "pipeline")  # parameters that are not options of with_storage
@@ -47,8 +41,9 @@ def create_storage(
     """Make the storage of ``pipeline`` from ``with_storage(kind, **options)``.
 
     Args:
-        kind: ``"json"``, ``"jsonl"``, ``"csv"``, ``"sql"``, a ``Storage`` object (returned
-            as is) or a function called with each item (wrapped in a ``FunctionStorage``).
+        kind: a registered kind (``"json"``, ``"jsonl"``, ``"csv"``, ``"sql"``, or one added
+            with :func:`~weirflow.register_storage`), a ``Storage`` object (returned as is) or
+            a function called with each item (wrapped in a ``FunctionStorage``).
         pipeline: the pipeline's name, for messages and default locations.
         options: the storage's options (see each class); functions take ``preprocessing``
             only, ``Storage`` objects none.
@@ -68,11 +63,11 @@ def create_storage(
         >>> create_storage("jsonn", pipeline="readings")
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' (did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
+        weirflow._errors.InvalidArgumentError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' (did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
     """  # noqa: E501
     if not isinstance(pipeline, str) or not pipeline:
         raise ConfigError(f"create_storage: pipeline must be a non-empty str, got {pipeline!r}")
-    context = f"pipeline {pipeline!r}: with_storage({_label(kind)})"
+    context = storage_context(kind, pipeline)
     if options is None:
         options = {}
     elif not isinstance(options, Mapping):
@@ -85,7 +80,7 @@ def create_storage(
             )
         return kind
     if isinstance(kind, str):
-        return _from_kind(kind, pipeline, dict(options), context)
+        return STORAGES.recipe(kind, pipeline=pipeline, context=context)(**options)
     if isinstance(kind, type):
         raise ConfigError(
             f"{context}: got the class {kind.__name__}, not a storage; pass an instance "
@@ -101,48 +96,66 @@ def create_storage(
     )
 
 
-def _from_kind(kind: str, pipeline: str, options: dict[str, Any], context: str) -> Storage:
-    cls: type[Storage]
-    if kind == "sql":
-        from .sql import SqlStorage  # SQLAlchemy is imported only when it is used
+def _kinds() -> str:
+    return ", ".join(repr(kind) for kind in STORAGES)
 
-        cls = SqlStorage
+
+def storage_context(kind: Any, pipeline: str) -> str:
+    """Where storage options come from, for messages: ``pipeline 'p': with_storage('json')``."""
+    return f"pipeline {pipeline!r}: with_storage({_label(kind)})"
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """The factory of a file storage kind: ``path`` defaults to ``data/<pipeline>.<suffix>``."""
+
+    storage: type[FileStorage]
+    suffix: str
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        """The option names of the storage class."""
+        return _names(self.storage)
+
+    def __call__(self, *, pipeline: str, **options: Any) -> Storage:
+        context = storage_context(self.suffix, pipeline)
+        options.setdefault("path", DEFAULT_DIRECTORY / f"{safe_file_stem(pipeline)}.{self.suffix}")
+        with configuring(context):
+            return self.storage(**options)
+
+
+@dataclass(frozen=True)
+class SqlKind:
+    """The factory of ``"sql"``: SQLAlchemy is imported only when a pipeline uses it."""
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        """The option names of :class:`~weirflow.storages.SqlStorage`."""
+        from .sql import SqlStorage
+
+        return _names(SqlStorage)
+
+    def __call__(self, *, pipeline: str, **options: Any) -> Storage:
+        from .sql import SqlStorage
+
+        context = storage_context("sql", pipeline)
         options.setdefault("url", DEFAULT_SQL_URL)
         options.setdefault("table", safe_identifier(pipeline))
-    elif kind in _FILE_KINDS:
-        cls = _FILE_KINDS[kind]
-        options.setdefault("path", DEFAULT_DIRECTORY / f"{safe_file_stem(pipeline)}.{kind}")
-    else:
-        raise ConfigError(
-            f"{context}: unknown storage kind {shown(kind)}{did_you_mean(kind, KINDS)}; "
-            f"use one of {_kinds()}, a Storage object or a function"
-        )
-    _check_names(options, cls, f"{kind!r} storages", context)
-    if kind == "sql":
-        options["pipeline"] = pipeline  # named in its errors and log lines
-    with configuring(context):
-        return cls(**options)
+        with configuring(context):
+            return SqlStorage(pipeline=pipeline, **options)  # named in its errors and logs
 
 
-def _check_names(options: Mapping[str, Any], cls: type[Storage], what: str, context: str) -> None:
-    accepted = [
+def _names(cls: type[Storage]) -> tuple[str, ...]:
+    return tuple(
         name
         for name, parameter in inspect.signature(cls).parameters.items()
         if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
         and name not in _GIVEN_BY_WEIRFLOW
-    ]
-    for name in options:
-        if name not in accepted:
-            close = difflib.get_close_matches(str(name), accepted, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"{context}: unknown option {name!r}; {hint}options of {what}: "
-                f"{', '.join(accepted)}"
-            )
+    )
 
 
-def _kinds() -> str:
-    return ", ".join(repr(kind) for kind in KINDS)
+def _check_names(options: Mapping[str, Any], cls: type[Storage], what: str, context: str) -> None:
+    check_options(options, _names(cls), context, what)
 
 
 def _label(kind: Any) -> str:
