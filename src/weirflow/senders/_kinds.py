@@ -45,9 +45,12 @@ class MqttKind:
     """``send("mqtt", destination=..., topic=..., ...)``: an :class:`MqttSender`."""
 
     @property
-    def accepts(self) -> tuple[str, ...]:
+    def accepts(self) -> tuple[str, ...] | None:
         """The options of :class:`MqttSender` (checked before the call)."""
-        return tuple(_mqtt_sender_class("send('mqtt')").OPTIONS)
+        try:
+            return tuple(_mqtt_sender_class("send('mqtt')").OPTIONS)
+        except ConfigError:  # no paho-mqtt: the call says so, naming the pipeline and stage
+            return None
 
     def __call__(self, *, pipeline: str, **options: Any) -> Sender:
         sender_class = _mqtt_sender_class(f"pipeline {pipeline!r}: send('mqtt')")
