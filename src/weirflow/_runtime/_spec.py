@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._inject import Signature
+from .executors import KINDS, Kind, executor_traits
 
 if TYPE_CHECKING:
     from ._ops import Operation
 
-Kind = Literal["sync", "thread", "task", "process"]
 Role = Literal["source", "transform", "concat", "ordered"]
-KINDS: tuple[Kind, ...] = ("sync", "thread", "task", "process")
+
+__all__ = ["KINDS", "Kind", "Role", "StageSpec", "min_capacity"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +47,7 @@ class StageSpec:
     @property
     def is_push(self) -> bool:
         """Workers of their own (threads, tasks, processes) rather than pulled by the consumer."""
-        return self.role == "transform" and self.kind != "sync"
+        return self.role == "transform" and not executor_traits(self.kind).pulled
 
     def __repr__(self) -> str:
         return f"<stage {self.name}>"

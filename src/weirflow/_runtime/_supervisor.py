@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._async_consumer import AsyncValues
 from ._batch import Batch, Element, as_tuple
@@ -36,12 +36,10 @@ from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
 from ._tracebacks import trim_to_user_code
 from ._worker import StageRuntime, _annotate, drive_pull, emitter_for, run_worker
+from .executors import Executor, executor_traits, get_executor_class
 from .executors.sync import SyncExecutor
 from .executors.task import TaskExecutor
 from .executors.thread import ThreadExecutor
-
-if TYPE_CHECKING:
-    from .executors.process import ProcessExecutor
 
 logger = logging.getLogger("weirflow")
 
@@ -73,10 +71,27 @@ class Run:
         self._nodes: dict[StageSpec, _Node] = {}
         self._consumers = _count_consumers(final)
         self._tracking = _order_tracking(final)
-        self._threads = ThreadExecutor(self.fail)
-        self._tasks = TaskExecutor(self.fail, loop)
-        self._processes: ProcessExecutor | None = None
+        self._loop = loop
+        # the supervisor's own helpers: pump threads, and async sources on the run's loop
+        self._pumps = ThreadExecutor(self.fail)
+        self._sources = TaskExecutor(self.fail, loop)
         self._sync = SyncExecutor()
+        self._executors: dict[str, Executor] = {}  # one per kind with stages started
+
+    def _executor(self, kind: str) -> Executor:
+        """The back end running this run's stages of ``kind``, made when first needed."""
+        with self._lock:
+            executor = self._executors.get(kind)
+            if executor is None:
+                executor = get_executor_class(kind)(self.fail, self._loop)
+                self._executors[kind] = executor
+                if self._cancelled:
+                    executor.cancel()
+        return executor
+
+    def _owned(self) -> list[Executor]:
+        with self._lock:
+            return [*self._executors.values(), self._pumps, self._sources]
 
     # -- failure and shutdown --------------------------------------------------------------
 
@@ -108,33 +123,24 @@ class Run:
             channels = list(self._channels)
         for channel in channels:
             channel.cancel()
-        self._tasks.cancel()
-        if self._processes is not None:
-            self._processes.cancel()
+        for executor in self._owned():
+            executor.cancel()
 
     def close(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Cancel what still runs and join every worker (from a thread, not an event loop)."""
         self.cancel()
         deadline = time.monotonic() + grace
-        left = self._join_processes(deadline)
-        left += self._threads.join(deadline) + self._tasks.join(deadline)
+        left = [name for executor in self._owned() for name in executor.join(deadline)]
         self._warn_left(left)
-
-    def _join_processes(self, deadline: float) -> list[str]:
-        return [] if self._processes is None else self._processes.join(deadline)
 
     async def aclose(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """:meth:`close` for a run consumed on an event loop: tasks awaited, the rest joined."""
         self.cancel()
         deadline = time.monotonic() + grace
-        left = await self._tasks.ajoin(deadline)
-        left += await asyncio.get_running_loop().run_in_executor(
-            None, self._join_blocking, deadline
-        )
+        left: list[str] = []
+        for executor in self._owned():
+            left += await executor.ajoin(deadline)
         self._warn_left(left)
-
-    def _join_blocking(self, deadline: float) -> list[str]:
-        return self._join_processes(deadline) + self._threads.join(deadline)
 
     def _warn_left(self, left: list[str]) -> None:
         if left:
@@ -204,7 +210,7 @@ class Run:
         if spec.is_push or self._consumers.get(spec, 0) > 1:
             return False
         if spec.role == "source":
-            return spec.kind == "sync"
+            return executor_traits(spec.kind).pulled
         if spec.role == "concat":
             return all(self._pulled(upstream) for upstream in spec.upstreams)
         return True
@@ -247,33 +253,20 @@ class Run:
         spec = node.spec
         assert node.input is not None
         tracking = self._tracking.get(spec, False)
-        if spec.kind == "process":
-            if self._processes is None:
-                from .executors.process import ProcessExecutor
-
-                self._processes = ProcessExecutor(self.fail)
-                if self._cancelled:
-                    self._processes.cancel()
-            self._processes.start_stage(spec, node.input, node.targets, tracking)
-            return
-        executor = self._threads if spec.kind == "thread" else self._tasks
-        runtime = StageRuntime(spec, tracking)
-        inp = executor.input_port(node.input, spec.workers)
-        for index in range(spec.workers):
-            out = executor.output_port(node.targets)  # one per worker: it keeps reservations
-            executor.start(f"{spec.name}[{index}]", run_worker(runtime, index, inp, out))
+        self._executor(spec.kind).start_stage(spec, node.input, node.targets, tracking)
 
     def _start_pump(self, node: _Node) -> None:
         spec = node.spec
-        if spec.role == "source" and spec.kind == "task" and _is_async_source(spec):
-            self._tasks.start(spec.name, _run_source(spec, self._tasks.output_port(node.targets)))
+        if spec.role == "source" and executor_traits(spec.kind).awaits and _is_async_source(spec):
+            out_async = self._sources.output_port(node.targets)
+            self._sources.start(spec.name, _run_source(spec, out_async))
             return
-        out = self._threads.output_port(node.targets)
+        out = self._pumps.output_port(node.targets)
         if spec.role == "source":
-            self._threads.start(f"{spec.name} source", _run_source(spec, out))
+            self._pumps.start(f"{spec.name} source", _run_source(spec, out))
             return
         assert node.batches is not None
-        self._threads.start(f"{spec.name} pump", _pump(node.batches, out))
+        self._pumps.start(f"{spec.name} pump", _pump(node.batches, out))
 
 
 def _is_async_source(spec: StageSpec) -> bool:

@@ -35,6 +35,7 @@ from ._ports import (
     _Handoff,
 )
 from ._spec import StageSpec
+from .executors import executor_traits
 
 TARGET_BATCH_SECONDS = 0.002
 
@@ -135,7 +136,7 @@ async def _work(
         kwargs,
         wants_index="element_index" in signature.names,
         timeout=spec.timeout,
-        awaits=spec.kind == "task",
+        awaits=executor_traits(spec.kind).awaits,
         stage=spec.name,
     )
     emitter = emitter_for(out)

@@ -20,6 +20,7 @@ Workers ignore SIGINT: the parent decides when they stop. Stopping closes a work
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import dataclasses
@@ -38,7 +39,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from importlib.machinery import ModuleSpec
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, ClassVar
 
 from ..._errors import RemoteError, SerializationError, WorkerDied
 from ..._threads import make_thread
@@ -49,9 +50,9 @@ from .._ports import BlockingOutput, Mapper, reserved_need
 from .._spec import StageSpec
 from .._tracebacks import trim_to_user_code
 from .._worker import StageRuntime, _annotate, drive_blocking, run_worker
+from ._protocol import Report, Traits, join_in_thread
 
 logger = logging.getLogger("weirflow")
-Report = Callable[[BaseException], None]
 Connection = multiprocessing.connection.Connection
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -431,8 +432,9 @@ class ProcessExecutor:
     """Starts a stage's workers as processes and serves them from parent threads."""
 
     kind = "process"
+    traits: ClassVar[Traits] = Traits(shares_memory=False, crosses_process=True, max_workers=1_024)
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.report = report
         self.stopping = False
         self._workers: list[_Worker] = []
@@ -491,3 +493,9 @@ class ProcessExecutor:
         return [t.name for w in self._workers for t in w.threads if t.is_alive()] + [
             w.process.name for w in self._workers if w.process.is_alive()
         ]
+
+    async def ajoin(self, deadline: float) -> list[str]:
+        return await join_in_thread(self.join, deadline)
+
+
+executor_class = ProcessExecutor

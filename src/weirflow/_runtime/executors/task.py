@@ -15,20 +15,22 @@ import selectors
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, ClassVar
 
 from ..._threads import make_thread
 from .._channel import Cancelled, Channel
 from .._ports import AsyncInput, AsyncOutput, Mapper
-
-Report = Callable[[BaseException], None]
+from .._spec import StageSpec
+from ._protocol import Report, Traits
+from .thread import start_workers
 
 
 class TaskExecutor:
     """Starts workers as asyncio tasks, reports their failures, cancels and joins them."""
 
     kind = "task"
+    traits: ClassVar[Traits] = Traits(awaits=True, max_workers=100_000)
 
     def __init__(self, report: Report, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._report = report
@@ -37,6 +39,15 @@ class TaskExecutor:
         self._thread: threading.Thread | None = None
         self._futures: list[concurrent.futures.Future[None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+
+    def start_stage(
+        self,
+        spec: StageSpec,
+        inp: Channel,
+        targets: list[tuple[Channel, Mapper]],
+        track_order: bool,
+    ) -> None:
+        start_workers(self, spec, inp, targets, track_order)
 
     def input_port(self, channel: Channel, share: int) -> AsyncInput:
         return AsyncInput(channel, share)
@@ -92,11 +103,15 @@ class TaskExecutor:
 
     async def ajoin(self, deadline: float) -> list[str]:
         """Wait (on the consumer's loop) for tasks started there."""
+        if self._own_loop:
+            return await asyncio.get_running_loop().run_in_executor(None, self.join, deadline)
         if not self._tasks:
             return []
         _, pending = await asyncio.wait(self._tasks, timeout=max(0.0, deadline - time.monotonic()))
         return [task.get_name() for task in pending]
 
+
+executor_class = TaskExecutor
 
 _SELECT_FD_LIMIT = 1024  # select() takes file descriptors below FD_SETSIZE only
 

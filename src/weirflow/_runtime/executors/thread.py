@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..._threads import make_thread
 from .._channel import Cancelled, Channel
 from .._ports import BlockingInput, BlockingOutput, Mapper
-from .._worker import drive_blocking
+from .._spec import StageSpec
+from .._worker import StageRuntime, drive_blocking, run_worker
+from ._protocol import Report, Traits, join_in_thread
 
-Report = Callable[[BaseException], None]
+if TYPE_CHECKING:
+    from .task import TaskExecutor
 
 
 class ThreadExecutor:
     """Starts workers as threads, reports their failures, and joins them."""
 
     kind = "thread"
+    traits: ClassVar[Traits] = Traits()
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._report = report
         self._threads: list[threading.Thread] = []
+
+    def start_stage(
+        self,
+        spec: StageSpec,
+        inp: Channel,
+        targets: list[tuple[Channel, Mapper]],
+        track_order: bool,
+    ) -> None:
+        start_workers(self, spec, inp, targets, track_order)
 
     def input_port(self, channel: Channel, share: int) -> BlockingInput:
         return BlockingInput(channel, share)
@@ -54,3 +68,24 @@ class ThreadExecutor:
         return [
             t.name for t in self._threads if t.is_alive() and t is not threading.current_thread()
         ]
+
+    async def ajoin(self, deadline: float) -> list[str]:
+        return await join_in_thread(self.join, deadline)
+
+
+def start_workers(
+    executor: ThreadExecutor | TaskExecutor,
+    spec: StageSpec,
+    inp: Channel,
+    targets: list[tuple[Channel, Mapper]],
+    track_order: bool,
+) -> None:
+    """Start ``spec.workers`` copies of the shared worker loop on ``executor`` (in this process)."""
+    runtime = StageRuntime(spec, track_order)
+    port = executor.input_port(inp, spec.workers)
+    for index in range(spec.workers):
+        out = executor.output_port(targets)  # one per worker: it keeps reservations
+        executor.start(f"{spec.name}[{index}]", run_worker(runtime, index, port, out))
+
+
+executor_class = ThreadExecutor
