@@ -1,4 +1,13 @@
-"""Shared fixtures: every stage test runs under every worker kind, and no test leaks a thread."""
+"""Shared fixtures: every stage test runs under every worker kind, and no test leaks a thread.
+
+The kind matrix is built from the executor registry (``weirflow._runtime.executors.KINDS``) and
+the traits each back end declares, as anyio builds its matrix from ``get_all_backends()``: a new
+back end is tested by every stage test without touching this file. A back end that crosses a
+process boundary runs once per start method (``process+forkserver``, ``process+spawn``); the
+``spawn`` variant (the slowest: each worker imports weirflow afresh) runs only for the operator
+and failure tests (:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method
+changes, and the rest of the suite uses the default start method.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +22,66 @@ from typing import Any
 import pytest
 
 import weirflow
+from weirflow._runtime.executors import KINDS as REGISTERED_KINDS
+from weirflow._runtime.executors import executor_traits
 from weirflow.testing import Recorder
 
-KINDS = ["sync", "thread", "task", "process"]
-CONCURRENT_KINDS = ["thread", "task", "process"]
+KINDS = list(REGISTERED_KINDS)
+CONCURRENT_KINDS = [kind for kind in KINDS if not executor_traits(kind).pulled]
+START_METHODS = ["forkserver", "spawn"]
+EVERY_VARIANT_MODULES = {"test_operators", "test_failures"}
+SLOW_VARIANTS = {"spawn"}
 
 
-@pytest.fixture(params=KINDS)
-def pl(request: pytest.FixtureRequest) -> ModuleType:
+def variants(kinds: list[str]) -> list[Any]:
+    """One ``pytest.param`` per kind, and per start method for kinds crossing a process."""
+    params = []
+    for kind in kinds:
+        if executor_traits(kind).crosses_process:
+            params += [pytest.param((kind, m), id=f"{kind}+{m}") for m in START_METHODS]
+        else:
+            params.append(pytest.param((kind, None), id=kind))
+    return params
+
+
+def _kind_module(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    kind, start_method = request.param
+    module: ModuleType = getattr(weirflow, kind)
+    if start_method is None:
+        yield module
+        return
+    weirflow.process.set_start_method(start_method)
+    try:
+        yield module
+    finally:
+        weirflow.process.set_start_method(None)
+
+
+@pytest.fixture(params=variants(KINDS))
+def pl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     """The API module of one worker kind (``weirflow.sync``, ``weirflow.thread``, ...)."""
-    module: ModuleType = getattr(weirflow, request.param)
-    return module
+    yield from _kind_module(request)
 
 
-@pytest.fixture(params=CONCURRENT_KINDS)
-def cpl(request: pytest.FixtureRequest) -> ModuleType:
+@pytest.fixture(params=variants(CONCURRENT_KINDS))
+def cpl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     """The API module of one kind whose workers run concurrently."""
-    module: ModuleType = getattr(weirflow, request.param)
-    return module
+    yield from _kind_module(request)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the slow variants to the modules that run every variant (see the docstring)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        slow = callspec is not None and any(
+            f"+{variant}" in callspec.id for variant in SLOW_VARIANTS
+        )
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        (dropped if slow and module not in EVERY_VARIANT_MODULES else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)

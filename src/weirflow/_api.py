@@ -18,6 +18,7 @@ from ._runtime._inject import check_hook, check_stage_function
 from ._runtime._ops import Filter, FlatMap, Map, Operation
 from ._runtime._spec import Kind, StageSpec
 from ._runtime._supervisor import Run, iterate_values
+from ._runtime.executors import KINDS, executor_traits
 from ._stage import Partial, Stage
 
 A = TypeVar("A")
@@ -31,10 +32,9 @@ class _Undefined:
 
 UNDEFINED: Any = _Undefined()
 
-# Bounds of the arguments, checked when a stage is made. A worker is a thread, an asyncio task
-# or an OS process (with two threads of the parent serving it); past these numbers a stage
-# spends its time starting workers, not running them.
-MAX_WORKERS: dict[Kind, int] = {"sync": 4_096, "thread": 4_096, "task": 100_000, "process": 1_024}
+# Bounds of the arguments, checked when a stage is made. Each back end says how many workers a
+# stage may have (``Traits.max_workers``): past that a stage spends its time starting workers,
+# not running them.
 MAX_MAXSIZE = 1_000_000_000  # elements; 0 = unbounded
 MAX_TIMEOUT_SECONDS = 365 * 24 * 3600.0  # a year; 0 = no timeout
 
@@ -47,6 +47,7 @@ class Operators:
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
+        self.traits = executor_traits(kind)
 
     # -- transforms ---------------------------------------------------------------------------
 
@@ -448,21 +449,24 @@ class Operators:
         f = operation.f
         name = name or f"{self.kind}.{op_name}({_function_name(f)})"
         signature = check_stage_function(f, name)
-        if operation.is_async and self.kind != "task":
+        if operation.is_async and not self.traits.awaits:
+            awaiting = _awaiting_kinds()
             raise InvalidCallableError(
                 f"stage {name!r}: {_function_name(f)} is an async function, which only the "
-                f"'task' kind can run; use weirflow.task.{op_name} or a plain function"
+                f"{' or '.join(map(repr, awaiting))} kind can run; use "
+                f"weirflow.{awaiting[0]}.{op_name} or a plain function"
             )
         _check_workers(workers, name, self.kind)
         _check_maxsize(maxsize, name)
         _check_timeout(timeout, name)
         on_start_signature = check_hook(on_start, "on_start", name, allowed={"worker_info"})
         on_done_signature = check_hook(on_done, "on_done", name, allowed=None)
-        if self.kind != "task":
+        if not self.traits.awaits:
             for hook, label in ((on_start, "on_start"), (on_done, "on_done")):
                 if hook is not None and inspect.iscoroutinefunction(hook):
                     raise InvalidCallableError(
-                        f"stage {name!r}: {label} is async; only 'task' stages can await it"
+                        f"stage {name!r}: {label} is async; only "
+                        f"{' or '.join(map(repr, _awaiting_kinds()))} stages can await it"
                     )
         if stage is UNDEFINED:
             return Partial(
@@ -481,7 +485,7 @@ class Operators:
                 "transform",
                 (upstream,),
                 operation=operation,
-                workers=1 if self.kind == "sync" else workers,
+                workers=1 if self.traits.pulled else workers,
                 maxsize=maxsize,
                 timeout=timeout,
                 on_start=on_start,
@@ -532,9 +536,10 @@ class Operators:
                 f"stage {where!r}: expected a stage or an iterable, got "
                 f"{type(iterable).__name__} {iterable!r}"
             )
-        if is_async and self.kind != "task":
+        if is_async and not self.traits.awaits:
             raise InvalidCallableError(
-                f"stage {consumer or name!r}: an async iterable can only feed 'task' stages"
+                f"stage {consumer or name!r}: an async iterable can only feed "
+                f"{' or '.join(map(repr, _awaiting_kinds()))} stages"
             )
         return StageSpec(
             name, self.kind, "source", iterable=iterable, use_thread=use_thread, maxsize=maxsize
@@ -547,7 +552,11 @@ def _function_name(f: Any) -> str:
 
 def _check_workers(workers: Any, stage: str, kind: Kind) -> None:
     check_whole_number(
-        workers, "workers", where=f"stage {stage!r}", minimum=1, maximum=MAX_WORKERS[kind]
+        workers,
+        "workers",
+        where=f"stage {stage!r}",
+        minimum=1,
+        maximum=executor_traits(kind).max_workers,
     )
 
 
@@ -566,3 +575,8 @@ def _check_timeout(timeout: Any, stage: str) -> None:
         maximum=MAX_TIMEOUT_SECONDS,
         meaning="seconds, 0 = none",
     )
+
+
+def _awaiting_kinds() -> list[str]:
+    """The kinds whose workers can ``await`` (for error messages)."""
+    return [kind for kind in KINDS if executor_traits(kind).awaits]

@@ -25,6 +25,7 @@ from .._api import Operators
 from .._errors import PipelineFailed
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
+from .._runtime.executors import executor_traits
 from ._dead_letters import DeadLetters
 from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
@@ -290,7 +291,7 @@ def failure_fields(failure: PipelineFailed) -> dict[str, Any]:
 def open_storages(pipeline: Pipeline) -> None:
     """Open the storages of ``pipeline`` that run in this process (``Storage.open``)."""
     for stage in pipeline.stages:
-        if stage.storage is not None and stage.kind != "process":
+        if stage.storage is not None and not executor_traits(stage.kind).crosses_process:
             try:
                 stage.storage.open()
             except BaseException as error:

@@ -29,6 +29,7 @@ from .._retry import NO_RETRY, Retry
 from .._runtime._channel import Cancelled
 from .._runtime._ops import FlatMap, Map, MapBatch, Operation
 from .._runtime._spec import Kind
+from .._runtime.executors import executor_traits
 from .._stage import Stage
 from ._dead_letters import ItemFailure
 from ._lazy import Lazy
@@ -164,7 +165,7 @@ class StageCall:
         value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
         if type(value) is ItemFailure or value is CARRIER:
             return (item,) if self._flat else item
-        if self.stage.kind == "task":
+        if executor_traits(self.stage.kind).awaits:
             return self._call_async(item, value, ticket, resources)
         try:
             result = self._apply(value, resources)
