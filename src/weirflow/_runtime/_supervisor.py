@@ -16,6 +16,11 @@ Structured concurrency: the first failure is recorded and every channel is cance
 wakes every blocked worker; the consumer re-raises the original exception. Closing the run
 (end of stream, an error, ``break``, Ctrl-C) cancels what is left and joins every worker, so
 ``on_done`` has run and no thread or task outlives the iteration.
+
+Each kind's workers are started and joined by its back end (``executors/``, found by name in
+the registry); the supervisor asks a kind's traits, never its name. The seam: reading the
+graph's shape (consumer counts, order tracking, the pulled ``ordered``/``concat`` combinators)
+is in ``_graph.py``; this module builds the channels and runs the workers.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ._async_consumer import AsyncValues
 from ._batch import Batch, Element, as_tuple
 from ._channel import Cancelled, Channel
 from ._emit import top_level
-from ._ordered import OrderBuffer
+from ._graph import chain, compose, concat_mapper, count_consumers, order_tracking, ordered_batches
 from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
 from ._tracebacks import trim_to_user_code
@@ -69,8 +74,8 @@ class Run:
         self._cancelled = False
         self._channels: list[Channel] = []
         self._nodes: dict[StageSpec, _Node] = {}
-        self._consumers = _count_consumers(final)
-        self._tracking = _order_tracking(final)
+        self._consumers = count_consumers(final)
+        self._tracking = order_tracking(final)
         self._loop = loop
         # the supervisor's own helpers: pump threads, and async sources on the run's loop
         self._pumps = ThreadExecutor(self.fail)
@@ -186,7 +191,7 @@ class Run:
         """Make everything ``spec`` outputs flow into ``channel``."""
         if spec.role == "concat":
             for position, upstream in enumerate(spec.upstreams):
-                self._wire(upstream, channel, _compose(mapper, _concat_mapper(position)))
+                self._wire(upstream, channel, compose(mapper, concat_mapper(position)))
             return
         node = self._nodes.get(spec)
         if node is None:
@@ -231,9 +236,9 @@ class Run:
             return drive_pull(_run_source(spec, self._sync.output_port(capacity)))
         if spec.role == "ordered":
             upstream = self._pull(spec.upstreams[0], spec.maxsize)
-            return _ordered(upstream, keep_marks=self._tracking.get(spec, False))
+            return ordered_batches(upstream, keep_marks=self._tracking.get(spec, False))
         if spec.role == "concat":
-            return _chain(
+            return chain(
                 [self._pull(upstream, spec.maxsize) for upstream in spec.upstreams],
             )
         runtime = StageRuntime(spec, self._tracking.get(spec, False))
@@ -300,88 +305,6 @@ async def _pump(batches: Iterator[Batch], out: OutputPort) -> None:
         if close is not None:
             close()
         out.done()
-
-
-def _ordered(upstream: Iterator[Batch], keep_marks: bool) -> Iterator[Batch]:
-    buffer = OrderBuffer()
-    try:
-        for batch in upstream:
-            buffer.add(batch)
-            ready = buffer.ready()
-            if keep_marks and batch.marks:
-                ready.marks = batch.marks
-            if ready.values or ready.marks:
-                yield ready
-        rest = buffer.rest()
-        if rest.values:
-            yield rest
-    finally:
-        close = getattr(upstream, "close", None)
-        if close is not None:
-            close()
-
-
-def _chain(parts: list[Iterator[Batch]]) -> Iterator[Batch]:
-    try:
-        for position, part in enumerate(parts):
-            mapper = _concat_mapper(position)
-            for batch in part:
-                yield mapper(batch)
-    finally:
-        for part in parts:
-            close = getattr(part, "close", None)
-            if close is not None:
-                close()
-
-
-def _concat_mapper(position: int) -> Callable[[Batch], Batch]:
-    """Re-index the ``position``-th input of a concat: ``(i, ...)`` → ``(i, position, ...)``."""
-
-    def reindex(index: Any) -> Any:
-        if isinstance(index, int):
-            return (index, position)
-        return (index[0], position, *index[1:])
-
-    def mapper(batch: Batch) -> Batch:
-        marks = [(reindex(i), n) for i, n in batch.marks] if batch.marks else None
-        return Batch([reindex(i) for i in batch.indices], batch.values, marks)
-
-    return mapper
-
-
-def _compose(outer: Mapper, inner: Callable[[Batch], Batch]) -> Callable[[Batch], Batch]:
-    if outer is None:
-        return inner
-    return lambda batch: outer(inner(batch))
-
-
-def _count_consumers(final: StageSpec) -> dict[StageSpec, int]:
-    counts: dict[StageSpec, int] = {}
-    seen: set[int] = set()
-    stack = [final]
-    while stack:
-        spec = stack.pop()
-        if id(spec) in seen:
-            continue
-        seen.add(id(spec))
-        for upstream in spec.upstreams:
-            counts[upstream] = counts.get(upstream, 0) + 1
-            stack.append(upstream)
-    return counts
-
-
-def _order_tracking(final: StageSpec) -> dict[StageSpec, bool]:
-    """Which stages feed an ``ordered`` downstream (and must report dropped elements)."""
-    tracking: dict[StageSpec, bool] = {}
-    stack = [(final, False)]
-    while stack:
-        spec, tracked = stack.pop()
-        if spec in tracking and (tracking[spec] or not tracked):
-            continue
-        tracking[spec] = tracked
-        below = True if spec.role == "ordered" else tracked
-        stack.extend((upstream, below) for upstream in spec.upstreams)
-    return tracking
 
 
 def iterate_values(run: Run, maxsize: int, with_index: bool) -> Iterator[Any]:
