@@ -77,8 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         slow = callspec is not None and any(
             f"+{variant}" in callspec.id for variant in SLOW_VARIANTS
         )
-        module = item.module.__name__.rpartition(".")[2] if item.module else ""
-        (dropped if slow and module not in EVERY_VARIANT_MODULES else kept).append(item)
+        (dropped if slow and item.path.stem not in EVERY_VARIANT_MODULES else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
