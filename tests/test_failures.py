@@ -59,23 +59,25 @@ def test_worker_error_reaches_the_consumer_as_the_original_exception(
         assert "f" in frames, "the worker's traceback is kept"
 
 
-def test_error_in_an_upstream_stage_stops_the_downstream_ones(cpl: ModuleType) -> None:
+def test_error_in_an_upstream_stage_stops_the_downstream_ones(
+    cpl: ModuleType, consume: Consume
+) -> None:
     processed: list[int] = []
     stage = cpl.map(explode_on(50), range(10_000), workers=2, maxsize=4)
     stage = cpl.map(lambda x: processed.append(x) or x, stage, workers=2, maxsize=4)
     with pytest.raises(Boom):
-        list(stage)
+        consume(stage)
     assert len(processed) < 10_000
 
 
-def test_error_in_on_start_and_filter_and_flat_map(pl: ModuleType) -> None:
+def test_error_in_on_start_and_filter_and_flat_map(pl: ModuleType, consume: Consume) -> None:
     def bad_start() -> dict[str, Any]:
         raise Boom(1, "no resource")
 
     with pytest.raises(Boom, match="no resource"):
-        list(pl.map(lambda x: x, range(5), on_start=bad_start))
+        consume(pl.map(lambda x: x, range(5), on_start=bad_start))
     with pytest.raises(Boom):
-        list(pl.filter(explode_on(3), range(5)))
+        consume(pl.filter(explode_on(3), range(5)))
 
     def gen(x: int) -> Iterator[int]:
         yield x
@@ -83,16 +85,16 @@ def test_error_in_on_start_and_filter_and_flat_map(pl: ModuleType) -> None:
             raise Boom(2, "mid-generator")
 
     with pytest.raises(Boom, match="mid-generator"):
-        list(pl.flat_map(gen, range(5)))
+        consume(pl.flat_map(gen, range(5)))
 
 
-def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType) -> None:
+def test_error_in_a_source_iterable_reaches_the_consumer(pl: ModuleType, consume: Consume) -> None:
     def source() -> Iterator[int]:
         yield 1
         raise Boom(3, "source broke")
 
     with pytest.raises(Boom, match="source broke"):
-        list(pl.map(lambda x: x, source()))
+        consume(pl.map(lambda x: x, source()))
 
 
 def test_break_stops_workers_and_runs_on_done_exactly_once(
@@ -155,11 +157,11 @@ def test_async_for_with_break_has_joined_the_workers_when_the_loop_is_left(
     assert recorder.values() == ["'done'"] * workers
 
 
-def test_failure_in_one_branch_stops_the_other(cpl: ModuleType) -> None:
+def test_failure_in_one_branch_stops_the_other(cpl: ModuleType, consume: Consume) -> None:
     left = cpl.map(explode_on(5), range(100))
     right = cpl.map(lambda x: x, iter(range(10**9)), maxsize=2)
     with pytest.raises(Boom):
-        list(cpl.concat([left, right]))
+        consume(cpl.concat([left, right]))
 
 
 def test_failure_inside_an_event_loop_consumer() -> None:
@@ -170,7 +172,7 @@ def test_failure_inside_an_event_loop_consumer() -> None:
         asyncio.run(main())
 
 
-def test_unpicklable_or_odd_exceptions_still_arrive(pl: ModuleType) -> None:
+def test_unpicklable_or_odd_exceptions_still_arrive(pl: ModuleType, consume: Consume) -> None:
     class Odd(Exception):
         def __init__(self) -> None:
             super().__init__("odd")
@@ -181,11 +183,11 @@ def test_unpicklable_or_odd_exceptions_still_arrive(pl: ModuleType) -> None:
 
     if pl is weirflow.process:  # it cannot be pickled back: its type, text and traceback can
         with pytest.raises(weirflow.RemoteError, match="Odd: odd") as info:
-            list(pl.map(f, [1]))
+            consume(pl.map(f, [1]))
         assert "raise Odd" in info.value.remote_traceback
         return
     with pytest.raises(Odd):
-        list(pl.map(f, [1]))
+        consume(pl.map(f, [1]))
 
 
 def test_ctrl_c_in_the_consumer_stops_everything(tmp_path: Path) -> None:
