@@ -69,30 +69,32 @@ def test_ordered_with_break_stops_at_the_element_asked_for(
     assert recorder.values() == ["'done'"]
 
 
-def test_ordered_follows_flat_map_children(pl: ModuleType) -> None:
+def test_ordered_follows_flat_map_children(pl: ModuleType, consume: Consume) -> None:
     stage = pl.flat_map(lambda x: range(x % 4), range(50), workers=3)
     stage = pl.flat_map(lambda y: [y, -y] if y else [], stage, workers=2)
     expected = [z for x in range(50) for y in range(x % 4) for z in ([y, -y] if y else [])]
-    assert list(pl.ordered(stage)) == expected
+    assert consume(pl.ordered(stage)) == expected
 
 
-def test_ordered_twice_and_after_ordered(pl: ModuleType) -> None:
+def test_ordered_twice_and_after_ordered(pl: ModuleType, consume: Consume) -> None:
     stage = pl.filter(lambda x: x % 5 != 0, range(100), workers=2)
     stage = pl.ordered(stage)
     stage = pl.map(lambda x: x * 3, stage, workers=3)
-    assert list(pl.ordered(stage)) == [x * 3 for x in range(100) if x % 5 != 0]
+    assert consume(pl.ordered(stage)) == [x * 3 for x in range(100) if x % 5 != 0]
 
 
-def test_concat_merges_stages_and_iterables(pl: ModuleType) -> None:
+def test_concat_merges_stages_and_iterables(pl: ModuleType, consume: Consume) -> None:
     a = pl.map(lambda x: x, range(10))
     b = pl.map(lambda x: x + 100, range(5))
-    assert sorted(pl.concat([a, b, [1000]])) == [*range(10), *range(100, 105), 1000]
+    assert sorted(consume(pl.concat([a, b, [1000]]))) == [*range(10), *range(100, 105), 1000]
 
 
-def test_ordered_after_concat_interleaves_by_source_position(pl: ModuleType) -> None:
+def test_ordered_after_concat_interleaves_by_source_position(
+    pl: ModuleType, consume: Consume
+) -> None:
     a = pl.map(lambda x: ("a", x), range(3))
     b = pl.map(lambda x: ("b", x), range(2))
-    assert list(pl.ordered(pl.concat([a, b]))) == [
+    assert consume(pl.ordered(pl.concat([a, b]))) == [
         ("a", 0),
         ("b", 0),
         ("a", 1),
@@ -139,11 +141,11 @@ def test_a_stage_can_be_iterated_again(pl: ModuleType) -> None:
     assert sorted(stage) == sorted(stage) == list(range(1, 11))
 
 
-def test_a_stage_feeding_two_stages_broadcasts_to_both(pl: ModuleType) -> None:
+def test_a_stage_feeding_two_stages_broadcasts_to_both(pl: ModuleType, consume: Consume) -> None:
     base = pl.map(lambda x: x, range(20), workers=2)
     left = pl.map(lambda x: ("l", x), base)
     right = pl.map(lambda x: ("r", x), base)
-    merged = sorted(pl.concat([left, right]))
+    merged = sorted(consume(pl.concat([left, right])))
     assert merged == sorted([("l", x) for x in range(20)] + [("r", x) for x in range(20)])
 
 
