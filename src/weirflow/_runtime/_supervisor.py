@@ -30,20 +30,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from ._async_consumer import AsyncValues
 from ._batch import Batch, Element, as_tuple
 from ._channel import Cancelled, Channel
-from ._emit import top_level
 from ._graph import chain, compose, concat_mapper, count_consumers, order_tracking, ordered_batches
 from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
 from ._tracebacks import trim_to_user_code
-from ._worker import StageRuntime, _annotate, drive_pull, emitter_for, run_worker
-from .executors import Executor, executor_traits, get_executor_class
+from ._worker import StageRuntime, drive_pull, run_source, run_worker
+from .executors import AsyncSourceStarter, Executor, executor_traits, get_executor_class
 from .executors.sync import SyncExecutor
-from .executors.task import TaskExecutor
 from .executors.thread import ThreadExecutor
 
 logger = logging.getLogger("weirflow")
@@ -77,9 +75,8 @@ class Run:
         self._consumers = count_consumers(final)
         self._tracking = order_tracking(final)
         self._loop = loop
-        # the supervisor's own helpers: pump threads, and async sources on the run's loop
+        # the supervisor's own helper: threads pumping pulled parts and sync sources into channels
         self._pumps = ThreadExecutor(self.fail)
-        self._sources = TaskExecutor(self.fail, loop)
         self._sync = SyncExecutor()
         self._executors: dict[str, Executor] = {}  # one per kind with stages started
 
@@ -96,7 +93,7 @@ class Run:
 
     def _owned(self) -> list[Executor]:
         with self._lock:
-            return [*self._executors.values(), self._pumps, self._sources]
+            return [*self._executors.values(), self._pumps]
 
     # -- failure and shutdown --------------------------------------------------------------
 
@@ -233,7 +230,7 @@ class Run:
         """
         capacity = min_capacity(spec.maxsize, consumer_maxsize)
         if spec.role == "source":
-            return drive_pull(_run_source(spec, self._sync.output_port(capacity)))
+            return drive_pull(run_source(spec, self._sync.output_port(capacity)))
         if spec.role == "ordered":
             upstream = self._pull(spec.upstreams[0], spec.maxsize)
             return ordered_batches(upstream, keep_marks=self._tracking.get(spec, False))
@@ -263,12 +260,13 @@ class Run:
     def _start_pump(self, node: _Node) -> None:
         spec = node.spec
         if spec.role == "source" and executor_traits(spec.kind).awaits and _is_async_source(spec):
-            out_async = self._sources.output_port(node.targets)
-            self._sources.start(spec.name, _run_source(spec, out_async))
+            # on the kind's own back end (its event loop), beside the stage's workers
+            executor = cast(AsyncSourceStarter, self._executor(spec.kind))
+            executor.start_source(spec, node.targets)
             return
         out = self._pumps.output_port(node.targets)
         if spec.role == "source":
-            self._pumps.start(f"{spec.name} source", _run_source(spec, out))
+            self._pumps.start(f"{spec.name} source", run_source(spec, out))
             return
         assert node.batches is not None
         self._pumps.start(f"{spec.name} pump", _pump(node.batches, out))
@@ -276,24 +274,6 @@ class Run:
 
 def _is_async_source(spec: StageSpec) -> bool:
     return hasattr(spec.iterable, "__aiter__") or not spec.use_thread
-
-
-async def _run_source(spec: StageSpec, out: OutputPort) -> None:
-    """Emit a source's items as batches of top-level elements."""
-    try:
-        emitter = emitter_for(out)
-        iterable = spec.iterable
-        if hasattr(iterable, "__aiter__"):
-            await emitter.async_iterable(iterable, top_level)
-        else:
-            await emitter.iterable(iterable, top_level)
-    except Cancelled:
-        raise
-    except BaseException as error:
-        _annotate(error, spec, 0)
-        raise
-    finally:
-        out.done()
 
 
 async def _pump(batches: Iterator[Batch], out: OutputPort) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ._batch import Batch
 from ._channel import Cancelled
-from ._emit import Emitter
+from ._emit import Emitter, top_level
 from ._inject import StageStatus, WorkerInfo, check_resources
 from ._invoke import Invoker
 from ._ops import OpContext
@@ -240,3 +240,21 @@ class PulledWorker(Iterator[Batch]):
 def drive_pull(coroutine: Coroutine[Any, Any, None]) -> Iterator[Batch]:
     """Run a worker coroutine lazily, by its consumer: see :class:`PulledWorker`."""
     return PulledWorker(coroutine)
+
+
+async def run_source(spec: StageSpec, out: OutputPort) -> None:
+    """Emit a source's items as batches of top-level elements."""
+    try:
+        emitter = emitter_for(out)
+        iterable = spec.iterable
+        if hasattr(iterable, "__aiter__"):
+            await emitter.async_iterable(iterable, top_level)
+        else:
+            await emitter.iterable(iterable, top_level)
+    except Cancelled:
+        raise
+    except BaseException as error:
+        _annotate(error, spec, 0)
+        raise
+    finally:
+        out.done()

@@ -14,9 +14,18 @@ from functools import cache
 from importlib import import_module
 from typing import Literal, get_args
 
-from ._protocol import Executor, Report, Traits
+from ._protocol import AsyncSourceStarter, Executor, Report, Traits
 
-__all__ = ["KINDS", "Executor", "Kind", "Report", "Traits", "executor_traits", "get_executor_class"]
+__all__ = [
+    "KINDS",
+    "AsyncSourceStarter",
+    "Executor",
+    "Kind",
+    "Report",
+    "Traits",
+    "executor_traits",
+    "get_executor_class",
+]
 
 Kind = Literal["sync", "thread", "task", "process"]
 KINDS: tuple[Kind, ...] = get_args(Kind)

@@ -69,6 +69,13 @@ class Executor(Protocol):
         ...
 
 
+class AsyncSourceStarter(Protocol):
+    """What a back end whose ``traits.awaits`` also does: run an async source on its loop."""
+
+    def start_source(self, spec: StageSpec, targets: list[tuple[Channel, Mapper]]) -> None:
+        """Start the source ``spec`` (an async iterable) emitting into every target."""
+
+
 async def join_in_thread(join: Callable[[float], list[str]], deadline: float) -> list[str]:
     """``ajoin`` for a back end whose workers are joined by blocking: ``join`` in a thread."""
     return await asyncio.get_running_loop().run_in_executor(None, join, deadline)

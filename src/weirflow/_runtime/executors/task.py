@@ -22,6 +22,7 @@ from ..._threads import make_thread
 from .._channel import Cancelled, Channel
 from .._ports import AsyncInput, AsyncOutput, Mapper
 from .._spec import StageSpec
+from .._worker import run_source
 from ._protocol import Report, Traits
 from .thread import start_workers
 
@@ -48,6 +49,10 @@ class TaskExecutor:
         track_order: bool,
     ) -> None:
         start_workers(self, spec, inp, targets, track_order)
+
+    def start_source(self, spec: StageSpec, targets: list[tuple[Channel, Mapper]]) -> None:
+        """Run an async source as a task on this executor's loop, beside the stage's workers."""
+        self.start(spec.name, run_source(spec, self.output_port(targets)))
 
     def input_port(self, channel: Channel, share: int) -> AsyncInput:
         return AsyncInput(channel, share)
