@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..._await import run_awaitable
 from ..._errors import InvalidArgumentError
 from ..._redact import redact_text, redact_url
 from ..._retry import Retry
@@ -217,7 +218,7 @@ class HttpSource(Source):
                 f"{', '.join(missing)}, but the configuration gave "
                 f"{', '.join(sorted(given)) or 'nothing'}"
             )
-        url = self._function(**self._signature.select(given))
+        url = run_awaitable(self._function(**self._signature.select(given)))  # async: awaited
         for name in self._signature.names:  # what the function named is not sent again
             given.pop(name, None)
         if not isinstance(url, str):
