@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import WeirflowError
+from .._errors import PayloadError
 
 __all__ = ["PayloadError", "payload"]
-
-
-class PayloadError(WeirflowError, ValueError):
-    """An item cannot become what a sender sends: no such label, or not JSON-serialisable."""
 
 
 def payload(item: Any, label_to_send: str | None, where: str) -> Any:

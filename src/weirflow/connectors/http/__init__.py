@@ -31,10 +31,10 @@ Example:
 
 from __future__ import annotations
 
-from ._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
-from ._errors import HttpDeadlineError as HttpDeadlineError
-from ._errors import HttpDecodeError as HttpDecodeError
-from ._errors import HttpRequestError as HttpRequestError
+from ..._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
+from ..._errors import HttpDeadlineError as HttpDeadlineError
+from ..._errors import HttpDecodeError as HttpDecodeError
+from ..._errors import HttpRequestError as HttpRequestError
 from ._options import METHODS as METHODS
 from ._options import Site as Site
 from ._requester import Requester as Requester
