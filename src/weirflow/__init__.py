@@ -93,7 +93,7 @@ __all__ = [
     "thread",
 ]
 
-# Tracebacks, reprs and pickles name the public module: ``weirflow.ConfigError``, not
+# Tracebacks and pickles name the public module: ``weirflow.ConfigError``, not
 # ``weirflow._errors.ConfigError`` (as httpx does); every class here is importable from it.
 for _name in __all__:
     _value = globals()[_name]
