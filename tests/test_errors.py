@@ -194,3 +194,17 @@ def test_a_service_error_crosses_from_a_worker_process_whole() -> None:
     )
     assert str(error) == "publish 7 failed"
     assert any("process.map(_raise_mqtt_error)" in note for note in error.__notes__)
+
+
+def test_a_payload_error_names_the_senders_pipeline() -> None:
+    from weirflow.connectors.http import HttpSender
+    from weirflow.senders.function import FunctionSender
+
+    function_sender = FunctionSender(print, label_to_send="total", pipeline="reports")
+    with pytest.raises(wf.PayloadError, match="no key 'total'") as info:
+        function_sender.send({"count": 3})
+    assert (info.value.pipeline, info.value.attempts) == ("reports", None)
+    http_sender = HttpSender("http://127.0.0.1:9/in", pipeline="reports")
+    with http_sender, pytest.raises(wf.PayloadError, match="as JSON") as info:
+        http_sender.send({"when": object()})  # nothing is sent: JSON fails first
+    assert info.value.pipeline == "reports"

@@ -395,6 +395,6 @@ class PayloadError(ServiceError, ValueError):
     fix the stage before the sender, or ``label_to_send``. It is also a ``ValueError``.
 
     Attributes:
-        pipeline: the pipeline of the sender, or ``None`` when unknown (the message names it).
+        pipeline: the pipeline of the sender, or ``None`` when unknown.
         attempts: always ``None``: nothing was sent.
     """
