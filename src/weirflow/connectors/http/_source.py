@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 
 from ..._await import run_awaitable
-from ..._errors import InvalidArgumentError
+from ..._errors import HttpDecodeError, InvalidArgumentError
 from ..._redact import redact_text, redact_url
 from ..._retry import Retry
 from ..._runtime._inject import Signature, signature_of
 from ...abc import Source
-from ._errors import HttpDecodeError
 from ._failures import request_secrets
 from ._options import (
     DECODES,
