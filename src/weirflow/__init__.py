@@ -18,12 +18,21 @@ from . import sync as sync
 from . import task as task
 from . import thread as thread
 from ._errors import ConfigError as ConfigError
+from ._errors import DatabaseUnavailableError as DatabaseUnavailableError
+from ._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
+from ._errors import HttpDeadlineError as HttpDeadlineError
+from ._errors import HttpDecodeError as HttpDecodeError
+from ._errors import HttpRequestError as HttpRequestError
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
+from ._errors import LoadError as LoadError
+from ._errors import MqttError as MqttError
+from ._errors import PayloadError as PayloadError
 from ._errors import PipelineFailed as PipelineFailed
 from ._errors import RemoteError as RemoteError
 from ._errors import SerializationError as SerializationError
-from ._errors import StageReuseError as StageReuseError
+from ._errors import ServiceConfigError as ServiceConfigError
+from ._errors import ServiceError as ServiceError
 from ._errors import WeirflowError as WeirflowError
 from ._errors import WorkerDied as WorkerDied
 from ._interfaces import Delivery as Delivery
@@ -42,3 +51,52 @@ from ._stage import Stage as Stage
 from ._version import __version__ as __version__
 from .flows import Flow as Flow
 from .flows import FlowBuilder as FlowBuilder
+
+__all__ = [
+    "ConfigError",
+    "DatabaseUnavailableError",
+    "Delivery",
+    "Element",
+    "Flow",
+    "FlowBuilder",
+    "HttpBodyTooLargeError",
+    "HttpDeadlineError",
+    "HttpDecodeError",
+    "HttpRequestError",
+    "InvalidArgumentError",
+    "InvalidCallableError",
+    "LoadError",
+    "MqttError",
+    "Partial",
+    "PayloadError",
+    "PipelineFailed",
+    "RemoteError",
+    "Retry",
+    "Sender",
+    "SerializationError",
+    "ServiceConfigError",
+    "ServiceError",
+    "Source",
+    "Stage",
+    "StageStatus",
+    "Storage",
+    "WeirflowError",
+    "WorkerDied",
+    "WorkerInfo",
+    "__version__",
+    "process",
+    "register_connector",
+    "register_sender",
+    "register_storage",
+    "sync",
+    "task",
+    "thread",
+]
+
+# Tracebacks and pickles name the public module: ``weirflow.ConfigError``, not
+# ``weirflow._errors.ConfigError`` (as httpx does); every class here is importable from it.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type):
+        _value.__module__ = "weirflow"
+del _name, _value

@@ -18,22 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
+from ._errors import ConfigError, LoadError, ServiceConfigError
 
 FACTORY_NAMES = ("build_flow", "make_flow", "create_flow", "flow")
-
-
-class LoadError(Exception):
-    """The service file could not be loaded or exposes no flow."""
-
-
-class ServiceConfigError(Exception):
-    """A :class:`~weirflow.ConfigError` raised while loading, with where it was raised."""
-
-    def __init__(self, where: str, error: ConfigError) -> None:
-        super().__init__(f"{where}: {error}")
-        self.where = where
-        self.error = error
 
 
 @dataclass(frozen=True)

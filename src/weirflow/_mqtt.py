@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._errors import InvalidArgumentError, WeirflowError
+from ._errors import InvalidArgumentError, MqttError
 from ._threads import start_thread
 
 try:  # the one place paho is imported first: without it, say which extra to install
@@ -28,7 +28,7 @@ except ImportError as error:
 
 
 # paho names the connector and the sender take from here (explicit re-exports)
-__all__ = ["PacketTypes", "Properties", "ReasonCode", "mqtt"]
+__all__ = ["MqttError", "PacketTypes", "Properties", "ReasonCode", "mqtt"]
 
 logger = logging.getLogger("weirflow.mqtt")
 
@@ -36,35 +36,6 @@ DECODES = ("json", "text", "bytes")
 TLS_KEYS = ("ca_certs", "certfile", "keyfile", "insecure")
 NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 Session Expiry Interval meaning "keep the session forever"
 _END = object()  # what the buffer hands out once reading must stop
-
-
-class MqttError(WeirflowError):
-    """An MQTT operation failed for good (after its retries, or at once when retrying is useless).
-
-    The paho or socket exception, when there is one, is the ``__cause__``.
-
-    Attributes:
-        pipeline: the pipeline that talked to the broker.
-        broker: ``mqtt://host:port`` (``mqtts://`` with TLS); never a password.
-        topic: the topic published to, or ``None``.
-        attempts: how many times the operation was tried.
-    """
-
-    def __init__(
-        self, message: str, pipeline: str, broker: str, topic: str | None = None, attempts: int = 1
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pipeline = pipeline
-        self.broker = broker
-        self.topic = topic
-        self.attempts = attempts
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            type(self),
-            (self.message, self.pipeline, self.broker, self.topic, self.attempts),
-        )
 
 
 # -- checks shared with the sender --------------------------------------------------------------

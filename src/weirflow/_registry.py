@@ -226,11 +226,11 @@ def check_options(
         >>> check_options(["pth"], ["path", "preprocessing"], "pipeline 'p'", "'json' storages")
         Traceback (most recent call last):
         ...
-        weirflow._errors.InvalidArgumentError: pipeline 'p': unknown option 'pth'; did you mean 'path'? options of 'json' storages: path, preprocessing
+        weirflow.InvalidArgumentError: pipeline 'p': unknown option 'pth'; did you mean 'path'? options of 'json' storages: path, preprocessing
         >>> check_options(["url"], ["topic", "destination"], "send('x')", "", style="takes")
         Traceback (most recent call last):
         ...
-        weirflow._errors.InvalidArgumentError: send('x') got unknown option 'url' (did you mean 'destination'?); it takes destination, topic
+        weirflow.InvalidArgumentError: send('x') got unknown option 'url' (did you mean 'destination'?); it takes destination, topic
     """  # noqa: E501
     for option in options:
         if option in accepted:

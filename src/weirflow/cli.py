@@ -25,8 +25,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import ConfigError, PipelineFailed, WeirflowError
-from ._load import LoadError, ServiceConfigError, load_service
+from ._errors import ConfigError, LoadError, PipelineFailed, ServiceConfigError, WeirflowError
+from ._load import load_service
 from ._version import __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

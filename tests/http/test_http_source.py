@@ -116,6 +116,17 @@ def test_callable_source(server: LocalHTTPServer, make_source: Any) -> None:
     assert body == {"method": "GET", "path": "/weather/oslo", "query": {"units": "metric"}}
 
 
+def test_an_async_source_function_is_awaited(server: LocalHTTPServer, make_source: Any) -> None:
+    server.route("GET", "/weather/oslo", echo)
+
+    async def url(city: str) -> str:
+        return f"{server.url}/weather/{city}"
+
+    source = make_source(url)
+    (body,) = source.read({"city": "oslo"})
+    assert body["path"] == "/weather/oslo"
+
+
 def test_callable_source_with_kwargs_gets_everything(
     server: LocalHTTPServer, make_source: Any
 ) -> None:

@@ -147,7 +147,7 @@ class PipelineBuilder:
             >>> FlowBuilder().add_pipeline("p").with_connector("leters", items=[])
             Traceback (most recent call last):
             ...
-            weirflow._errors.InvalidArgumentError: pipeline 'p', stage 'p.connector': with_connector('leters'): unknown connector kind 'leters' (did you mean 'letters'?); use one of 'http', 'mqtt', 'letters', 'stream', or a Source object with with_source(...)
+            weirflow.InvalidArgumentError: pipeline 'p', stage 'p.connector': with_connector('leters'): unknown connector kind 'leters' (did you mean 'letters'?); use one of 'http', 'mqtt', 'letters', 'stream', or a Source object with with_source(...)
             >>> CONNECTORS.unregister("letters")
         """  # noqa: E501
         if connector == "stream":

@@ -108,7 +108,7 @@ def check_cron(expression: Any, where: str, timezone: str = "UTC") -> str:
         >>> check_cron("61 * * * *", "pipeline 'p': add_pipeline(cron=...)")
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'p': add_pipeline(cron=...): '61 * * * *': minute 61 is out of range 0-59
+        weirflow.ConfigError: pipeline 'p': add_pipeline(cron=...): '61 * * * *': minute 61 is out of range 0-59
     """  # noqa: E501
     if not isinstance(expression, str) or not expression.strip():
         raise ConfigError(
@@ -151,7 +151,7 @@ def check_timezone(value: Any, where: str) -> str:
         >>> check_timezone("Europe/Pari", "pipeline 'p': add_pipeline(timezone=...)")
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'p': add_pipeline(timezone=...): unknown time zone 'Europe/Pari' (did you mean 'Europe/Paris'?); give an IANA name such as 'UTC' or 'Europe/Paris'
+        weirflow.ConfigError: pipeline 'p': add_pipeline(timezone=...): unknown time zone 'Europe/Pari' (did you mean 'Europe/Paris'?); give an IANA name such as 'UTC' or 'Europe/Paris'
     """  # noqa: E501
     if isinstance(value, zoneinfo.ZoneInfo):
         value = value.key

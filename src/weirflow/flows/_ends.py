@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import tag_stage
 from .._interfaces import Delivery
 from ._dead_letters import DeadLetters, ItemFailure
-from ._stages import StageDef, tag_stage
+from ._stages import StageDef
 from ._tickets import CARRIER, TicketBook, Tracked
 
 logger = logging.getLogger("weirflow")

@@ -312,9 +312,7 @@ def run_and_wake(runner: PipelineRunner, waker: Waker, broker: Broker, ended: se
     try:
         runner.loop()
     except BaseException as error:  # a bug in a runner must still stop the flow
-        failure = PipelineFailed(runner.pipeline.name, None, error)
-        failure.__cause__ = error
-        runner.report(failure)
+        runner.report(PipelineFailed(runner.pipeline.name, None, error))
     finally:
         finish_streams(runner.pipeline, broker)
         ended.add(runner.pipeline.name)

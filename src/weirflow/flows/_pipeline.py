@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._api import Operators
-from .._errors import PipelineFailed
+from .._errors import PipelineFailed, stage_of, tag_stage
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
 from .._runtime.executors import executor_traits
@@ -36,7 +36,6 @@ from ._stages import (
     engine_stage,
     run_starts,
     stop_retrying,
-    tag_stage,
 )
 
 logger = logging.getLogger("weirflow")
@@ -207,10 +206,7 @@ class PipelineRunner:
     def _failure(self, error: BaseException) -> PipelineFailed:
         self.statistics.failures += 1
         self.statistics.last_error = f"{type(error).__name__}: {error}"
-        stage = getattr(error, "weirflow_stage", None)
-        failure = PipelineFailed(self.pipeline.name, stage, error)
-        failure.__cause__ = error
-        return failure
+        return PipelineFailed(self.pipeline.name, stage_of(error), error)
 
     def run_once(self) -> None:
         """One run of the stages on the engine; returns early if :meth:`cancel` is called."""

@@ -248,9 +248,7 @@ def _collect_until_closed(
                 if not child.done and not stop.is_set():
                     child.process.join(5)
                     died = WorkerDied(f"pipeline {child.name}", child.process.exitcode)
-                    failure = PipelineFailed(child.name, None, died)
-                    failure.__cause__ = died
-                    failures.append(failure)
+                    failures.append(PipelineFailed(child.name, None, died))
                     stop.set()
                 waker.wake()
                 continue
@@ -260,9 +258,7 @@ def _collect_until_closed(
             if kind == "failure":
                 stage, error_payload = payload
                 error = _rebuild_exception(error_payload)
-                failure = PipelineFailed(child.name, stage, error)
-                failure.__cause__ = error
-                failures.append(failure)
+                failures.append(PipelineFailed(child.name, stage, error))
                 stop.set()
             elif kind == "last_error":
                 counters[child.name].last_error = payload
@@ -325,9 +321,7 @@ def _pipeline_main(
     try:
         runner.loop()
     except BaseException as error:
-        failure = PipelineFailed(pipeline.name, None, error)
-        failure.__cause__ = error
-        report(failure)
+        report(PipelineFailed(pipeline.name, None, error))
     finally:
         finish_streams(pipeline, broker)
         send("done", None)

@@ -12,7 +12,6 @@ the previous stage's output as the first argument (when the function takes one),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import threading
@@ -23,7 +22,7 @@ from types import CoroutineType
 from typing import Any, Literal
 
 from .._await import collect, run_awaitable
-from .._errors import ConfigError
+from .._errors import ConfigError, tag_stage
 from .._interfaces import Sender, Source, Storage
 from .._retry import NO_RETRY, Retry
 from .._runtime._channel import Cancelled
@@ -323,13 +322,6 @@ class StageCall:
                 )
             return result or {}
         return _as_items(result)
-
-
-def tag_stage(error: BaseException, stage: str) -> None:
-    """Remember on the exception which stage raised it (kept when it is pickled)."""
-    if not hasattr(error, "weirflow_stage"):
-        with contextlib.suppress(AttributeError):
-            error.weirflow_stage = stage  # type: ignore[attr-defined]
 
 
 def _awaitable(result: Any) -> bool:

@@ -97,7 +97,7 @@ def check_seconds(value: Any, where: str, field: str, *, positive: bool = False)
         >>> check_seconds(float("nan"), "pipeline 'p'", "add_pipeline(timedelta_seconds=...)")
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'p': add_pipeline(timedelta_seconds=...) must be a number of seconds >= 0 and at most 316224000 (ten years), got nan
+        weirflow.ConfigError: pipeline 'p': add_pipeline(timedelta_seconds=...) must be a number of seconds >= 0 and at most 316224000 (ten years), got nan
     """  # noqa: E501
     if (
         not _real(value)
@@ -138,7 +138,7 @@ def check_whole(
         ...             maximum=MAX_WORKERS)
         Traceback (most recent call last):
         ...
-        weirflow._errors.ConfigError: pipeline 'p', stage 'p.core_logic': workers must be a whole number from 1 to 1024, got 1180591620717411303424
+        weirflow.ConfigError: pipeline 'p', stage 'p.core_logic': workers must be a whole number from 1 to 1024, got 1180591620717411303424
     """  # noqa: E501
     whole = isinstance(value, int) and not isinstance(value, bool)
     if whole and value >= minimum and (maximum is None or value <= maximum):

@@ -9,20 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import WeirflowError
+from .._errors import PayloadError
 
 __all__ = ["PayloadError", "payload"]
 
 
-class PayloadError(WeirflowError, ValueError):
-    """An item cannot become what a sender sends: no such label, or not JSON-serialisable."""
-
-
-def payload(item: Any, label_to_send: str | None, where: str) -> Any:
+def payload(item: Any, label_to_send: str | None, where: str, pipeline: str | None = None) -> Any:
     """What to send for ``item``: ``item[label_to_send]``, or the whole item without a label.
 
     ``where`` names the pipeline and the sender in the error raised for an item that is not
-    a dict or lacks the label.
+    a dict or lacks the label; ``pipeline`` is the error's :attr:`~weirflow.PayloadError.pipeline`.
 
     Example:
         >>> payload({"summary": 7, "raw": [1, 2]}, "summary", "pipeline 'p'")
@@ -33,12 +29,14 @@ def payload(item: Any, label_to_send: str | None, where: str) -> Any:
     if not isinstance(item, Mapping):
         raise PayloadError(
             f"{where}: label_to_send={label_to_send!r} needs items that are dicts, "
-            f"got {type(item).__name__}: {short(item)}"
+            f"got {type(item).__name__}: {short(item)}",
+            pipeline,
         )
     if label_to_send not in item:
         keys = ", ".join(repr(key) for key in list(item)[:10]) or "no keys"
         raise PayloadError(
-            f"{where}: the item has no key {label_to_send!r} (label_to_send); it has {keys}"
+            f"{where}: the item has no key {label_to_send!r} (label_to_send); it has {keys}",
+            pipeline,
         )
     return item[label_to_send]
 

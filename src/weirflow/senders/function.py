@@ -68,7 +68,7 @@ class FunctionSender(Sender):
 
     def send(self, item: Any) -> None:
         """Call the function with the item (or its ``label_to_send`` value)."""
-        run_awaitable(self.function(payload(item, self.label_to_send, self._where)))
+        run_awaitable(self.function(payload(item, self.label_to_send, self._where, self.pipeline)))
 
     def __repr__(self) -> str:
         return f"FunctionSender({self._where})"

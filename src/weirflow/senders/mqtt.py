@@ -202,7 +202,7 @@ class MqttSender(Sender):
             PayloadError: the item lacks ``label_to_send`` or is not JSON-serialisable.
             MqttError: the publication failed (the message names the broker and topic).
         """
-        body = payload(item, self.label_to_send, self._where)
+        body = payload(item, self.label_to_send, self._where, self.pipeline)
         if isinstance(body, bytes | bytearray):  # raw bytes go as they are
             data = bytes(body)
         else:
@@ -210,7 +210,8 @@ class MqttSender(Sender):
                 text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise PayloadError(
-                    f"{self._where}: cannot publish {type(body).__name__} as JSON ({error})"
+                    f"{self._where}: cannot publish {type(body).__name__} as JSON ({error})",
+                    self.pipeline,
                 ) from error
             data = text.encode()
         attempts = self.retries + 1

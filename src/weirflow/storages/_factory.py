@@ -63,7 +63,7 @@ def create_storage(
         >>> create_storage("jsonn", pipeline="readings")
         Traceback (most recent call last):
         ...
-        weirflow._errors.InvalidArgumentError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' (did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
+        weirflow.InvalidArgumentError: pipeline 'readings': with_storage('jsonn'): unknown storage kind 'jsonn' (did you mean 'json'?); use one of 'json', 'jsonl', 'csv', 'sql', a Storage object or a function
     """  # noqa: E501
     if not isinstance(pipeline, str) or not pipeline:
         raise ConfigError(f"create_storage: pipeline must be a non-empty str, got {pipeline!r}")

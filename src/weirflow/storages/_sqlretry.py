@@ -14,11 +14,9 @@ masked, with the last database error as ``__cause__``.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from .._errors import WeirflowError
 from .._redact import redact_text, redact_urls_in
 
 MAX_BACKOFF = 10.0
@@ -30,47 +28,6 @@ _PERMANENT = (
     "does not exist",  # database "x" / role "x" does not exist
     "no pg_hba.conf entry",
 )
-
-
-class DatabaseUnavailableError(WeirflowError):
-    """A ``sql`` storage could not reach its database, even after its retries.
-
-    The last database error is the ``__cause__``. The message and :attr:`url` never show the
-    password. Nothing of the failed call was committed, except when the connection broke
-    while the database was committing it (the message says so): only then may the rows be
-    there, and a storage with ``upsert_on`` makes saving them again harmless.
-
-    Attributes:
-        pipeline: the pipeline whose storage failed (``None`` for a storage made directly).
-        table: the table's name.
-        url: the database URL, password masked.
-        attempts: how many times the call was tried.
-
-    Example:
-        >>> error = DatabaseUnavailableError(
-        ...     "database unreachable", "weather", "readings", "postgresql://app:***@db/prod", 6
-        ... )
-        >>> error.pipeline, error.table, error.attempts
-        ('weather', 'readings', 6)
-        >>> import pickle; str(pickle.loads(pickle.dumps(error)))
-        'database unreachable'
-    """
-
-    def __init__(
-        self, message: str, pipeline: str | None, table: str, url: str, attempts: int
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pipeline = pipeline
-        self.table = table
-        self.url = url
-        self.attempts = attempts
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            type(self),
-            (self.message, self.pipeline, self.table, self.url, self.attempts),
-        )
 
 
 def is_connection_error(error: BaseException) -> bool:

@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Engine, Insert, Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
-from .._errors import ConfigError, WeirflowError
+from .._errors import ConfigError, DatabaseUnavailableError, WeirflowError
 from .._interfaces import Storage
 from . import _sqltable
 from ._options import (
@@ -44,7 +44,6 @@ from ._options import (
 from ._preprocess import Preprocessing, check_preprocessing
 from ._sqlengine import check_url, is_sqlite, is_sqlite_memory, make_engine, masked
 from ._sqlretry import (
-    DatabaseUnavailableError,
     backoff_delay,
     cannot_connect,
     describe,

@@ -13,7 +13,8 @@ No extra to install: httpx is a dependency of weirflow. What lives here:
   (``_options.py``); every answer bounded, its body (decoded) by ``max_body_bytes`` (100 MiB; a
   gzip bomb stops at the limit) and the whole request, retries included, by
   ``deadline_seconds`` (``5 * timeout``), see ``_body.py``.
-- The errors (``_errors.py``), all under :class:`HttpRequestError`: one line naming the
+- The errors (defined in :mod:`weirflow._errors`, re-exported here), all under
+  :class:`HttpRequestError`: one line naming the
   pipeline, the method and the URL with its credentials masked (:mod:`weirflow._redact`;
   ``redact=[...]`` adds names and path patterns); the httpx exception is their ``__cause__``
   and its traceback goes to DEBUG (``_failures.py``).
@@ -31,10 +32,10 @@ Example:
 
 from __future__ import annotations
 
-from ._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
-from ._errors import HttpDeadlineError as HttpDeadlineError
-from ._errors import HttpDecodeError as HttpDecodeError
-from ._errors import HttpRequestError as HttpRequestError
+from ..._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
+from ..._errors import HttpDeadlineError as HttpDeadlineError
+from ..._errors import HttpDecodeError as HttpDecodeError
+from ..._errors import HttpRequestError as HttpRequestError
 from ._options import METHODS as METHODS
 from ._options import Site as Site
 from ._requester import Requester as Requester

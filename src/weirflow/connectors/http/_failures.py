@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from ..._errors import HttpBodyTooLargeError, HttpDeadlineError, HttpDecodeError, HttpRequestError
 from ..._redact import (
     Redaction,
     is_secret_header,
@@ -25,7 +26,6 @@ from ..._redact import (
     redact_text,
     redact_urls_in,
 )
-from ._errors import HttpBodyTooLargeError, HttpDeadlineError, HttpDecodeError, HttpRequestError
 from ._options import Site
 
 logger = logging.getLogger("weirflow.http")

@@ -137,7 +137,7 @@ class HttpSender(Sender):
             PayloadError: the item lacks ``label_to_send`` or is not JSON-serialisable.
             HttpRequestError: the request failed or the answer was not 2xx.
         """
-        body = payload(item, self.label_to_send, self._where)
+        body = payload(item, self.label_to_send, self._where, self.pipeline)
         if isinstance(body, bytes | bytearray):  # raw bytes go as they are
             content, content_type = bytes(body), "application/octet-stream"
         else:
@@ -145,12 +145,15 @@ class HttpSender(Sender):
                 text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise PayloadError(
-                    f"{self._where}: cannot send {type(body).__name__} as JSON ({error})"
+                    f"{self._where}: cannot send {type(body).__name__} as JSON ({error})",
+                    self.pipeline,
                 ) from error
             try:
                 content = text.encode()
             except UnicodeEncodeError:
-                raise PayloadError(unencodable_text(body, self._where, "send it")) from None
+                raise PayloadError(
+                    unencodable_text(body, self._where, "send it"), self.pipeline
+                ) from None
             content_type = "application/json"
         headers = self.headers if self._typed else {**self.headers, "content-type": content_type}
         self._http.request(

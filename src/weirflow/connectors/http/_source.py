@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from ..._errors import InvalidArgumentError
+from ..._await import run_awaitable
+from ..._errors import HttpDecodeError, InvalidArgumentError
 from ..._redact import redact_text, redact_url
 from ..._retry import Retry
 from ..._runtime._inject import Signature, signature_of
 from ...abc import Source
-from ._errors import HttpDecodeError
 from ._failures import request_secrets
 from ._options import (
     DECODES,
@@ -217,7 +217,7 @@ class HttpSource(Source):
                 f"{', '.join(missing)}, but the configuration gave "
                 f"{', '.join(sorted(given)) or 'nothing'}"
             )
-        url = self._function(**self._signature.select(given))
+        url = run_awaitable(self._function(**self._signature.select(given)))  # async: awaited
         for name in self._signature.names:  # what the function named is not sent again
             given.pop(name, None)
         if not isinstance(url, str):
