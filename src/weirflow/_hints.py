@@ -106,11 +106,16 @@ def shorten_quotes(message: str, limit: int = 100) -> str:
 
     For messages made elsewhere that quote a value in full (a 2,000-character URL).
 
+    A quote opens only where no letter or digit stands before it and closes only where none
+    follows, so the closing quote of a short name is never taken for the opening of a long one.
+
     Example:
         >>> shorten_quotes("got '" + "x" * 500 + "'", limit=10)
         "got 'xxxxxxxxxx…' (500 characters)"
+        >>> shorten_quotes("stage 'p.s': timeout, got '" + "5" * 500 + "'", limit=10)
+        "stage 'p.s': timeout, got '5555555555…' (500 characters)"
     """
-    pattern = re.compile(r"(['\"])([^'\"\n]{" + str(limit + 1) + r",})\1")
+    pattern = re.compile(r"(?<!\w)(['\"])([^'\"\n]{" + str(limit + 1) + r",})\1(?!\w)")
 
     def cut(match: re.Match[str]) -> str:
         quote, text = match.group(1), match.group(2)

@@ -293,6 +293,17 @@ def test_timedelta_minutes_must_be_a_number_and_is_never_echoed_in_full(value: A
     assert len(message) < 250
 
 
+@pytest.mark.parametrize("option", ["timeout", "backoff", "deadline_seconds", "retries"])
+def test_a_huge_http_option_value_is_never_echoed_in_full(option: str) -> None:
+    huge = "5" * 1000
+    message = error_of(
+        lambda: pipeline().with_http_connector(source="http://localhost:1/x", **{option: huge})
+    )
+    assert f"with_http_connector({option}=...)" in message
+    assert huge not in message
+    assert len(message) < 300
+
+
 @pytest.mark.parametrize("value", ["false", "", 0, None])
 def test_use_threads_must_be_a_bool(value: Any) -> None:
     message = error_of(lambda: FlowBuilder(use_threads=value))

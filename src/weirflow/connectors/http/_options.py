@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 import httpx
 
 from ..._errors import InvalidArgumentError
+from ..._hints import shown
 from ..._redact import redact_url
 from ..._retry import Retry
 
@@ -121,7 +122,7 @@ def check_seconds(value: Any, site: Site, field: str, *, zero: bool = False) -> 
     ):
         raise InvalidArgumentError(
             f"{site.field(field)}: give a number of seconds {'>=' if zero else '>'} 0 and at "
-            f"most {MAX_SECONDS} (ten years), got {value!r}"
+            f"most {MAX_SECONDS} (ten years), got {shown(value)}"
         )
     return float(value)
 
@@ -131,7 +132,7 @@ def check_max_body_bytes(value: Any, site: Site) -> int | None:
     if value is not None and (not _whole(value) or value < 1):
         raise InvalidArgumentError(
             f"{site.field('max_body_bytes')}: give a whole number of bytes >= 1 (or None "
-            f"for no limit), got {value!r}"
+            f"for no limit), got {shown(value)}"
         )
     return int(value) if value is not None else None
 
@@ -161,7 +162,7 @@ def retry_policy(retries: Any, backoff: Any, site: Site) -> Retry:
     if not _whole(retries) or not 0 <= retries <= MAX_RETRIES:
         raise InvalidArgumentError(
             f"{site.field('retries')}: give a whole number >= 0 and at most {MAX_RETRIES}, or "
-            f"a weirflow.Retry(attempts=..., backoff=..., cap=...), got {retries!r}"
+            f"a weirflow.Retry(attempts=..., backoff=..., cap=...), got {shown(retries)}"
         )
     wait = check_seconds(backoff, site, "backoff", zero=True)
     return Retry(attempts=retries + 1, backoff=wait, cap=max(BACKOFF_CAP, wait))
