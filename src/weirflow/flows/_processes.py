@@ -4,13 +4,13 @@ The parent sends each process its pipeline (cloudpickle: lambdas and closures wo
 directory (storages are made lazily in each process) and the flow's stream broker
 (multiprocessing queues), and keeps two pipes to it. On the *results* pipe the process reports
 failures (pickled, with the original traceback as the cause), its log records (handled by the
-parent's handlers, ``_proclog.py``), its last error and "done"; a pipe that closes without
-"done" means the process died, which fails the flow. Its counters live in shared memory, so
-:meth:`~weirflow.flows.Flow.statistics` is live and stays true even for a process that was
-killed. The *stop* pipe is how the parent says stop: ``"graceful"`` (no new runs,
-continuous sources closed, the run in progress may finish: 5 s after a signal, half a second at
-the time limit) or ``"cancel"`` (the run in progress
-is cancelled); a parent that dies closes it, which cancels too.
+parent's handlers, ``weirflow/_logforward.py``), its last error and "done"; a pipe that closes
+without "done" means the process died, which fails the flow. Its counters live in shared memory,
+so :meth:`~weirflow.flows.Flow.statistics` is live and stays true even for a process that was
+killed. The *stop* pipe is how the parent says stop: ``"graceful"`` (no new runs, continuous
+sources closed, the run in progress may finish: 5 s after a signal, half a second at the time
+limit) or ``"cancel"`` (the run in progress is cancelled); a parent that dies closes it, which
+cancels too.
 
 Pipeline processes are spawned (see :func:`_pipeline_context`) and each leads a session of its
 own: Ctrl-C and ``systemd``'s stop signal the flow's process group, and only the parent, which
@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from .._errors import PipelineFailed, WorkerDied
+from .._logforward import forward_logging, handle_forwarded, logging_levels
 from .._runtime._pickling import dumps_by_value
 from .._runtime.executors.process import (
     _context,
@@ -54,7 +55,6 @@ from ._flow import (
 )
 from ._lazy import close_all
 from ._pipeline import PipelineStatistics
-from ._proclog import forward_logging, handle_forwarded, logging_levels
 from ._schedule import SystemClock
 from ._signals import Waker, handling_signals, kill_group, signals_held
 from ._stages import StorageDirectory

@@ -18,12 +18,14 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import signal
+import threading
 import traceback
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from typing import Any
 
 from ..._errors import RemoteError, SerializationError
+from ..._logforward import forward_logging
 from .._batch import Batch
 from .._channel import Cancelled, Channel
 from .._ports import Mapper
@@ -137,12 +139,18 @@ def _worker_main(
     receive: Connection,
     send_conn: Connection,
     active: _SharedCounter,
+    levels: dict[str, int],
 ) -> None:
-    """Entry point of a worker process."""
+    """Entry point of a worker process; its log records go to the parent's handlers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sending = threading.Lock()  # log records may come from helper threads (timeouts)
 
     def send(message: Any) -> None:
-        send_conn.send_bytes(pickle.dumps(message, _PROTOCOL))
+        data = pickle.dumps(message, _PROTOCOL)
+        with sending:
+            send_conn.send_bytes(data)
+
+    forward_logging(lambda tag, fields: send((tag, fields)), levels)
 
     try:
         spec: StageSpec = pickle.loads(spec_bytes)

@@ -43,6 +43,7 @@ from multiprocessing.context import BaseContext
 from typing import ClassVar
 
 from ..._errors import SerializationError, WorkerDied
+from ..._logforward import handle_forwarded, logging_levels
 from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
@@ -214,6 +215,8 @@ class _Worker:
                         out.put_blocking(batch, self._use_reserved(reserved_need(batch)))
                     except Cancelled:
                         discarding = True
+                elif tag == "log":
+                    handle_forwarded(payload)
                 elif tag == "error":
                     self.executor.report(_rebuild_exception(payload))
                 elif tag == "done":
@@ -303,13 +306,14 @@ class ProcessExecutor:
             ) from error
         active = _SharedCounter(context, spec.workers)
         self._counters.append(active)  # alive until the workers are joined
+        levels = logging_levels()  # the workers log at this process's levels, through it
         for index in range(spec.workers):
             out = BlockingOutput(targets)  # its collector's: a producer of each target
             child_receive, to_child = context.Pipe(duplex=False)
             from_child, child_send = context.Pipe(duplex=False)
             process = context.Process(  # type: ignore[attr-defined]
                 target=_worker_main,
-                args=(spec_bytes, index, track_order, child_receive, child_send, active),
+                args=(spec_bytes, index, track_order, child_receive, child_send, active, levels),
                 name=f"weirflow {spec.name}[{index}]",
                 daemon=True,
             )

@@ -1,11 +1,12 @@
-"""Log records of pipeline processes, handled by the parent's handlers.
+"""Log records of child processes, handled by the parent's handlers.
 
-A pipeline process (``use_threads=False``) sends each log record to its parent over the results
-pipe (:class:`ForwardingHandler`, on the process's root logger, the only handler there); the
-parent hands it to the logger of the same name (:func:`handle_forwarded`), so its handlers,
-formats, filters and levels apply as for a record of its own. The process's loggers get the
-parent's levels when it starts (:func:`logging_levels`, :func:`forward_logging`), so a record
-the parent would drop is not even made, and ``DEBUG`` records reach the parent when it wants them.
+A child process (a pipeline process of a ``use_threads=False`` flow, or a stage's worker
+process) sends each log record to its parent over the pipe it already has
+(:class:`ForwardingHandler`, on the process's root logger, the only handler there); the parent
+hands it to the logger of the same name (:func:`handle_forwarded`), so its handlers, formats,
+filters and levels apply as for a record of its own. The child's loggers get the parent's levels
+when it starts (:func:`logging_levels`, :func:`forward_logging`), so a record the parent would
+drop is not even made, and ``DEBUG`` records reach the parent when it wants them.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def portable(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def forward_logging(send: Callable[[str, Any], None], levels: dict[str, int]) -> None:
-    """In a pipeline process: every record goes to the parent, at the parent's levels."""
+    """In a child process: every record goes to the parent, at the parent's levels."""
     root = logging.getLogger()
     for logger in [root, *logging.Logger.manager.loggerDict.values()]:
         if isinstance(logger, logging.Logger):
@@ -71,7 +72,7 @@ def forward_logging(send: Callable[[str, Any], None], levels: dict[str, int]) ->
 
 
 def handle_forwarded(fields: dict[str, Any]) -> None:
-    """In the parent: handle a pipeline process's record as if it were made here."""
+    """In the parent: handle a child process's record as if it were made here."""
     record = logging.makeLogRecord(fields)
     logger = logging.getLogger(record.name if record.name != "root" else None)
     if logger.isEnabledFor(record.levelno):
