@@ -213,20 +213,16 @@ class _Handoff:
         yield self
 
 
-class HandoffOutput:
-    """Suspends the worker coroutine and hands the batch to whoever drives it.
+class UnreservedOutput:
+    """An output with no room to reserve: whatever takes its batches bounds the work ahead.
 
-    The consumer is pulling whenever the worker runs, so "starving" says nothing here; iterables
-    are chunked by the ramp and the age limit of a pulled :class:`Emitter` instead.
+    The base of outputs whose batches are taken by a consumer that is always pulling (a handoff)
+    or that reserves room downstream itself (a worker process's parent).
     """
 
-    max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
     eager = False
-    bounded = False  # the consumer pulls each batch: nothing is computed ahead of it
+    bounded = False
     shared: tuple[Channel, Mapper] | None = None
-
-    def __init__(self, capacity: int = 0) -> None:
-        self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
 
     def starving(self) -> bool:
         return False
@@ -239,6 +235,20 @@ class HandoffOutput:
 
     def settle(self) -> None:
         pass
+
+
+class HandoffOutput(UnreservedOutput):
+    """Suspends the worker coroutine and hands the batch to whoever drives it.
+
+    The consumer is pulling whenever the worker runs, so "starving" says nothing here; iterables
+    are chunked by the ramp and the age limit of a pulled :class:`Emitter` instead. Nothing is
+    computed ahead of the consumer: it pulls each batch.
+    """
+
+    max_chunk_age: float | None = PULLED_CHUNK_AGE_SECONDS
+
+    def __init__(self, capacity: int = 0) -> None:
+        self.limit = min(capacity, MAX_BATCH) if capacity > 0 else MAX_BATCH
 
     async def put(self, batch: Batch) -> None:
         await _Handoff(batch)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -27,8 +26,8 @@ from typing import Any
 from ..._errors import RemoteError, SerializationError
 from ..._logforward import forward_logging
 from .._batch import Batch
-from .._channel import Cancelled, Channel
-from .._ports import Mapper
+from .._channel import Cancelled
+from .._ports import UnreservedOutput
 from .._spec import StageSpec
 from .._tracebacks import trim_to_user_code
 from .._worker import StageRuntime, drive_blocking, run_worker
@@ -94,30 +93,19 @@ class _ChildInput:
         self._receive.close()
 
 
-class _ChildOutput:
-    """The worker's output: sends result batches to the parent."""
+class _ChildOutput(UnreservedOutput):
+    """The worker's output: sends result batches to the parent.
+
+    Not eager (each send pickles: results leave in chunks) and reserving nothing: the parent's
+    feeder reserves room downstream before it sends the worker a batch.
+    """
 
     limit = PROCESS_MAX_BATCH
     max_chunk_age: float | None = None
-    eager = False  # each send pickles: results leave in chunks
-    bounded = False  # the parent's feeder reserves room downstream before sending a batch
-    shared: tuple[Channel, Mapper] | None = None
 
     def __init__(self, send: Callable[[Any], None], stage: str) -> None:
         self._send = send
         self._stage = stage
-
-    def starving(self) -> bool:
-        return False
-
-    def room(self) -> float:
-        return math.inf
-
-    async def reserve(self, n: int) -> None:
-        pass
-
-    def settle(self) -> None:
-        pass
 
     async def put(self, batch: Batch) -> None:
         try:
