@@ -10,7 +10,6 @@ sender modules out of an import circle with their package.
 
 from __future__ import annotations
 
-import ast
 import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import pytest
 
-import weirflow
 from weirflow import (
     ConfigError,
     FlowBuilder,
@@ -33,6 +31,8 @@ from weirflow.connectors.mqtt import MqttSource
 from weirflow.flows import PipelineBuilder
 from weirflow.flows._streams import StreamSource
 from weirflow.testing import ListSender, ListSource, ListStorage
+
+from ..import_graph import circles
 
 # -- factories a user would write (module level: they travel to processes by reference) ------
 
@@ -277,67 +277,6 @@ def test_with_http_connector_passes_what_it_lacked_before() -> None:
 
 
 # -- no import circle through the registries ------------------------------------------------------
-
-PACKAGE = Path(weirflow.__file__).parent
-
-
-def module_of(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path, modules: set[str]) -> set[str]:
-    """What ``path`` imports, anywhere in it (function bodies included), within weirflow."""
-    name = module_of(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package
-            for _ in range(node.level - 1):
-                base = base.rpartition(".")[0]
-            target = f"{base}.{node.module}" if node.level and node.module else node.module
-            target = target if node.level == 0 or node.module else base
-            for alias in node.names:
-                submodule = f"{target}.{alias.name}"
-                found.add(submodule if submodule in modules else str(target))
-    return {module for module in found if module in modules and module != name}
-
-
-def circles() -> list[set[str]]:
-    """The strongly connected groups of the import graph (Tarjan), those of two or more."""
-    paths = {module_of(path): path for path in PACKAGE.rglob("*.py")}
-    graph = {name: imports(path, set(paths)) for name, path in paths.items()}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    groups: list[set[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for other in graph[node]:
-            if other not in index:
-                visit(other)
-                low[node] = min(low[node], low[other])
-            elif other in stack:
-                low[node] = min(low[node], index[other])
-        if low[node] == index[node]:
-            group = set()
-            while True:
-                member = stack.pop()
-                group.add(member)
-                if member == node:
-                    break
-            if len(group) > 1:
-                groups.append(group)
-
-    for node in graph:
-        if node not in index:
-            visit(node)
-    return groups
 
 
 def test_no_import_circle_through_the_registries_or_the_extension_packages() -> None:

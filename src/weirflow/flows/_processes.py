@@ -44,7 +44,13 @@ from .._runtime.executors.process import (
     end_process,
 )
 from .._threads import make_thread, start_thread
-from ._flow import (
+from ._lazy import close_all
+from ._pipeline import PipelineStatistics
+from ._schedule import SystemClock
+from ._signals import Waker, handling_signals, kill_group, signals_held
+from ._stages import StorageDirectory
+from ._streams import ProcessBroker, register_broker, unregister_broker
+from ._supervise import (
     STOP_JOIN_SECONDS,
     SupervisedRunner,
     close_continuous_sources,
@@ -53,12 +59,6 @@ from ._flow import (
     raise_failures,
     supervise,
 )
-from ._lazy import close_all
-from ._pipeline import PipelineStatistics
-from ._schedule import SystemClock
-from ._signals import Waker, handling_signals, kill_group, signals_held
-from ._stages import StorageDirectory
-from ._streams import ProcessBroker, register_broker, unregister_broker
 
 if TYPE_CHECKING:
     from ._flow import Flow
