@@ -10,8 +10,9 @@ from .import_graph import circles, graph
 
 # From the top down; a module may import its own layer and the ones below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("weirflow", "weirflow.__main__", "weirflow.cli", "weirflow._load"),
+    ("weirflow", "weirflow.__main__", "weirflow.cli", "weirflow._load", "weirflow._runcli"),
     ("weirflow.testing", "weirflow.testing_http", "weirflow.testing_servers"),
+    ("weirflow.observe",),
     ("weirflow.flows",),
     ("weirflow.connectors", "weirflow.storages", "weirflow.senders"),
     ("weirflow.abc", "weirflow._interfaces", "weirflow._registry"),

@@ -51,6 +51,7 @@ from ._stage import Stage as Stage
 from ._version import __version__ as __version__
 from .flows import Flow as Flow
 from .flows import FlowBuilder as FlowBuilder
+from .observe import progress as progress
 
 __all__ = [
     "ConfigError",
@@ -85,6 +86,7 @@ __all__ = [
     "WorkerInfo",
     "__version__",
     "process",
+    "progress",
     "register_connector",
     "register_sender",
     "register_storage",

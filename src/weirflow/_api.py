@@ -9,6 +9,7 @@ line that made them rather than inside a worker.
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast, overload
 
@@ -505,14 +506,18 @@ class Operators:
         maxsize: int = 0,
         on_start: Hook = None,
         on_done: Hook = None,
+        pipeline: str | None = None,
     ) -> Stage[Any]:
-        """A transform stage with a name of the caller's choosing (used by pipelines)."""
+        """A transform stage with a name of the caller's choosing (used by pipelines, which
+        give their name as ``pipeline``: the stage's log records carry it)."""
         op_name = operation.name
         result = self._transform(
             operation, op_name, stage, workers, maxsize, 0, on_start, on_done, name=name
         )
         assert isinstance(result, Stage)
-        return result
+        if pipeline is None:
+            return result
+        return Stage(replace(result.spec, pipeline=pipeline))
 
     def _to_spec(self, stage: Any, maxsize: int, consumer: str) -> StageSpec:
         if isinstance(stage, Stage):

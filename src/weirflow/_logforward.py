@@ -4,7 +4,8 @@ A child process (a pipeline process of a ``use_threads=False`` flow, or a stage'
 process) sends each log record to its parent over the pipe it already has
 (:class:`ForwardingHandler`, on the process's root logger, the only handler there); the parent
 hands it to the logger of the same name (:func:`handle_forwarded`), so its handlers, formats,
-filters and levels apply as for a record of its own. The child's loggers get the parent's levels
+filters and levels apply as for a record of its own; the pipeline and stage it came from travel
+with it (``record.pipeline``, ``record.stage``). The child's loggers get the parent's levels
 when it starts (:func:`logging_levels`, :func:`forward_logging`), so a record the parent would
 drop is not even made, and ``DEBUG`` records reach the parent when it wants them.
 """
@@ -15,6 +16,9 @@ import logging
 import pickle
 from collections.abc import Callable
 from typing import Any
+
+from ._logcontext import LogFields
+from ._redact import RedactingFilter
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -29,11 +33,18 @@ def logging_levels() -> dict[str, int]:
 
 
 class ForwardingHandler(logging.Handler):
-    """Sends each record, made picklable, through ``send("log", fields)``."""
+    """Sends each record, made picklable, through ``send("log", fields)``.
+
+    Before it goes, a record gets its ``pipeline`` and ``stage`` (:class:`LogFields`, from the
+    child's context: the parent would not know them) and its credentials masked
+    (:class:`RedactingFilter`, with the secrets of the request in progress on the child's thread).
+    """
 
     def __init__(self, send: Callable[[str, Any], None]) -> None:
         super().__init__()
         self._send = send
+        self.addFilter(LogFields())
+        self.addFilter(RedactingFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

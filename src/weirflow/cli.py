@@ -23,10 +23,13 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ._errors import ConfigError, LoadError, PipelineFailed, ServiceConfigError, WeirflowError
 from ._load import load_service
+from ._runcli import add_arguments as add_run_arguments
+from ._runcli import install_logging, observing
 from ._version import __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -67,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         ", else run until done or stopped)",
     )
     run.add_argument("--log-level", type=_level, default="INFO", help="logging level (INFO)")
+    add_run_arguments(run)
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     check.add_argument(
@@ -88,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
-    handler = _log_handler("WARNING" if arguments.command == "check" else arguments.log_level)
+    handler = install_logging(
+        "WARNING" if arguments.command == "check" else arguments.log_level,
+        getattr(arguments, "log_format", "text"),
+    )
     try:
         try:
             service = load_service(arguments.service)
@@ -101,21 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "check":
             return _check(service.flow, arguments.connect)
         seconds = arguments.execution_seconds or service.execution_seconds
-        return _run(service.flow, seconds)
+        return _run(service.flow, seconds, observing(service.flow, arguments, handler))
     finally:
         logging.getLogger("weirflow").removeHandler(handler)
-
-
-def _log_handler(level: str) -> logging.Handler:
-    from ._redact import RedactingFilter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    logger = logging.getLogger("weirflow")
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    return handler
 
 
 def _check(flow: Any, connect: bool) -> int:
@@ -149,13 +144,14 @@ def _log_failures(logger: logging.Logger, error: BaseException) -> None:
             logger.error("traceback of %s", failure, exc_info=failure)
 
 
-def _run(flow: Any, execution_seconds: float | None) -> int:
+def _run(flow: Any, execution_seconds: float | None, observed: AbstractContextManager[Any]) -> int:
     from .flows._signals import keep_handlers_after_a_signal
 
     logger = logging.getLogger("weirflow")
     keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
     try:
-        flow.launch_flow(execution_seconds=execution_seconds)
+        with observed:  # progress lines end before the summary is printed
+            flow.launch_flow(execution_seconds=execution_seconds)
     except ConfigError as error:
         print(f"weirflow: configuration error: {error}", file=sys.stderr)
         return 2

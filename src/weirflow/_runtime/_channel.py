@@ -117,6 +117,7 @@ class Channel:
         self.getters = self._getters  # read by producers: a consumer is waiting when non-empty
         self._cancelled = False
         self.mapper = mapper
+        self.taken = 0  # elements handed to consumers so far (read without the lock: a hint)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -136,6 +137,11 @@ class Channel:
 
     def __len__(self) -> int:
         return self._count + len(self._marks)
+
+    def occupied(self) -> float:
+        """How much of the capacity is in use (queued, reserved, held): a hint, read without
+        the lock; equal to :attr:`capacity` while producers wait for room."""
+        return self._count + len(self._marks) + self._reserved + self._held
 
     def room(self) -> float:
         """How many elements could be put or reserved now (a hint: read without the lock)."""
@@ -321,6 +327,7 @@ class Channel:
             elif self._pending:
                 batch = self._steal(limit, share)
             if batch is not None:
+                self.taken += len(batch.values)
                 if hold and batch.values:
                     self._held = len(batch.values) - 1
                 return batch, None

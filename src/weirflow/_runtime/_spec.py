@@ -43,6 +43,7 @@ class StageSpec:
     on_start_signature: Signature | None = None
     on_done_signature: Signature | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    pipeline: str | None = None  # the flow's pipeline it runs for: its workers' log records say so
 
     @property
     def is_push(self) -> bool:

@@ -153,6 +153,14 @@ class Run:
                 ", ".join(left),
             )
 
+    def queues(self) -> list[tuple[StageSpec, Channel]]:
+        """Each stage with workers of its own and its input channel, sources first.
+
+        Read-only and cheap (for progress displays): the stages are known once iteration has
+        started; call it from the consuming thread.
+        """
+        return [(n.spec, n.input) for n in list(self._nodes.values()) if n.input is not None]
+
     # -- building ---------------------------------------------------------------------------
 
     def batches(self, maxsize: int) -> Iterator[Batch]:

@@ -16,12 +16,14 @@ operation, and always finish with ``on_done`` and an end-of-stream for the outpu
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from time import perf_counter
 from typing import Any, Protocol
 
+from .._logcontext import set_log_context
 from ._batch import Batch
 from ._channel import Cancelled
 from ._emit import Emitter, top_level
@@ -84,6 +86,7 @@ async def run_worker(runtime: StageRuntime, index: int, inp: InputPort, out: Out
     operation = spec.operation
     assert operation is not None
     info = WorkerInfo(index)
+    set_log_context(spec.pipeline, spec.name)  # this worker's context: its thread, task, process
     try:
         try:
             resources = await _maybe_await(_call_hook(spec.on_start, spec, {"worker_info": info}))
@@ -213,28 +216,30 @@ class PulledWorker(Iterator[Batch]):
     """Steps a worker coroutine with a :class:`HandoffOutput`, yielding each batch it emits.
 
     Closing it (or dropping it) closes the coroutine, which runs the worker's ``finally``
-    blocks (``on_done``) in the closing thread.
+    blocks (``on_done``) in the closing thread. The coroutine runs in a context of its own (as
+    an asyncio task does), so what it sets there (the stage its log records name) stays its own.
     """
 
     def __init__(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self._coroutine = coroutine
+        self._context = contextvars.copy_context()
 
     def __next__(self) -> Batch:
         try:
-            handoff = self._coroutine.send(None)
+            handoff = self._context.run(self._coroutine.send, None)
         except BaseException:
-            self._coroutine.close()
+            self.close()
             raise
         if not isinstance(handoff, _Handoff):
-            self._coroutine.close()
+            self.close()
             raise RuntimeError("a sync worker tried to wait on an event loop")
         return handoff.batch
 
     def close(self) -> None:
-        self._coroutine.close()
+        self._context.run(self._coroutine.close)
 
     def __del__(self) -> None:
-        self._coroutine.close()
+        self.close()
 
 
 def drive_pull(coroutine: Coroutine[Any, Any, None]) -> Iterator[Batch]:
@@ -244,6 +249,7 @@ def drive_pull(coroutine: Coroutine[Any, Any, None]) -> Iterator[Batch]:
 
 async def run_source(spec: StageSpec, out: OutputPort) -> None:
     """Emit a source's items as batches of top-level elements."""
+    set_log_context(spec.pipeline, spec.name)
     try:
         emitter = emitter_for(out)
         iterable = spec.iterable

@@ -27,6 +27,7 @@ from typing import Any
 
 from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
+from .._runtime._supervisor import Run
 from .._threads import make_thread
 from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineStatistics
@@ -37,6 +38,7 @@ from ._stages import StorageDirectory
 from ._streams import ThreadBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
+    Observer,
     SupervisedRunner,
     close_continuous_sources,
     grace_seconds,
@@ -71,6 +73,8 @@ class Flow:
         self._storages = dict(storages)
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
         self._statistics: dict[str, Callable[[], PipelineStatistics]] = {}
+        self._runs: dict[str, Callable[[], Run | None]] = {}
+        self.observers: list[Observer] = []
         self._waker = Waker()
         self._stop_asked = False
         self._launch_lock = threading.Lock()
@@ -93,6 +97,11 @@ class Flow:
         pipelines too: their one run lasts as long as the flow).
         """
         return {name: asdict(read()) for name, read in self._statistics.items()}
+
+    def live_runs(self) -> dict[str, Run | None]:
+        """The run in progress of each pipeline running in this process (a flow in threads;
+        empty for one in processes), for live displays: read it, do not drive it."""
+        return {name: read() for name, read in self._runs.items()}
 
     def close_resources(self) -> None:
         """Close this flow's connectors, storages and senders opened in this process."""
@@ -135,7 +144,7 @@ class Flow:
             self._stop_asked = False
             self._waker.drain()
             started = time.monotonic()
-            logger.info("%s", self._banner())
+            logger.info("%s", banner(self))
             if self.use_threads:
                 self._launch_in_threads(execution_seconds)
             else:
@@ -143,14 +152,6 @@ class Flow:
             logger.info("flow stopped after %.1fs", time.monotonic() - started)
         finally:
             self._launch_lock.release()
-
-    def _banner(self) -> str:
-        mode = "threads" if self.use_threads else "processes"
-        parts = [
-            f"{p.name} ({'continuous' if p.continuous else p.schedule.describe()})"
-            for p in self.pipelines
-        ]
-        return f"flow starting: {len(self.pipelines)} pipeline(s) in {mode}: {', '.join(parts)}"
 
     def _launch_in_threads(self, execution_seconds: float | None) -> None:
         stop = threading.Event()
@@ -175,6 +176,7 @@ class Flow:
             for pipeline in self.pipelines
         ]
         self._statistics = {r.pipeline.name: _reader(r.statistics) for r in runners}
+        self._runs = {r.pipeline.name: r.current for r in runners}
         ended: set[str] = set()  # marked before the wake-up: a thread may still be alive
         threads = [
             make_thread(
@@ -202,11 +204,33 @@ class Flow:
             for runner in runners:
                 runner.cancel()
             left = join_all(threads, STOP_JOIN_SECONDS)
+        self._runs = {}
         unregister_broker(self.flow_id)
         self.close_resources()
         if left:
             logger.warning("pipelines still busy in user code after stopping: %s", ", ".join(left))
         raise_failures(failures)
+
+
+def banner(flow: Flow, address: str | None = None) -> str:
+    """The line a launch starts with: the pipelines, their schedules, the status page.
+
+    Example:
+        >>> import weirflow as wf
+        >>> flow = wf.FlowBuilder().add_pipeline("numbers", 10).with_core_logic(print).build()
+        >>> banner(flow, address="127.0.0.1:8000")
+        'flow starting: 1 pipeline(s) in threads: numbers (every 10s); status page at http://127.0.0.1:8000/'
+    """  # noqa: E501
+    mode = "threads" if flow.use_threads else "processes"
+    parts = [
+        f"{p.name} ({'continuous' if p.continuous else p.schedule.describe()})"
+        for p in flow.pipelines
+    ]
+    line = f"flow starting: {len(flow.pipelines)} pipeline(s) in {mode}: {', '.join(parts)}"
+    if address:
+        url = address if "://" in address else f"http://{address}"
+        line += f"; status page at {url.rstrip('/')}/"
+    return line
 
 
 def _reader(statistics: PipelineStatistics) -> Callable[[], PipelineStatistics]:

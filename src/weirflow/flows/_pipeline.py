@@ -18,14 +18,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .._api import Operators
 from .._errors import PipelineFailed, stage_of, tag_stage
+from .._logcontext import set_log_context
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
 from .._runtime.executors import executor_traits
+from .._stage import Stage
 from ._dead_letters import DeadLetters
 from ._ends import NOT_AN_ITEM, Pending, PipelineEnd, SourceRead
 from ._lazy import Lazy
@@ -128,6 +130,7 @@ class PipelineRunner:
 
     def loop(self) -> None:
         pipeline, clock, stop = self.pipeline, self.clock, self.stop
+        set_log_context(pipeline.name, None)  # the runner's thread: its records name it
         next_start: float | None = pipeline.schedule.first(clock)
         restarts_in_a_row = 0
         while next_start is not None:
@@ -219,6 +222,9 @@ class PipelineRunner:
             first = stages[0]
             read = SourceRead(first, pipeline.name, self._pending)
             upstream = Operators(first.kind).from_iterable(read.items(), maxsize=first.maxsize)
+            # the read's log records name the pipeline and its source stage
+            where = {"name": f"{pipeline.name}.{first.label}", "pipeline": pipeline.name}
+            upstream = Stage(replace(upstream.spec, **where))
             stages = stages[1:]
         ending = run_starts(pipeline.name)
         try:
@@ -241,7 +247,11 @@ class PipelineRunner:
                 read.stop if read is not None else None,
             )
             upstream = Operators("thread").named(
-                Map(end), upstream, name=f"{pipeline.name}.end", on_done=end.done
+                Map(end),
+                upstream,
+                name=f"{pipeline.name}.end",
+                on_done=end.done,
+                pipeline=pipeline.name,
             )
         spec = upstream.spec if hasattr(upstream, "spec") else None
         if spec is None:

@@ -497,4 +497,5 @@ def engine_stage(
         maxsize=stage.maxsize,
         on_start=stage.on_start,
         on_done=stage.on_done,
+        pipeline=pipeline,
     )

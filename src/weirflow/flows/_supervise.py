@@ -2,7 +2,7 @@
 (``_processes.py``) share.
 
 The supervisor's wait (:func:`supervise`: until every pipeline is done, one failed, the time
-limit, a signal or :meth:`Flow.stop`), the runner that logs each finished scheduled run, the
+limit, a signal or :meth:`Flow.stop`; it wakes for the flow's observers too), the runner that logs each finished scheduled run, the
 grace periods, and the steps of a stop: finishing streams, closing continuous sources, joining
 runner threads and raising what failed.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .._errors import PipelineFailed
+from .._runtime._supervisor import Run
 from ._pipeline import Pipeline, PipelineRunner
 from ._signals import SignalStop, Waker
 from ._streams import Broker, StreamSender
@@ -34,24 +35,57 @@ def grace_seconds(reason: str) -> float:
 
 
 class SupervisedRunner(PipelineRunner):
-    """The runner a flow's supervisor uses: each finished scheduled run is one INFO line."""
+    """The runner a flow's supervisor uses: each finished scheduled run is one INFO line.
+
+    The line names the pipeline, the items that passed, the duration and the outcome
+    (``finished``, ``cut short`` by a stop, ``failed``: the failure itself is logged as the
+    pipeline's policy says), also as record fields (``items``, ``duration_seconds``,
+    ``outcome``) for JSON logs.
+    """
 
     def run_once(self) -> None:
         if self.pipeline.continuous:
             super().run_once()
             return
         runs, items, started = self.statistics.runs, self.statistics.items, time.monotonic()
-        super().run_once()
-        if self.statistics.runs == runs:
-            return  # the flow stopped before the run began
+        outcome = "failed"
+        try:
+            super().run_once()
+            outcome = "cut short" if self._cancelled else "finished"
+        finally:
+            if self.statistics.runs != runs or outcome == "failed":  # else: stopped before
+                self._log_run(outcome, self.statistics.items - items, started)
+
+    def _log_run(self, outcome: str, items: int, started: float) -> None:
+        duration = time.monotonic() - started
         logger.info(
             "pipeline %r: run %s: %d item(s) in %.3fs",
             self.pipeline.name,
-            "cut short" if self._cancelled else "finished",
-            self.statistics.items - items,
-            time.monotonic() - started,
-            extra={"pipeline": self.pipeline.name, "stage": None},
+            outcome,
+            items,
+            duration,
+            extra={
+                "pipeline": self.pipeline.name,
+                "stage": None,
+                "items": items,
+                "duration_seconds": round(duration, 6),
+                "outcome": outcome.replace(" ", "_"),
+            },
         )
+
+    def current(self) -> Run | None:
+        """The run in progress (for live displays: read it, never drive it)."""
+        return self._current
+
+
+class Observer(Protocol):
+    """Called by the supervisor's thread every ``every`` seconds while a flow runs (progress
+    lines, summary logs). ``tick`` must return quickly; what it raises is logged, once."""
+
+    @property
+    def every(self) -> float: ...
+
+    def tick(self) -> None: ...
 
 
 class Supervised(Protocol):
@@ -62,6 +96,9 @@ class Supervised(Protocol):
 
     @property
     def _stop_asked(self) -> bool: ...
+
+    @property
+    def observers(self) -> list[Observer]: ...
 
 
 def supervise(
@@ -75,8 +112,10 @@ def supervise(
     ``"time limit"``, ``"signal"`` or ``"stopped"`` (:meth:`Flow.stop`)."""
     deadline = None if execution_seconds is None else time.monotonic() + execution_seconds
     waker = flow._waker
+    ticks = Ticks(flow.observers)
     while True:
         waker.drain()
+        ticks.run_due()
         if signals.received is not None:
             logger.info(
                 "received %s: stopping the flow (runs in progress get %gs to finish; "
@@ -96,7 +135,34 @@ def supervise(
         if remaining is not None and remaining <= 0:
             logger.info("time limit of %gs reached: stopping the flow", execution_seconds)
             return "time limit"
-        waker.wait(remaining)
+        waker.wait(ticks.wait_at_most(remaining))
+
+
+class Ticks:
+    """When each observer is due next; the supervisor wakes for the first one."""
+
+    def __init__(self, observers: list[Observer]) -> None:
+        now = time.monotonic()
+        self._due = [(now + observer.every, observer) for observer in observers]
+        self._broken: set[int] = set()
+
+    def run_due(self) -> None:
+        now = time.monotonic()
+        for position, (due, observer) in enumerate(self._due):
+            if now >= due:
+                self._due[position] = (now + observer.every, observer)
+                try:
+                    observer.tick()
+                except Exception:
+                    if id(observer) not in self._broken:  # once: a display must not flood
+                        self._broken.add(id(observer))
+                        logger.warning("%r failed; going on", observer, exc_info=True)
+
+    def wait_at_most(self, remaining: float | None) -> float | None:
+        if not self._due:
+            return remaining
+        first = max(0.0, min(due for due, _ in self._due) - time.monotonic())
+        return first if remaining is None else min(first, remaining)
 
 
 def run_and_wake(runner: PipelineRunner, waker: Waker, broker: Broker, ended: set[str]) -> None:
