@@ -9,8 +9,8 @@ line that made them rather than inside a worker.
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar, cast, overload
 
 from ._checks import check_positive_number, check_whole_number

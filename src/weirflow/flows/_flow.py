@@ -220,7 +220,7 @@ def banner(flow: Flow, address: str | None = None) -> str:
         >>> flow = wf.FlowBuilder().add_pipeline("numbers", 10).with_core_logic(print).build()
         >>> banner(flow, address="127.0.0.1:8000")
         'flow starting: 1 pipeline(s) in threads: numbers (every 10s); status page at http://127.0.0.1:8000/'
-    """  # noqa: E501
+    """
     mode = "threads" if flow.use_threads else "processes"
     parts = [
         f"{p.name} ({'continuous' if p.continuous else p.schedule.describe()})"

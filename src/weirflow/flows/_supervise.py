@@ -2,9 +2,9 @@
 (``_processes.py``) share.
 
 The supervisor's wait (:func:`supervise`: until every pipeline is done, one failed, the time
-limit, a signal or :meth:`Flow.stop`; it wakes for the flow's observers too), the runner that logs each finished scheduled run, the
-grace periods, and the steps of a stop: finishing streams, closing continuous sources, joining
-runner threads and raising what failed.
+limit, a signal or :meth:`Flow.stop`; it wakes for the flow's observers too), the runner that
+logs each finished scheduled run, the grace periods, and the steps of a stop: finishing
+streams, closing continuous sources, joining runner threads and raising what failed.
 """
 
 from __future__ import annotations

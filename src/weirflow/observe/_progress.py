@@ -5,8 +5,9 @@ stderr is a terminal, keeps one line per stage up to date on it (drawn with tqdm
 times a second): the stage's name, the items it has taken in, their rate, how full its input
 queue is, and a marker on a full queue (``full``, three quarters or more: the stage cannot keep
 up with its input) and on the one furthest down the graph (``◀ bottleneck``: the stage holding
-everything above it back). The last line counts what the loop itself got. Stages without workers of their own
-(``sync`` stages, sources) run inside the stage that consumes them and have no line.
+everything above it back). The last line counts what the loop itself got. Stages without
+workers of their own (``sync`` stages, sources) run inside the stage that consumes them and
+have no line.
 
 Lines are drawn only by the thread (or task) that iterates, between two items: no thread of
 tqdm's runs. When stderr is not a terminal nothing is written at all.
@@ -172,7 +173,7 @@ class Board:
 
     def writing(self) -> AbstractContextManager[None]:
         """A context in which text written to the stream (a log line) goes above the lines."""
-        return _line_class().external_write_mode(file=self._stream)  # type: ignore[no-any-return]
+        return _line_class().external_write_mode(file=self._stream)
 
 
 class StageProgress:
@@ -361,4 +362,3 @@ def _fill(row: Row) -> float:
     if not math.isfinite(row.capacity) or row.capacity <= 0:
         return 0.0
     return row.queued / row.capacity
-
