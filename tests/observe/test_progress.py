@@ -124,3 +124,39 @@ def test_without_a_terminal_it_iterates_like_the_stage(capfd: pytest.CaptureFixt
     stage = wf.thread.map(lambda x: x + 1, range(10), workers=2)
     assert sorted(wf.progress(stage)) == list(range(1, 11))
     assert capfd.readouterr().err == ""
+
+
+SERVICE = """
+    from weirflow import FlowBuilder
+    from weirflow.testing import ListSource, ListStorage
+
+    builder = FlowBuilder(use_threads={use_threads})
+    (builder.add_pipeline("numbers").with_source(ListSource(list(range(30))))
+        .with_core_logic(lambda x: x * 2, workers=2, maxsize=4).with_storage(ListStorage()))
+    (builder.add_pipeline("letters").with_source(ListSource(list("abcde")))
+        .with_storage(ListStorage()))
+    flow = builder.build()
+"""
+
+
+@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
+def test_weirflow_run_draws_a_line_per_pipeline(tmp_path: Path, use_threads: bool) -> None:
+    service = script(tmp_path, SERVICE.format(use_threads=use_threads), "service.py")
+    ran = run(["-m", "weirflow", "run", str(service)], tmp_path, terminal=True)
+    assert ran.returncode == 0, ran.stderr
+    assert "\x1b[A" in ran.stderr
+    final = ran.final_lines()
+    assert final["numbers"].startswith("30 items")
+    assert final["letters"].startswith("5 items")
+    assert "1 run(s)" in final["numbers"]
+    assert "flow stopped after" in ran.stderr  # log lines still shown, above the lines
+    assert "numbers: 1 run(s), 30 item(s)" in ran.stdout
+
+
+def test_weirflow_run_draws_nothing_on_a_pipe(tmp_path: Path) -> None:
+    service = script(tmp_path, SERVICE.format(use_threads=True), "service.py")
+    ran = run(["-m", "weirflow", "run", str(service)], tmp_path, terminal=False)
+    assert ran.returncode == 0, ran.stderr
+    assert "\r" not in ran.stderr
+    assert "items/s" not in ran.stderr
+    assert "numbers: 1 run(s), 30 item(s)" in ran.stdout
