@@ -11,21 +11,31 @@ forwarding handler has the filter too, so the fields cross the process boundary 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 _where: ContextVar[tuple[str | None, str | None]] = ContextVar(
     "weirflow_log_context", default=(None, None)
 )
 
 
-def set_log_context(pipeline: str | None, stage: str | None) -> None:
-    """Say that records made from now on in this context come from ``pipeline`` and ``stage``.
+def set_log_context(
+    pipeline: str | None, stage: str | None
+) -> Token[tuple[str | None, str | None]]:
+    """Say that records made from now on in this context come from ``pipeline`` and ``stage``;
+    the token undoes it (:func:`reset_log_context`).
 
     Example:
-        >>> import contextvars
-        >>> contextvars.copy_context().run(set_log_context, "weather", "weather.parse")
+        >>> token = set_log_context("weather", None)
+        >>> log_context()
+        ('weather', None)
+        >>> reset_log_context(token)
     """
-    _where.set((pipeline, stage))
+    return _where.set((pipeline, stage))
+
+
+def reset_log_context(token: Token[tuple[str | None, str | None]]) -> None:
+    """Back to what the context said before :func:`set_log_context` gave ``token``."""
+    _where.reset(token)
 
 
 def log_context() -> tuple[str | None, str | None]:
@@ -45,9 +55,12 @@ class LogFields(logging.Filter):
     ``%(pipeline)s`` can name where each record came from.
 
     Example:
+        >>> import contextvars
+        >>> worker = contextvars.Context()  # as a stage's worker has its own
+        >>> worker.run(set_log_context, "weather", "weather.parse")
         >>> record = logging.makeLogRecord({"msg": "hello"})
-        >>> LogFields().filter(record), record.pipeline, record.stage
-        (True, None, None)
+        >>> worker.run(LogFields().filter, record), record.pipeline, record.stage
+        (True, 'weather', 'weather.parse')
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -137,9 +137,9 @@ def test_a_continuous_pipeline_gets_summary_lines(
     tmp_path: Path, log_format: str, use_threads: bool
 ) -> None:
     service = script(tmp_path, CONTINUOUS.format(use_threads=use_threads), "service.py")
+    args = ["run", str(service), "--summary-seconds", "0.05", "--log-format", log_format]
     process = subprocess.Popen(
-        [sys.executable, "-m", "weirflow", "run", str(service), "--summary-seconds", "0.05"]
-        + ["--log-format", log_format],
+        [sys.executable, "-m", "weirflow", *args],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from .._api import Operators
 from .._errors import PipelineFailed, stage_of, tag_stage
-from .._logcontext import set_log_context
+from .._logcontext import reset_log_context, set_log_context
 from .._runtime._ops import Map
 from .._runtime._supervisor import Run, iterate_values
 from .._runtime.executors import executor_traits
@@ -129,8 +129,14 @@ class PipelineRunner:
             self._pending = Pending()
 
     def loop(self) -> None:
+        token = set_log_context(self.pipeline.name, None)  # the runner's records name it
+        try:
+            self._loop()
+        finally:
+            reset_log_context(token)
+
+    def _loop(self) -> None:
         pipeline, clock, stop = self.pipeline, self.clock, self.stop
-        set_log_context(pipeline.name, None)  # the runner's thread: its records name it
         next_start: float | None = pipeline.schedule.first(clock)
         restarts_in_a_row = 0
         while next_start is not None:
