@@ -57,7 +57,7 @@ class LogFields(logging.Filter):
     Example:
         >>> import contextvars
         >>> worker = contextvars.Context()  # as a stage's worker has its own
-        >>> worker.run(set_log_context, "weather", "weather.parse")
+        >>> _ = worker.run(set_log_context, "weather", "weather.parse")
         >>> record = logging.makeLogRecord({"msg": "hello"})
         >>> worker.run(LogFields().filter, record), record.pipeline, record.stage
         (True, 'weather', 'weather.parse')

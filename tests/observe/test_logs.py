@@ -148,7 +148,8 @@ def test_a_continuous_pipeline_gets_summary_lines(
         start_new_session=True,
     )
     try:
-        lines = read_until(process, 3, "item(s) so far", time.monotonic() + 60)
+        # every item passed and two summaries said so: then stop it
+        lines = read_until(process, 2, "4 item(s) so far", time.monotonic() + 60)
         process.send_signal(signal.SIGTERM)
         stdout, rest = process.communicate(timeout=60)
     finally:
@@ -162,6 +163,7 @@ def test_a_continuous_pipeline_gets_summary_lines(
         records = [json.loads(line) for line in summaries]
         assert all(r["pipeline"] == "feed" and r["stage"] is None for r in records)
         assert all(r["items"] <= 4 and r["failed_items"] == 0 for r in records)
+        assert records[-1]["items"] == 4
         assert [r["items"] for r in records] == sorted(r["items"] for r in records)  # they grow
     else:
         assert all(
