@@ -170,3 +170,30 @@ def test_a_continuous_pipeline_gets_summary_lines(
             re.search(r"pipeline 'feed': \d item\(s\) so far, \d in the last", s) for s in summaries
         )
     assert "continuous" in lines[0]  # the banner says how it runs
+
+
+FAILING = """
+    from weirflow import FlowBuilder
+    from weirflow.testing import ListSource, ListStorage
+
+    def boom(item):
+        raise ValueError(f"no {item}")
+
+    builder = FlowBuilder()
+    (builder.add_pipeline("broken").with_source(ListSource([1]))
+        .with_core_logic(boom).with_storage(ListStorage()))
+    flow = builder.build()
+"""
+
+
+def test_a_failed_run_has_its_line_with_the_outcome(tmp_path: Path) -> None:
+    service = script(tmp_path, FAILING, "service.py")
+    code, _, stderr = weirflow_run(tmp_path, str(service), "--log-format", "json")
+    assert code == 1, stderr
+    lines = json_lines(stderr)
+    [run] = [line for line in lines if "outcome" in line]
+    assert (run["pipeline"], run["outcome"], run["items"]) == ("broken", "failed", 0)
+    assert run["message"].startswith("pipeline 'broken': run failed: 0 item(s) in ")
+    errors = [line for line in lines if line["level"] == "ERROR"]
+    assert any(e["pipeline"] == "broken" and e["stage"] == "broken.core_logic" for e in errors)
+    assert any("ValueError: no 1" in e.get("exception", "") for e in errors)
