@@ -47,12 +47,24 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def install_logging(level: str, log_format: LogFormat = "text") -> logging.Handler:
-    """Log the ``weirflow`` logger's records at ``level`` on stderr in ``log_format``."""
+    """Log on stderr in ``log_format``: weirflow's records at ``level``, every other logger's
+    at WARNING and above (or ``level`` if higher), all through one handler on the root logger,
+    so a JSON log has only JSON lines (no record falls to Python's plain last-resort output).
+    :func:`uninstall_logging` undoes it."""
     handler = log_handler(log_format)
-    logger = logging.getLogger("weirflow")
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    root = logging.getLogger()
+    handler.saved_root_level = root.level  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("weirflow").setLevel(level)
     return handler
+
+
+def uninstall_logging(handler: logging.Handler) -> None:
+    """Take the handler of :func:`install_logging` away again."""
+    root = logging.getLogger()
+    root.removeHandler(handler)
+    root.setLevel(getattr(handler, "saved_root_level", logging.WARNING))
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from typing import Any
 from ._errors import ConfigError, LoadError, PipelineFailed, ServiceConfigError, WeirflowError
 from ._load import load_service
 from ._runcli import add_arguments as add_run_arguments
-from ._runcli import install_logging, observing
+from ._runcli import install_logging, observing, uninstall_logging
 from ._version import __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = arguments.execution_seconds or service.execution_seconds
         return _run(service.flow, seconds, observing(service.flow, arguments, handler))
     finally:
-        logging.getLogger("weirflow").removeHandler(handler)
+        uninstall_logging(handler)
 
 
 def _check(flow: Any, connect: bool) -> int:

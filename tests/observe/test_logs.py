@@ -25,9 +25,13 @@ FINITE = """
     from weirflow.testing import ListSource, ListStorage
 
     log = logging.getLogger("weirflow.service")
+    other = logging.getLogger("myservice")  # not weirflow's: shown from WARNING up
 
     def shout(item):
         log.warning("saw %s from http://user:hunter2@example.com/x", item)
+        other.info("quiet %s", item)
+        if item in (1, "a"):
+            other.warning("loud %s", item)
         return item
 
     builder = FlowBuilder(use_threads={use_threads})
@@ -94,6 +98,13 @@ def test_json_lines_carry_pipeline_and_stage(tmp_path: Path, use_threads: bool, 
         ("numbers", "numbers.core_logic", "3"),
     ]
     assert all(line["level"] == "WARNING" for line in saw)
+    others = sorted(
+        (x["pipeline"], x["stage"], x["message"]) for x in lines if x["logger"] == "myservice"
+    )
+    assert others == [
+        ("letters", "letters.core_logic", "loud a"),
+        ("numbers", "numbers.core_logic", "loud 1"),
+    ]
     assert "hunter2" not in stderr
     runs = {line["pipeline"]: line for line in lines if line.get("outcome") == "finished"}
     assert runs.keys() == {"numbers", "letters"}
