@@ -8,6 +8,7 @@ line that made them rather than inside a worker.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast, overload
@@ -17,6 +18,7 @@ from ._errors import InvalidCallableError
 from ._runtime._inject import check_hook, check_stage_function
 from ._runtime._ops import Filter, FlatMap, Map, Operation
 from ._runtime._spec import Kind, StageSpec
+from ._runtime._stats import StageCounters
 from ._runtime._supervisor import Run, iterate_values
 from ._runtime.executors import KINDS, executor_traits
 from ._stage import Partial, Stage
@@ -505,13 +507,19 @@ class Operators:
         maxsize: int = 0,
         on_start: Hook = None,
         on_done: Hook = None,
+        statistics: StageCounters | None = None,
     ) -> Stage[Any]:
-        """A transform stage with a name of the caller's choosing (used by pipelines)."""
+        """A transform stage with a name of the caller's choosing (used by pipelines).
+
+        ``statistics``: counters its workers write once per batch (a flow's statistics).
+        """
         op_name = operation.name
         result = self._transform(
             operation, op_name, stage, workers, maxsize, 0, on_start, on_done, name=name
         )
         assert isinstance(result, Stage)
+        if statistics is not None:
+            result = Stage(dataclasses.replace(result.spec, extra={"statistics": statistics}))
         return result
 
     def _to_spec(self, stage: Any, maxsize: int, consumer: str) -> StageSpec:

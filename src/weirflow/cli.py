@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         ", else run until done or stopped)",
     )
     run.add_argument("--log-level", type=_level, default="INFO", help="logging level (INFO)")
+    run.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve a status page, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8000)",
+    )
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     check.add_argument(
@@ -74,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try each source, storage and sender once and say which are reachable",
     )
+    from .observe._cli_graph import add_graph_command
+
+    add_graph_command(commands)
     return parser
 
 
@@ -88,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
-    handler = _log_handler("WARNING" if arguments.command == "check" else arguments.log_level)
+    quiet = arguments.command in ("check", "graph")
+    handler = _log_handler("WARNING" if quiet else arguments.log_level)
     try:
         try:
             service = load_service(arguments.service)
@@ -100,8 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if arguments.command == "check":
             return _check(service.flow, arguments.connect)
+        if arguments.command == "graph":
+            from .observe._cli_graph import run_graph
+
+            return run_graph(service.flow, arguments)
         seconds = arguments.execution_seconds or service.execution_seconds
-        return _run(service.flow, seconds)
+        return _run(service.flow, seconds, arguments.http or service.http)
     finally:
         logging.getLogger("weirflow").removeHandler(handler)
 
@@ -149,13 +163,13 @@ def _log_failures(logger: logging.Logger, error: BaseException) -> None:
             logger.error("traceback of %s", failure, exc_info=failure)
 
 
-def _run(flow: Any, execution_seconds: float | None) -> int:
+def _run(flow: Any, execution_seconds: float | None, http: str | None = None) -> int:
     from .flows._signals import keep_handlers_after_a_signal
 
     logger = logging.getLogger("weirflow")
     keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
     try:
-        flow.launch_flow(execution_seconds=execution_seconds)
+        flow.launch_flow(execution_seconds=execution_seconds, http=http)
     except ConfigError as error:
         print(f"weirflow: configuration error: {error}", file=sys.stderr)
         return 2

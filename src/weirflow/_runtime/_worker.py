@@ -35,6 +35,7 @@ from ._ports import (
     _Handoff,
 )
 from ._spec import StageSpec
+from ._stats import counters_of
 from .executors import executor_traits
 
 TARGET_BATCH_SECONDS = 0.002
@@ -141,6 +142,9 @@ async def _work(
     )
     emitter = emitter_for(out)
     context = OpContext(invoker, emitter, runtime.track_order)
+    counters = counters_of(spec)  # the flow's statistics: one row per worker, no lock
+    if counters is not None:
+        invoker.counted = (counters, index)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
     # a batch operation costs mostly per call (one transaction): ask for whatever is waiting,
@@ -159,7 +163,15 @@ async def _work(
             if bounded and batch.values:
                 await out.reserve(len(batch.values))
             started = perf_counter()
-            await operation.apply(batch, context)
+            if counters is None:
+                await operation.apply(batch, context)
+            else:
+                counters.busy(index, True)
+                try:
+                    await operation.apply(batch, context)
+                finally:
+                    counters.record(index, len(batch.values), perf_counter() - started)
+                    counters.busy(index, False)
             if bounded:
                 out.settle()
             if adaptive and batch.values:

@@ -63,6 +63,8 @@ class Supervised(Protocol):
     @property
     def _stop_asked(self) -> bool: ...
 
+    def _heartbeat(self) -> None: ...
+
 
 def supervise(
     flow: Supervised,
@@ -77,6 +79,7 @@ def supervise(
     waker = flow._waker
     while True:
         waker.drain()
+        flow._heartbeat()  # a health check waiting for the supervisor gets its answer
         if signals.received is not None:
             logger.info(
                 "received %s: stopping the flow (runs in progress get %gs to finish; "
