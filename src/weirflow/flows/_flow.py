@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
@@ -53,6 +53,9 @@ from ._supervise import (
     supervise,
 )
 from ._targets import describe_flow
+
+if TYPE_CHECKING:
+    from ..observe import StatusServer
 
 logger = logging.getLogger("weirflow")
 
@@ -88,6 +91,7 @@ class Flow:
         self._connections: Callable[[], Mapping[str, bool | None]] = self._local_connections
         self._pings: list[threading.Event] = []
         self._pings_lock = threading.Lock()
+        self._server: StatusServer | None = None
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -150,6 +154,13 @@ class Flow:
             pipelines=pipelines,
             streams=broker.stream_status() if broker is not None else (),
         )
+
+    @property
+    def status_url(self) -> str | None:
+        """The address of the status page while a launch with ``http=`` serves it (its real
+        port when ``http`` asked for port 0), else ``None``."""
+        server = self._server
+        return server.url if server is not None else None
 
     def ping(self, timeout: float = 2.0) -> bool:
         """Whether the supervisor of a running launch answers within ``timeout`` seconds."""
@@ -221,7 +232,7 @@ class Flow:
             if http is not None:
                 from ..observe import serve
 
-                server = serve(self, http)
+                server = self._server = serve(self, http)
             started = time.monotonic()
             self._started, self._ended = time.time(), None
             logger.info("%s", self._banner())
@@ -235,6 +246,7 @@ class Flow:
         finally:
             self._ended = time.time()
             if server is not None:
+                self._server = None
                 server.close()
             if self._counters is not None:
                 self._counters.release()

@@ -140,6 +140,7 @@ def _asking(
         asked = [c for c in children if c.name in continuous and not c.done]
         for child in asked:
             counters[child.name].answered.clear()
+            counters[child.name].connected = False  # until it answers
             child.say("status")
         deadline = time.monotonic() + ASK_SECONDS
         for child in asked:

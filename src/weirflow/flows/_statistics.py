@@ -278,13 +278,14 @@ def pipeline_status(
 
 
 def source_connected(pipeline: Pipeline) -> bool | None:
-    """Whether ``pipeline``'s continuous source, opened in this process, says it is connected."""
+    """Whether ``pipeline``'s continuous source, opened in this process, says it is connected
+    (``False`` before it is opened; ``None`` when it cannot tell or there is none)."""
     if not pipeline.continuous:
         return None
     lazy = pipeline.stages[0].source
     source = lazy.opened if lazy is not None else None
     if source is None:
-        return None
+        return False  # not opened yet
     if getattr(type(source), "connected", None) is None:
         return None
     connected: Any = getattr(source, "connected", None)
