@@ -56,9 +56,12 @@ def test_metrics_are_parsed_by_prometheus_and_grow_while_the_flow_runs(
         )
         assert EXPECTED <= set(first), EXPECTED - set(first)
         second = wait_for(
-            lambda: (f := scrape(url))
-            and sample(f, "weirflow_items_total", **ok) > sample(first, "weirflow_items_total", **ok)
-            and f,
+            lambda: (
+                (f := scrape(url))
+                and sample(f, "weirflow_items_total", **ok)
+                > sample(first, "weirflow_items_total", **ok)
+                and f
+            ),
             what="the count to grow",
         )
     dropped = sample(second, "weirflow_items_total", **{**ok, "outcome": "dropped"})
@@ -87,10 +90,17 @@ def test_a_relaunched_flow_and_two_flows_in_one_process_each_serve_their_own(
         with serving(one) as url_one, serving(two) as url_two:
             for url, mine, other in ((url_one, "1", "2"), (url_two, "2", "1")):
                 families = wait_for(
-                    lambda url=url, mine=mine: (f := scrape(url))
-                    and sample(f, "weirflow_pipeline_runs_total", pipeline=f"numbers{mine}",
-                               outcome="ok") >= 1
-                    and f,
+                    lambda url=url, mine=mine: (
+                        (f := scrape(url))
+                        and sample(
+                            f,
+                            "weirflow_pipeline_runs_total",
+                            pipeline=f"numbers{mine}",
+                            outcome="ok",
+                        )
+                        >= 1
+                        and f
+                    ),
                     what="runs counted",
                 )
                 pipelines = {

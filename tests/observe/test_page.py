@@ -68,9 +68,9 @@ def demo_flow(tmp_path: Path) -> Any:
     builder.add_pipeline("slow").with_stream_connector("numbers", maxsize=16).with_core_logic(
         slow, maxsize=16
     ).with_storage("jsonl", path=str(tmp_path / "slow.jsonl"))
-    builder.add_pipeline(
-        "broken", timedelta_seconds=0.2, on_failure="continue"
-    ).with_core_logic(broken)
+    builder.add_pipeline("broken", timedelta_seconds=0.2, on_failure="continue").with_core_logic(
+        broken
+    )
     return builder.build()
 
 
@@ -86,7 +86,9 @@ def test_the_status_page_in_chromium(browser: Any, tmp_path: Path) -> None:
         page.goto(f"{url}/")
         for name in ("numbers", "slow", "broken"):
             page.wait_for_selector(f'[data-pipeline="{name}"]')
-            assert page.locator(f'[data-pipeline="{name}"] [data-field="name"]').inner_text() == name
+            assert (
+                page.locator(f'[data-pipeline="{name}"] [data-field="name"]').inner_text() == name
+            )
         ok = page.locator('[data-stage="slow.core_logic"] [data-field="ok"]')
         first = int(ok.inner_text().replace(",", ""))
         page.wait_for_function(  # no reload: the page refreshes itself
@@ -113,7 +115,7 @@ def test_the_status_page_in_chromium(browser: Any, tmp_path: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.wait_for_function(
             "() => Number(document.querySelector("
-            "'[data-stage=\"slow.core_logic\"] [data-field=\"queue\"]')"
+            '\'[data-stage="slow.core_logic"] [data-field="queue"]\')'
             ".getAttribute('data-queue-fill')) > 0",
             timeout=20_000,
         )
