@@ -1,0 +1,199 @@
+"""What a flow's statistics cost: the engine's identity map and chain, statistics off and on.
+
+"On" is what a flow with ``http=`` does: every stage carries per-worker counters (written once
+per batch, no lock: ``_runtime/_stats.py``) and its input channel keeps its fill in the
+header, while another thread reads everything the way a ``/metrics`` scrape does, ten times a
+second (Prometheus scrapes every 15 s). "Off" is the same pipeline without counters. The two
+run interleaved, off/on/off/on..., so drift on a shared machine hits both alike; the note of
+each "on" row gives its cost against its "off" row (best run of each; target: at most 3%).
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from _harness import (
+    ITEMS_PER_S,
+    Check,
+    Progress,
+    Result,
+    Settings,
+    timed_run,
+    warmup_size,
+    watchdog,
+    weirflow_impl,
+)
+from _process_work import add1, identity, is_even
+
+from weirflow._api import Operators
+from weirflow._runtime._ops import Filter, Map
+from weirflow._runtime._stats import CounterFile, StageCounters
+
+N = 400_000
+QUICK_N = 40_000
+READ_EVERY_SECONDS = 0.1
+REPS = 5
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+class Counted:
+    """Counters for the stages of one run, read by a scraper thread while the run lasts."""
+
+    def __init__(self, workers: list[int]) -> None:
+        sizes = [StageCounters.size(w) for w in workers]
+        self.block = CounterFile(sum(sizes))
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.stages = [StageCounters(self.block.path, o, w) for o, w in zip(offsets, workers)]
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="benchmark scraper")
+
+    def _read(self) -> None:
+        while not self._stop.wait(READ_EVERY_SECONDS):
+            for stage in self.stages:
+                stage.read()
+
+    def __enter__(self) -> list[StageCounters]:
+        self._reader.start()
+        return self.stages
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._reader.join()
+        self.block.close()
+
+
+def chain(kind: str, n: int, counted: list[StageCounters] | None) -> Iterable[int]:
+    ops = Operators(kind)
+    at = counted or [None, None, None]  # type: ignore[list-item]
+    stage: Any = ops.named(Map(add1), range(n), name="b.add1", statistics=at[0])
+    stage = ops.named(Filter(is_even), stage, name="b.is_even", statistics=at[1])
+    return ops.named(Map(double), stage, name="b.double", statistics=at[2])  # type: ignore[no-any-return]
+
+
+def identity_map(kind: str, workers: int, n: int, counted: list[StageCounters] | None) -> Any:
+    at = counted[0] if counted else None
+    return Operators(kind).named(
+        Map(identity), range(n), name="b.identity", workers=workers, statistics=at
+    )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One pipeline, timed with statistics off and on."""
+
+    case: str
+    variant: str
+    workers: list[int]
+    build: Callable[[int, list[StageCounters] | None], Iterable[int]]
+    expected: Callable[[int], Check]
+
+
+def _off(pair: Pair) -> Callable[[int], Iterable[int]]:
+    return lambda n: list(pair.build(n, None))
+
+
+def _on(pair: Pair) -> Callable[[int], Iterable[int]]:
+    def run(n: int) -> Iterable[int]:
+        with Counted(pair.workers) as counted:
+            values = list(pair.build(n, counted))
+        assert sum(c.read().items for c in counted[-1:]) > 0
+        return values
+
+    return run
+
+
+@dataclass(frozen=True)
+class StatisticsCase:
+    """Interleaved off/on runs of each pair; the "on" row's note is its cost."""
+
+    name: str
+    pairs: tuple[Pair, ...]
+
+    def measure(self, settings: Settings, progress: Progress) -> list[Result]:
+        n = QUICK_N if settings.quick else N
+        reps = 2 if settings.quick else REPS
+        results: list[Result] = []
+        for pair in self.pairs:
+            off = weirflow_impl(f"{pair.variant} statistics off", _off(pair))
+            on = weirflow_impl(f"{pair.variant} statistics on", _on(pair))
+            rows = [
+                Result(pair.case, impl.label, "weirflow", impl.variant, n, ITEMS_PER_S, None, None)
+                for impl in (off, on)
+            ]
+            try:
+                with watchdog(settings.watchdog_seconds, f"{pair.case} / {pair.variant}"):
+                    for impl in (off, on):
+                        warm = warmup_size(n)
+                        timed_run(impl, warm, pair.expected(warm))
+                    want = pair.expected(n)
+                    for _ in range(reps):
+                        for impl, row in zip((off, on), rows):
+                            gc.collect()
+                            row.runs.append(timed_run(impl, n, want))
+            except Exception as error:
+                for row in rows:
+                    row.error = f"{type(error).__name__}: {error}"
+            for row in rows:
+                if row.runs:
+                    row.seconds = min(row.runs)
+                    row.value = n / row.seconds
+            if rows[0].value and rows[1].value:
+                cost = rows[0].value / rows[1].value - 1
+                rows[1].note = f"cost {cost * 100:+.1f}% vs off"
+                rows[1].details["cost"] = cost
+            for row in rows:
+                progress(row)
+            results.extend(rows)
+        return results
+
+
+def expected_identity(n: int) -> Check:
+    return Check(n, n * (n - 1) // 2)
+
+
+def expected_chain(n: int) -> Check:
+    evens = n // 2
+    return Check(evens, 2 * evens * (evens + 1))
+
+
+def cases() -> list[StatisticsCase]:
+    """The identity map and the chain, statistics off and on, side by side."""
+    identity_pairs = tuple(
+        Pair(
+            "statistics identity-map",
+            f"{kind} w={workers}",
+            [workers],
+            lambda n, c, kind=kind, workers=workers: identity_map(kind, workers, n, c),
+            expected_identity,
+        )
+        for kind, workers in (("thread", 1), ("thread", 4), ("task", 4), ("sync", 1))
+    )
+    chain_pairs = tuple(
+        Pair(
+            "statistics chain-3-stage",
+            f"{kind} w=1 x3",
+            [1, 1, 1],
+            lambda n, c, kind=kind: chain(kind, n, c),
+            expected_chain,
+        )
+        for kind in ("thread", "sync")
+    )
+    return [
+        StatisticsCase("statistics identity-map", identity_pairs),
+        StatisticsCase("statistics chain-3-stage", chain_pairs),
+    ]
+
+
+if __name__ == "__main__":  # a quick look without the whole suite
+    for case in cases():
+        for row in case.measure(Settings.create(quick=False), lambda r: None):
+            print(f"{row.case:28} {row.implementation:40} {row.value or 0:12,.0f} {row.note}")
+    time.sleep(0)
