@@ -150,6 +150,10 @@ class StageCounters:
         """Where ``worker``'s row starts (workers beyond the rows share the last one)."""
         return self._base + min(max(0, worker), self.workers - 1) * ROW
 
+    def worker(self, worker: int) -> WorkerRow:
+        """The row ``worker`` writes (what a worker loop keeps at hand)."""
+        return WorkerRow(self.view, self.row(worker))
+
     def record(self, worker: int, items: int, seconds: float) -> None:
         """``worker`` handled ``items`` elements in ``seconds`` (one batch)."""
         view, row = self.view, self.row(worker)
@@ -199,6 +203,29 @@ class StageCounters:
 
     def __repr__(self) -> str:
         return f"StageCounters({self.path!r}, offset={self.offset}, workers={self.workers})"
+
+
+class WorkerRow:
+    """One worker's row: :meth:`start` and :meth:`done` around each batch (a few stores)."""
+
+    __slots__ = ("_busy", "_row", "_view")
+
+    def __init__(self, view: memoryview, row: int) -> None:
+        self._view = view
+        self._row = row
+        self._busy = row + BUSY
+
+    def start(self) -> None:
+        self._view[self._busy] = 1
+
+    def done(self, items: int, seconds: float) -> None:
+        """The batch of ``items`` elements took ``seconds``; the worker is idle again."""
+        view, row = self._view, self._row
+        view[row] += items  # ITEMS
+        view[row + SECONDS_NS] += int(seconds * 1e9)
+        if items:
+            view[row + _FIRST_BUCKET + bisect_left(BUCKETS, seconds / items)] += items
+        view[self._busy] = 0
 
 
 def counters_of(spec: Any) -> StageCounters | None:

@@ -143,8 +143,10 @@ async def _work(
     emitter = emitter_for(out)
     context = OpContext(invoker, emitter, runtime.track_order)
     counters = counters_of(spec)  # the flow's statistics: one row per worker, no lock
+    row = None
     if counters is not None:
         invoker.counted = (counters, index)
+        row = counters.worker(index)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
     # a batch operation costs mostly per call (one transaction): ask for whatever is waiting,
@@ -163,15 +165,14 @@ async def _work(
             if bounded and batch.values:
                 await out.reserve(len(batch.values))
             started = perf_counter()
-            if counters is None:
+            if row is None:
                 await operation.apply(batch, context)
             else:
-                counters.busy(index, True)
+                row.start()
                 try:
                     await operation.apply(batch, context)
                 finally:
-                    counters.record(index, len(batch.values), perf_counter() - started)
-                    counters.busy(index, False)
+                    row.done(len(batch.values), perf_counter() - started)
             if bounded:
                 out.settle()
             if adaptive and batch.values:
