@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from weirflow._api import Operators
 from weirflow._runtime._ops import Map
 from weirflow._runtime._stats import ERRORS, CounterFile, StageCounters
 from weirflow.flows._statistics import FlowStatistics, StageStatistics
+from weirflow.testing import Mosquitto
 
 from .serving import wait_for
 
@@ -139,3 +141,35 @@ def test_status_is_json_ready_and_the_last_error_is_redacted(tmp_path: Path) -> 
     assert error["stage"] == "bad.core_logic"
     assert data["pipelines"][0]["stages"][0]["errors"] == data["pipelines"][0]["failures"] >= 1
     assert data["graph"]["pipelines"][0]["name"] == "bad"
+
+
+def test_deliveries_of_an_at_least_once_source_are_counted(
+    mqtt_broker: Mosquitto, tmp_path: Path
+) -> None:
+    from weirflow.senders.mqtt import MqttSender
+
+    topic = f"weirflow-test/{uuid.uuid4().hex}"
+    builder = FlowBuilder()
+    builder.add_pipeline("readings").with_mqtt_connector(
+        mqtt_broker.host, port=mqtt_broker.port, topic=topic, client_id=f"c-{uuid.uuid4().hex}"
+    ).with_storage("jsonl", path=str(tmp_path / "readings.jsonl"))
+    flow = builder.build()
+    thread = threading.Thread(target=flow.launch_flow, kwargs={"execution_seconds": 60})
+    thread.start()
+    try:
+        wait_for(lambda: flow.status().pipelines[0].connected, what="connected")
+        sender = MqttSender(
+            mqtt_broker.host, port=mqtt_broker.port, topic=topic, qos=1, pipeline="test"
+        )
+        try:
+            for n in range(3):
+                sender.send({"n": n})
+        finally:
+            sender.close()
+        wait_for(lambda: flow.status().pipelines[0].deliveries.acked == 3, what="3 acks")
+        deliveries = flow.status().pipelines[0].deliveries
+        assert (deliveries.delivered, deliveries.in_flight, deliveries.redelivered) == (3, 0, 0)
+        assert flow.status().pipelines[0].stages[0].items == 3
+    finally:
+        flow.stop()
+        thread.join(30)
