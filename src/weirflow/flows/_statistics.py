@@ -206,7 +206,8 @@ def stage_statistics(
         handle = counters.stage(pipeline.name, stage.label) if counters is not None else None
         totals = handle.read() if handle is not None else None
         cumulative, running = [], 0
-        for bound, count in zip((*BUCKETS, math.inf), totals.buckets if totals else ()):
+        counts = totals.buckets if totals else (0,) * (len(BUCKETS) + 1)
+        for bound, count in zip((*BUCKETS, math.inf), counts):
             running += count
             cumulative.append((bound, running))
         found.append(
