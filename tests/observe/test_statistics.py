@@ -131,7 +131,13 @@ def test_status_is_json_ready_and_the_last_error_is_redacted(tmp_path: Path) -> 
         failing
     )
     flow = builder.build()
-    flow.launch_flow(execution_seconds=0.5)
+    thread = threading.Thread(target=flow.launch_flow, kwargs={"execution_seconds": 60})
+    thread.start()
+    try:
+        wait_for(lambda: flow.status().pipelines[0].failures >= 2, what="two failures")
+    finally:
+        flow.stop()
+        thread.join(30)
     data = status_json(flow)
     text = json.dumps(data, allow_nan=False)
     assert "topsecret" not in text

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -71,6 +72,10 @@ class _Server(ThreadingHTTPServer):
     block_on_close = True  # close() joins the request threads
     flow: Any
     registry: Any
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -133,9 +138,9 @@ class StatusServer:
 
     def __init__(self, flow: Any, address: str) -> None:
         host, port = parse_address(address)
-        _Server.address_family = _family(host)
+        kind = _Server6 if ":" in host else _Server
         try:
-            server = _Server((host, port), _Handler, bind_and_activate=True)
+            server = kind((host, port), _Handler, bind_and_activate=True)
         except OSError as error:
             raise ConfigError(
                 f"http: cannot listen on {address!r}: {error.strerror or error}"
@@ -167,12 +172,6 @@ class StatusServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _family(host: str) -> Any:
-    import socket
-
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def serve(flow: Any, address: str) -> StatusServer:
