@@ -145,7 +145,7 @@ def test_status_is_json_ready_and_the_last_error_is_redacted(tmp_path: Path) -> 
     error = data["pipelines"][0]["last_error"]
     assert error["type"] == "RuntimeError"
     assert error["stage"] == "bad.core_logic"
-    assert data["pipelines"][0]["stages"][0]["errors"] == data["pipelines"][0]["failures"] >= 1
+    assert data["pipelines"][0]["stages"][0]["errors"] >= data["pipelines"][0]["failures"] >= 2
     assert data["graph"]["pipelines"][0]["name"] == "bad"
 
 
