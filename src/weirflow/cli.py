@@ -1,4 +1,4 @@
-"""The ``weirflow`` command line: ``run`` and ``check`` a service file.
+"""The ``weirflow`` command line: ``run``, ``check`` and ``graph`` a service file.
 
 A service file is a Python file that exposes a :class:`~weirflow.Flow`, a
 :class:`~weirflow.FlowBuilder` (a builder and the flow built from it are one flow), or a function
@@ -9,7 +9,9 @@ run while loading (``run`` uses its ``execution_seconds`` unless ``--execution-s
 given). See ``_load.py``.
 
 ``weirflow check`` prints each pipeline's stages and what they talk to (credentials masked);
-``--connect`` also tries each source, storage and sender once.
+``--connect`` also tries each source, storage and sender once. ``weirflow run --http HOST:PORT``
+serves a status page, metrics and health checks while the flow runs; ``weirflow graph`` draws
+the flow (``observe/_cli_graph.py``).
 
 Exit codes: 0 when the flow ended or was stopped by a signal (``check``: it is valid, and with
 ``--connect`` everything was reachable), 1 when a pipeline failed (or something was
