@@ -1,7 +1,8 @@
 """The status page in a real headless Chromium (Debian's ``chromium`` driven by Playwright with
 ``executable_path``; no browser is downloaded): pipeline names visible, numbers that update by
 themselves, the last error shown, the graph drawn, no page error, nothing fetched from another
-origin. A screenshot is kept in ``test-artifacts/status-page.png``."""
+origin. A screenshot is kept in ``test-artifacts/status-page-{threads,processes}.png``; pipelines in
+threads and in processes alike."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def broken() -> int:
     raise ValueError("the sensor at https://admin:s3cret@sensors.example/api answered 500")
 
 
-def demo_flow(tmp_path: Path) -> Any:
-    builder = FlowBuilder()
+def demo_flow(tmp_path: Path, use_threads: bool = True) -> Any:
+    builder = FlowBuilder(use_threads=use_threads)
     builder.add_pipeline("numbers", timedelta_seconds=0.05).with_core_logic(
         lambda: iter(range(20))
     ).send("stream", name="numbers")
@@ -74,8 +75,9 @@ def demo_flow(tmp_path: Path) -> Any:
     return builder.build()
 
 
-def test_the_status_page_in_chromium(browser: Any, tmp_path: Path) -> None:
-    flow = demo_flow(tmp_path)
+@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
+def test_the_status_page_in_chromium(browser: Any, tmp_path: Path, use_threads: bool) -> None:
+    flow = demo_flow(tmp_path, use_threads)
     with serving(flow) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -110,17 +112,20 @@ def test_the_status_page_in_chromium(browser: Any, tmp_path: Path) -> None:
         assert page.locator("[data-graph-edge]").count() >= 4
         assert page.locator('[data-stream="numbers"]').count() == 1
         assert page.locator("[data-flow-state]").inner_text() == "running"
+        mode = "threads" if use_threads else "processes"
+        assert page.locator("[data-mode]").inner_text().startswith(mode)
         fill = page.locator('[data-stage="slow.core_logic"] [data-field="queue"]')
         assert 0.0 <= float(fill.get_attribute("data-queue-fill") or "nan") <= 1.0
         ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"status-page-{mode}.png"
         page.wait_for_function(
             "() => Number(document.querySelector("
             '\'[data-stage="slow.core_logic"] [data-field="queue"]\')'
             ".getAttribute('data-queue-fill')) > 0",
             timeout=20_000,
         )
-        page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
+        page.screenshot(path=str(shot), full_page=True)
         page.close()
     assert errors == []
     assert foreign == []
-    assert (ARTIFACTS / "status-page.png").stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000
