@@ -32,6 +32,7 @@ from _report import format_table, format_value, header, legend, write_json
 
 CASE_MODULES = (
     "cases_engine",
+    "cases_statistics",
     "cases_sources",
     "cases_io",
     "cases_memory",

@@ -45,4 +45,19 @@ if ! listening 1883; then
   "$mosquitto_bin" -d -c /etc/mosquitto/mosquitto.conf
   wait_for 1883 Mosquitto
 fi
-echo "ensure-services: PostgreSQL and Mosquitto are up"
+# The status page is tested in a real headless browser (Debian's chromium, driven by Playwright
+# with executable_path; Playwright never downloads a browser) and `weirflow graph` draws SVG/PNG
+# with Graphviz's dot.
+tools=()
+command -v chromium >/dev/null 2>&1 || tools+=(chromium)
+command -v dot >/dev/null 2>&1 || tools+=(graphviz)
+if [ ${#tools[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-services: missing ${tools[*]}; install them (as root: apt-get install ${tools[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tools[@]}" >/dev/null
+fi
+
+echo "ensure-services: PostgreSQL and Mosquitto are up; chromium and graphviz are installed"

@@ -12,8 +12,7 @@ from .import_graph import circles, graph
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("weirflow", "weirflow.__main__", "weirflow.cli", "weirflow._load", "weirflow._runcli"),
     ("weirflow.testing", "weirflow.testing_http", "weirflow.testing_servers"),
-    ("weirflow.observe",),
-    ("weirflow.flows",),
+    ("weirflow.flows", "weirflow.observe"),
     ("weirflow.connectors", "weirflow.storages", "weirflow.senders"),
     ("weirflow.abc", "weirflow._interfaces", "weirflow._registry"),
     (

@@ -18,6 +18,7 @@ from ._errors import InvalidCallableError
 from ._runtime._inject import check_hook, check_stage_function
 from ._runtime._ops import Filter, FlatMap, Map, Operation
 from ._runtime._spec import Kind, StageSpec
+from ._runtime._stats import StageCounters
 from ._runtime._supervisor import Run, iterate_values
 from ._runtime.executors import KINDS, executor_traits
 from ._stage import Partial, Stage
@@ -507,17 +508,24 @@ class Operators:
         on_start: Hook = None,
         on_done: Hook = None,
         pipeline: str | None = None,
+        statistics: StageCounters | None = None,
     ) -> Stage[Any]:
         """A transform stage with a name of the caller's choosing (used by pipelines, which
-        give their name as ``pipeline``: the stage's log records carry it)."""
+        give their name as ``pipeline``: the stage's log records carry it).
+
+        ``statistics``: counters its workers write once per batch (a flow's statistics).
+        """
         op_name = operation.name
         result = self._transform(
             operation, op_name, stage, workers, maxsize, 0, on_start, on_done, name=name
         )
         assert isinstance(result, Stage)
-        if pipeline is None:
+        if pipeline is None and statistics is None:
             return result
-        return Stage(replace(result.spec, pipeline=pipeline))
+        extra = dict(result.spec.extra)
+        if statistics is not None:
+            extra["statistics"] = statistics
+        return Stage(replace(result.spec, pipeline=pipeline, extra=extra))
 
     def _to_spec(self, stage: Any, maxsize: int, consumer: str) -> StageSpec:
         if isinstance(stage, Stage):

@@ -29,6 +29,7 @@ class Service:
 
     flow: Any
     execution_seconds: float | None = None
+    http: str | None = None
 
 
 def load_service(target: str) -> Service:
@@ -59,24 +60,25 @@ def load_service(target: str) -> Service:
             raise LoadError(f"{path}:{error.lineno}: SyntaxError: {error.msg}") from error
         except Exception as error:
             raise LoadError(f"{_where(path, error)}: {type(error).__name__}: {error}") from error
-    limits = {id(flow): seconds for flow, seconds in launched}
+    limits = {id(flow): seconds for flow, seconds, _ in launched}
+    served = {id(flow): http for flow, _, http in launched}
     if name:
         if name not in namespace:
             raise LoadError(f"{path} has no {name!r}")
         candidate = namespace[name]
     else:
-        candidate = _the_flow(path, target, namespace, [flow for flow, _ in launched])
+        candidate = _the_flow(path, target, namespace, [flow for flow, *_ in launched])
     try:
         if callable(candidate) and not isinstance(candidate, (Flow, FlowBuilder)):
             candidate = candidate()
         if isinstance(candidate, FlowBuilder):
-            built = [flow for flow, _ in launched if flow.flow_id == candidate.flow_id]
+            built = [flow for flow, *_ in launched if flow.flow_id == candidate.flow_id]
             candidate = built[0] if built else candidate.build()
     except ConfigError as error:
         raise ServiceConfigError(_where(path, error), error) from error
     if not isinstance(candidate, Flow):
         raise LoadError(f"{target} is a {type(candidate).__name__}, not a Flow or FlowBuilder")
-    return Service(candidate, limits.get(id(candidate)))
+    return Service(candidate, limits.get(id(candidate)), served.get(id(candidate)))
 
 
 def _the_flow(path: Path, target: str, namespace: dict[str, Any], launched: list[Any]) -> Any:

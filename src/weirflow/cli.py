@@ -1,4 +1,4 @@
-"""The ``weirflow`` command line: ``run`` and ``check`` a service file.
+"""The ``weirflow`` command line: ``run``, ``check`` and ``graph`` a service file.
 
 A service file is a Python file that exposes a :class:`~weirflow.Flow`, a
 :class:`~weirflow.FlowBuilder` (a builder and the flow built from it are one flow), or a function
@@ -9,7 +9,9 @@ run while loading (``run`` uses its ``execution_seconds`` unless ``--execution-s
 given). See ``_load.py``.
 
 ``weirflow check`` prints each pipeline's stages and what they talk to (credentials masked);
-``--connect`` also tries each source, storage and sender once.
+``--connect`` also tries each source, storage and sender once. ``weirflow run --http HOST:PORT``
+serves a status page, metrics and health checks while the flow runs; ``weirflow graph`` draws
+the flow (``observe/_cli_graph.py``).
 
 Exit codes: 0 when the flow ended or was stopped by a signal (``check``: it is valid, and with
 ``--connect`` everything was reachable), 1 when a pipeline failed (or something was
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-level", type=_level, default="INFO", help="logging level (INFO)")
     add_run_arguments(run)
+    run.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve a status page, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8000)",
+    )
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     check.add_argument(
@@ -78,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try each source, storage and sender once and say which are reachable",
     )
+    from .observe._cli_graph import add_graph_command
+
+    add_graph_command(commands)
     return parser
 
 
@@ -92,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
+    quiet = arguments.command in ("check", "graph")
     handler = install_logging(
-        "WARNING" if arguments.command == "check" else arguments.log_level,
+        "WARNING" if quiet else arguments.log_level,
         getattr(arguments, "log_format", "text"),
     )
     try:
@@ -107,8 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if arguments.command == "check":
             return _check(service.flow, arguments.connect)
+        if arguments.command == "graph":
+            from .observe._cli_graph import run_graph
+
+            return run_graph(service.flow, arguments)
         seconds = arguments.execution_seconds or service.execution_seconds
-        return _run(service.flow, seconds, observing(service.flow, arguments, handler))
+        return _run(
+            service.flow,
+            seconds,
+            observing(service.flow, arguments, handler),
+            arguments.http or service.http,
+        )
     finally:
         uninstall_logging(handler)
 
@@ -144,14 +165,19 @@ def _log_failures(logger: logging.Logger, error: BaseException) -> None:
             logger.error("traceback of %s", failure, exc_info=failure)
 
 
-def _run(flow: Any, execution_seconds: float | None, observed: AbstractContextManager[Any]) -> int:
+def _run(
+    flow: Any,
+    execution_seconds: float | None,
+    observed: AbstractContextManager[Any],
+    http: str | None = None,
+) -> int:
     from .flows._signals import keep_handlers_after_a_signal
 
     logger = logging.getLogger("weirflow")
     keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
     try:
         with observed:  # progress lines end before the summary is printed
-            flow.launch_flow(execution_seconds=execution_seconds)
+            flow.launch_flow(execution_seconds=execution_seconds, http=http)
     except ConfigError as error:
         print(f"weirflow: configuration error: {error}", file=sys.stderr)
         return 2

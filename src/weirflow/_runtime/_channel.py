@@ -38,6 +38,7 @@ from typing import Any
 
 from ._batch import Batch, Index, Mark
 from ._pending import Pending
+from ._stats import StageCounters
 
 
 class Cancelled(Exception):
@@ -118,6 +119,7 @@ class Channel:
         self._cancelled = False
         self.mapper = mapper
         self.taken = 0  # elements handed to consumers so far (read without the lock: a hint)
+        self.gauge: StageCounters | None = None  # its consumer's counters: the queue's fill
 
     # -- state ---------------------------------------------------------------------------
 
@@ -223,6 +225,8 @@ class Channel:
                         end = position + take
                         self._chunks.append((batch.indices[position:end], values[position:end]))
                     self._count += take
+                    if self.gauge is not None:
+                        self.gauge.set_queue(self._count)
                     position += take
                     self._wake_some(self._getters, take)
                 if position >= len(values):
@@ -355,6 +359,8 @@ class Channel:
         values: list[Any] = []
         need = min(wanted, self._count)
         self._count -= need
+        if self.gauge is not None:
+            self.gauge.set_queue(self._count)
         while need:
             chunk_indices, chunk_values = chunks[0]
             head = self._head

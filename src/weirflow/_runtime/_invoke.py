@@ -18,6 +18,7 @@ from typing import Any
 
 from .._threads import make_thread
 from ._batch import Batch, Index, as_tuple
+from ._stats import TIMEOUTS, StageCounters
 
 logger = logging.getLogger("weirflow")
 
@@ -101,12 +102,15 @@ class Invoker:
         self.awaits = awaits
         self.stage = stage
         self._helper = _HelperThread(f"{stage} timeout helper") if timeout and not awaits else None
+        self.counted: tuple[StageCounters, int] | None = None  # counters and worker row
 
     def close(self) -> None:
         if self._helper is not None:
             self._helper.close()
 
     def skipped(self, index: Index) -> None:
+        if self.counted is not None:
+            self.counted[0].add(self.counted[1], TIMEOUTS)
         logger.warning(
             "stage %r: element %s timed out after %ss and was skipped",
             self.stage,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from ._channel import Cancelled, Channel
 from ._graph import chain, compose, concat_mapper, count_consumers, order_tracking, ordered_batches
 from ._ports import MAX_BATCH, Mapper, OutputPort
 from ._spec import StageSpec, min_capacity
+from ._stats import counters_of
 from ._tracebacks import trim_to_user_code
 from ._worker import StageRuntime, drive_pull, run_source, run_worker
 from .executors import AsyncSourceStarter, Executor, executor_traits, get_executor_class
@@ -209,6 +211,11 @@ class Run:
         if spec.is_push:
             node = _Node(spec, spec.workers, self._start_workers)
             node.input = self._edge(spec.upstreams[0], spec.maxsize)
+            counters = counters_of(spec)
+            if counters is not None:  # the flow's statistics show this stage's queue
+                node.input.gauge = counters
+                capacity = node.input.capacity
+                counters.set_capacity(0 if capacity == math.inf else int(capacity))
         else:
             node = _Node(spec, 1, self._start_pump)
             if spec.role != "source":

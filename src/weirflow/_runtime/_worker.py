@@ -37,6 +37,7 @@ from ._ports import (
     _Handoff,
 )
 from ._spec import StageSpec
+from ._stats import counters_of
 from .executors import executor_traits
 
 TARGET_BATCH_SECONDS = 0.002
@@ -144,6 +145,11 @@ async def _work(
     )
     emitter = emitter_for(out)
     context = OpContext(invoker, emitter, runtime.track_order)
+    counters = counters_of(spec)  # the flow's statistics: one row per worker, no lock
+    row = None
+    if counters is not None:
+        invoker.counted = (counters, index)
+        row = counters.worker(index)
     target = getattr(inp, "target_batch_seconds", TARGET_BATCH_SECONDS)
     max_batch = getattr(inp, "max_batch", MAX_BATCH)
     # a batch operation costs mostly per call (one transaction): ask for whatever is waiting,
@@ -162,7 +168,14 @@ async def _work(
             if bounded and batch.values:
                 await out.reserve(len(batch.values))
             started = perf_counter()
-            await operation.apply(batch, context)
+            if row is None:
+                await operation.apply(batch, context)
+            else:
+                row.start()
+                try:
+                    await operation.apply(batch, context)
+                finally:
+                    row.done(len(batch.values), perf_counter() - started)
             if bounded:
                 out.settle()
             if adaptive and batch.values:

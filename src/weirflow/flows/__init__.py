@@ -25,4 +25,10 @@ from ._schedule import Interval as Interval
 from ._schedule import Once as Once
 from ._schedule import SystemClock as SystemClock
 from ._schedule import VirtualClock as VirtualClock
+from ._statistics import DeliveryStatistics as DeliveryStatistics
+from ._statistics import ErrorStatistics as ErrorStatistics
+from ._statistics import FlowStatistics as FlowStatistics
+from ._statistics import PipelineStatus as PipelineStatus
+from ._statistics import StageStatistics as StageStatistics
 from ._streams import Broker as Broker
+from ._streams import StreamStatistics as StreamStatistics

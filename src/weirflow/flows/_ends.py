@@ -26,6 +26,7 @@ from typing import Any
 
 from .._errors import tag_stage
 from .._interfaces import Delivery
+from .._runtime._stats import ITEMS, StageCounters
 from ._dead_letters import DeadLetters, ItemFailure
 from ._stages import StageDef
 from ._tickets import CARRIER, TicketBook, Tracked
@@ -59,8 +60,17 @@ class Pending:
 class SourceRead:
     """One run's reading of a continuous source."""
 
-    def __init__(self, stage: StageDef, pipeline: str, pending: Pending | None) -> None:
+    def __init__(
+        self,
+        stage: StageDef,
+        pipeline: str,
+        pending: Pending | None,
+        counts: Any = None,
+        counters: StageCounters | None = None,
+    ) -> None:
         assert stage.source is not None
+        self.counts = counts  # the runner's PipelineStatistics: deliveries and acks
+        self.counters = counters  # the source stage's: items read
         self.stage = stage
         self.name = f"{pipeline}.{stage.label}"
         self.pending = pending
@@ -80,12 +90,15 @@ class SourceRead:
             yield from pending.again(self.book)  # still on their way when the last run ended
         source = self.stage.source.get()
         iterator = iter(source.read({}))
+        counters = self.counters
         try:
             for item in iterator:
+                if counters is not None:
+                    counters.add(0, ITEMS)
                 if pending is not None:
                     yield pending.add(item, self.book)
                 elif isinstance(item, Delivery):
-                    yield Tracked(item.value, self.book.ticket(item))
+                    yield Tracked(item.value, self.book.ticket(self._counted(item)))
                 else:
                     yield item
                 if self._stopped.is_set():
@@ -97,6 +110,14 @@ class SourceRead:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+    def _counted(self, delivery: Delivery) -> Delivery:
+        """``delivery``, counted as delivered, and as acknowledged once it is."""
+        counts = self.counts
+        if counts is None:
+            return delivery
+        counts.delivered += 1
+        return Delivery(delivery.value, functools.partial(_acknowledge, delivery, counts))
 
     def stop(self) -> None:
         """The run is ending: have a blocked ``read`` return (safe from any thread)."""
@@ -117,6 +138,11 @@ class SourceRead:
                 with contextlib.suppress(ValueError):  # still stepped by a stuck thread
                     close()
         self.book.close()  # what was not acknowledged is delivered again
+
+
+def _acknowledge(delivery: Delivery, counts: Any) -> None:
+    delivery.ack()
+    counts.acked += 1
 
 
 NOT_AN_ITEM: Any = type("_NotAnItem", (), {"__repr__": lambda self: "NOT_AN_ITEM"})()
@@ -145,6 +171,7 @@ class PipelineEnd:
             if self._failed(value, ticket.redelivers) or not ticket.redelivers:
                 ticket.settle(weight)
             else:
+                self.counts.redelivered += 1
                 ticket.fail(weight)
             return NOT_AN_ITEM
         ticket.settle(weight)
@@ -157,6 +184,8 @@ class PipelineEnd:
 
     def _failed(self, failure: ItemFailure, redelivered: bool) -> bool:
         self.counts.failed_items += 1
+        self.counts.last_error_type = failure.error_type
+        self.counts.last_error_stage = failure.stage
         self.counts.last_error = f"{failure.error_type}: {failure.error}"
         where = {"pipeline": self.pipeline, "stage": failure.stage}
         kept = False

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
@@ -35,7 +35,14 @@ from ._processes import launch_in_processes
 from ._schedule import Clock, SystemClock
 from ._signals import Waker, handling_signals, signals_held
 from ._stages import StorageDirectory
-from ._streams import ThreadBroker, register_broker, unregister_broker
+from ._statistics import (
+    FlowCounters,
+    FlowStatistics,
+    connections,
+    pipeline_status,
+    stage_statistics,
+)
+from ._streams import Broker, ThreadBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
     Observer,
@@ -49,9 +56,12 @@ from ._supervise import (
 )
 from ._targets import describe_flow
 
+if TYPE_CHECKING:
+    from ..observe import StatusServer
+
 logger = logging.getLogger("weirflow")
 
-_deferred: list[tuple[Flow, float | None]] | None = None
+_deferred: list[tuple[Flow, float | None, str | None]] | None = None
 
 
 class Flow:
@@ -78,6 +88,14 @@ class Flow:
         self._waker = Waker()
         self._stop_asked = False
         self._launch_lock = threading.Lock()
+        self._counters: FlowCounters | None = None
+        self._broker: Broker | None = None
+        self._started: float | None = None  # time.time() of the launch in progress or last
+        self._ended: float | None = None
+        self._connections: Callable[[], Mapping[str, bool | None]] = self._local_connections
+        self._pings: list[threading.Event] = []
+        self._pings_lock = threading.Lock()
+        self._server: StatusServer | None = None
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -103,6 +121,76 @@ class Flow:
         empty for one in processes), for live displays: read it, do not drive it."""
         return {name: read() for name, read in self._runs.items()}
 
+    def status(self) -> FlowStatistics:
+        """Everything about the flow now, as frozen values (live while it runs; the last
+        launch's afterwards): per pipeline its state, schedule, runs, last error and per stage
+        workers busy, items by outcome, latency and input queue fill; its streams.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> builder.add_pipeline("p", timedelta_seconds=60).with_core_logic(lambda: 1)
+            ... # doctest: +ELLIPSIS
+            <...>
+            >>> status = builder.build().status()
+            >>> status.state, [p.name for p in status.pipelines]
+            ('idle', ['p'])
+        """
+        counts = {name: read() for name, read in self._statistics.items()}
+        connected = self._connections() if self._started is not None else {}
+        pipelines = tuple(
+            pipeline_status(
+                pipeline,
+                counts.get(pipeline.name) or PipelineStatistics(),
+                stage_statistics(pipeline, self._counters),
+                connected.get(pipeline.name),
+            )
+            for pipeline in self.pipelines
+        )
+        broker = self._broker
+        if self._started is None:
+            state, uptime = "idle", 0.0
+        elif self._ended is None:
+            state, uptime = "running", time.time() - self._started
+        else:
+            state, uptime = "stopped", self._ended - self._started
+        return FlowStatistics(
+            flow_id=self.flow_id,
+            state=state,
+            mode="threads" if self.use_threads else "processes",
+            started=self._started,
+            uptime_seconds=max(0.0, uptime),
+            pipelines=pipelines,
+            streams=broker.stream_status() if broker is not None else (),
+        )
+
+    @property
+    def status_url(self) -> str | None:
+        """The address of the status page while a launch with ``http=`` serves it (its real
+        port when ``http`` asked for port 0), else ``None``."""
+        server = self._server
+        return server.url if server is not None else None
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """Whether the supervisor of a running launch answers within ``timeout`` seconds."""
+        if self._started is None or self._ended is not None:
+            return False
+        answered = threading.Event()
+        with self._pings_lock:
+            self._pings.append(answered)
+        self._waker.wake()
+        return answered.wait(timeout)
+
+    def _heartbeat(self) -> None:
+        """The supervisor is awake: answer the pings waiting."""
+        with self._pings_lock:
+            pings, self._pings = self._pings, []
+        for answered in pings:
+            answered.set()
+
+    def _local_connections(self) -> Mapping[str, bool | None]:
+        return connections(self.pipelines)
+
     def close_resources(self) -> None:
         """Close this flow's connectors, storages and senders opened in this process."""
         close_all([*self._storages.values(), *(r for p in self.pipelines for r in p.resources())])
@@ -114,7 +202,7 @@ class Flow:
 
     # -- running ------------------------------------------------------------------------------
 
-    def launch_flow(self, execution_seconds: float | None = None) -> None:
+    def launch_flow(self, execution_seconds: float | None = None, http: str | None = None) -> None:
         """Run the flow until it finishes, fails, the time limit passes or it is stopped.
 
         While ``weirflow run`` or ``weirflow check`` loads a service file, a call at the file's
@@ -128,30 +216,54 @@ class Flow:
                 user code does not return is killed 2 s after that). ``None``: run
                 until every pipeline is done or the flow is stopped (SIGINT/SIGTERM, or
                 :meth:`stop`).
+            http: ``"host:port"`` to serve, while the flow runs, Prometheus ``/metrics``,
+                ``/healthz``, ``/readyz``, ``/api/status`` and a live status page at ``/``
+                (``"127.0.0.1:8000"``; port 0 picks a free one). Bind to an address other
+                than localhost only on a network you trust: nothing is authenticated.
 
         Raises:
-            ConfigError: ``execution_seconds`` is not a finite number > 0.
+            ConfigError: ``execution_seconds`` is not a finite number > 0, or ``http`` is not
+                ``host:port`` (or its port is taken, or ``prometheus-client`` is missing).
             PipelineFailed: a pipeline failed under the ``stop`` policy (an ``ExceptionGroup``
                 of them when several failed together).
         """
         execution_seconds = check_execution_seconds(execution_seconds)
         if _deferred is not None:
-            _deferred.append((self, execution_seconds))
+            _deferred.append((self, execution_seconds, http))
             return
         if not self._launch_lock.acquire(blocking=False):
             raise RuntimeError("this flow is already running")
+        server = None
         try:
             self._stop_asked = False
             self._waker.drain()
+            self._new_counters()
+            if http is not None:
+                from ..observe import serve
+
+                server = self._server = serve(self, http)
             started = time.monotonic()
-            logger.info("%s", banner(self))
+            self._started, self._ended = time.time(), None
+            logger.info("%s", banner(self, server.url if server is not None else None))
             if self.use_threads:
                 self._launch_in_threads(execution_seconds)
             else:
                 launch_in_processes(self, execution_seconds)
             logger.info("flow stopped after %.1fs", time.monotonic() - started)
         finally:
+            self._ended = time.time()
+            if server is not None:
+                self._server = None
+                server.close()
+            if self._counters is not None:
+                self._counters.release()
             self._launch_lock.release()
+
+    def _new_counters(self) -> FlowCounters:
+        if self._counters is not None:
+            self._counters.discard()
+        self._counters = FlowCounters(self.pipelines)
+        return self._counters
 
     def _launch_in_threads(self, execution_seconds: float | None) -> None:
         stop = threading.Event()
@@ -170,9 +282,20 @@ class Flow:
 
         broker = ThreadBroker(self._streams)
         register_broker(self.flow_id, broker)
+        self._broker = broker
+        self._connections = self._local_connections
         directory = StorageDirectory(self._storages)
+        counters = self._counters
+        assert counters is not None
         runners = [
-            SupervisedRunner(pipeline, directory, self.clock, stop, report)
+            SupervisedRunner(
+                pipeline,
+                directory,
+                self.clock,
+                stop,
+                report,
+                stage_counters=counters.of(pipeline.name),
+            )
             for pipeline in self.pipelines
         ]
         self._statistics = {r.pipeline.name: _reader(r.statistics) for r in runners}
@@ -264,8 +387,9 @@ def check_execution_seconds(value: Any) -> float | None:
 
 
 @contextlib.contextmanager
-def deferring_launches() -> Iterator[list[tuple[Flow, float | None]]]:
-    """While inside, ``launch_flow`` records ``(flow, execution_seconds)`` instead of running."""
+def deferring_launches() -> Iterator[list[tuple[Flow, float | None, str | None]]]:
+    """While inside, ``launch_flow`` records ``(flow, execution_seconds, http)`` instead of
+    running."""
     global _deferred
     saved, _deferred = _deferred, []
     try:

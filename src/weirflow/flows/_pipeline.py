@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from .._api import Operators
 from .._errors import PipelineFailed, stage_of, tag_stage
 from .._logcontext import reset_log_context, set_log_context
 from .._runtime._ops import Map
+from .._runtime._stats import StageCounters
 from .._runtime._supervisor import Run, iterate_values
 from .._runtime.executors import executor_traits
 from .._stage import Stage
@@ -98,7 +100,12 @@ class Pipeline:
 
 @dataclass
 class PipelineStatistics:
-    """Counters of one pipeline in one launch of a flow."""
+    """Counters of one pipeline in one launch of a flow (written by its runner).
+
+    ``state`` is one of :data:`STATES` by position; times are nanoseconds since the epoch (0:
+    never). ``delivered``/``acked``/``redelivered`` count the deliveries of a source that
+    acknowledges (at least once): in flight are the others.
+    """
 
     runs: int = 0
     failures: int = 0
@@ -106,7 +113,25 @@ class PipelineStatistics:
     items: int = 0
     failed_items: int = 0
     dead_letters: int = 0
+    state: int = 0
+    last_outcome: int = 0
+    last_run_started_ns: int = 0
+    last_run_ended_ns: int = 0
+    last_success_ns: int = 0
+    next_run_ns: int = 0
+    delivered: int = 0
+    acked: int = 0
+    redelivered: int = 0
     last_error: str | None = None
+    last_error_type: str | None = None
+    last_error_stage: str | None = None
+
+
+#: A pipeline's states, in the order of ``PipelineStatistics.state``.
+STATES = ("starting", "waiting", "running", "restarting", "failed", "done")
+#: The outcomes of a pipeline's last run, in the order of ``PipelineStatistics.last_outcome``.
+OUTCOMES = ("none", "ok", "error", "cut short")
+_WAITING, _RUNNING, _RESTARTING, _FAILED, _DONE = range(1, 6)
 
 
 @dataclass
@@ -119,6 +144,7 @@ class PipelineRunner:
     stop: threading.Event
     report: Callable[[PipelineFailed], None]
     statistics: PipelineStatistics = field(default_factory=PipelineStatistics)
+    stage_counters: Mapping[str, StageCounters] = field(default_factory=dict)  # by label
     _current: Run | None = None
     _cancelled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -134,19 +160,43 @@ class PipelineRunner:
             self._loop()
         finally:
             reset_log_context(token)
+            if self.statistics.state != _FAILED:
+                self.statistics.state = _DONE
+            self.statistics.next_run_ns = 0
+
+    def _waiting(self, next_start: float) -> None:
+        statistics = self.statistics
+        delay = max(0.0, next_start - self.clock.monotonic())
+        statistics.next_run_ns = time.time_ns() + int(delay * 1e9)
+        if statistics.state != _RESTARTING:
+            statistics.state = _WAITING
+
+    def _started(self) -> None:
+        self.statistics.state = _RUNNING
+        self.statistics.next_run_ns = 0
+        self.statistics.last_run_started_ns = time.time_ns()
+
+    def _ended(self) -> None:
+        statistics, now = self.statistics, time.time_ns()
+        statistics.last_run_ended_ns = now
+        statistics.last_outcome = OUTCOMES.index("cut short" if self._cancelled else "ok")
+        statistics.last_success_ns = now
 
     def _loop(self) -> None:
         pipeline, clock, stop = self.pipeline, self.clock, self.stop
         next_start: float | None = pipeline.schedule.first(clock)
         restarts_in_a_row = 0
         while next_start is not None:
+            self._waiting(next_start)
             if clock.wait(stop, next_start - clock.monotonic()):
                 return
             started = clock.monotonic()
             items_before = self.statistics.items
+            self._started()
             try:
                 self.run_once()
                 restarts_in_a_row = 0
+                self._ended()
             except BaseException as error:
                 if stop.is_set():
                     return
@@ -157,6 +207,7 @@ class PipelineRunner:
                     # not an item's failure (the source, the engine): read again, as restart
                     # does, but when the restarts run out only this pipeline ends
                     if restarts_in_a_row >= pipeline.max_restarts:
+                        self.statistics.state = _FAILED
                         logger.error(
                             "%s; the pipeline ends after %d restarts in a row",
                             failure,
@@ -170,6 +221,7 @@ class PipelineRunner:
                         RESTART_BACKOFF_CAP_SECONDS,
                     )
                     self.statistics.restarts += 1
+                    self.statistics.state = _RESTARTING
                     logger.warning(
                         "%s; reading again in %.1fs (restart %d of %d)",
                         failure,
@@ -189,6 +241,7 @@ class PipelineRunner:
                 elif pipeline.on_failure == "restart" and restarts_in_a_row < pipeline.max_restarts:
                     restarts_in_a_row += 1
                     self.statistics.restarts += 1
+                    self.statistics.state = _RESTARTING
                     backoff = min(
                         pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
                         RESTART_BACKOFF_CAP_SECONDS,
@@ -206,6 +259,7 @@ class PipelineRunner:
                     next_start = clock.monotonic()
                     continue
                 else:
+                    self.statistics.state = _FAILED
                     self.report(failure)
                     return
             if pipeline.continuous:
@@ -213,9 +267,14 @@ class PipelineRunner:
             next_start = pipeline.schedule.following(clock, started)
 
     def _failure(self, error: BaseException) -> PipelineFailed:
-        self.statistics.failures += 1
-        self.statistics.last_error = f"{type(error).__name__}: {error}"
-        return PipelineFailed(self.pipeline.name, stage_of(error), error)
+        statistics, stage = self.statistics, stage_of(error)
+        statistics.failures += 1
+        statistics.last_run_ended_ns = time.time_ns()
+        statistics.last_outcome = OUTCOMES.index("error")
+        statistics.last_error_type = type(error).__name__
+        statistics.last_error_stage = stage
+        statistics.last_error = f"{type(error).__name__}: {error}"
+        return PipelineFailed(self.pipeline.name, stage, error)
 
     def run_once(self) -> None:
         """One run of the stages on the engine; returns early if :meth:`cancel` is called."""
@@ -226,7 +285,13 @@ class PipelineRunner:
         read: SourceRead | None = None
         if pipeline.continuous:
             first = stages[0]
-            read = SourceRead(first, pipeline.name, self._pending)
+            read = SourceRead(
+                first,
+                pipeline.name,
+                self._pending,
+                self.statistics,
+                self.stage_counters.get(first.label),
+            )
             upstream = Operators(first.kind).from_iterable(read.items(), maxsize=first.maxsize)
             # the read's log records name the pipeline and its source stage
             where = {"name": f"{pipeline.name}.{first.label}", "pipeline": pipeline.name}
@@ -244,7 +309,10 @@ class PipelineRunner:
         pipeline = self.pipeline
         item_level = pipeline.item_level
         for stage in stages:
-            upstream = engine_stage(upstream, stage, pipeline.name, self.directory, item_level)
+            counters = self.stage_counters.get(stage.label)
+            upstream = engine_stage(
+                upstream, stage, pipeline.name, self.directory, item_level, counters
+            )
         if pipeline.continuous or item_level:  # acknowledgements and failed items, here
             end = PipelineEnd(
                 pipeline.name,

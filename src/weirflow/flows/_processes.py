@@ -30,12 +30,14 @@ import pickle
 import signal
 import threading
 import time
+from dataclasses import fields
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from .._errors import PipelineFailed, WorkerDied
 from .._logforward import forward_logging, handle_forwarded, logging_levels
 from .._runtime._pickling import dumps_by_value
+from .._runtime._stats import StageCounters
 from .._runtime.executors.process import (
     _context,
     _exception_payload,
@@ -49,6 +51,7 @@ from ._pipeline import PipelineStatistics
 from ._schedule import SystemClock
 from ._signals import Waker, handling_signals, kill_group, signals_held
 from ._stages import StorageDirectory
+from ._statistics import source_connected
 from ._streams import ProcessBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
@@ -63,13 +66,10 @@ from ._supervise import (
 if TYPE_CHECKING:
     from ._flow import Flow
 
+_TEXTS = ("last_error", "last_error_type", "last_error_stage")  # sent over the results pipe
 _COUNTERS = {
-    "runs": 0,
-    "failures": 1,
-    "restarts": 2,
-    "items": 3,
-    "failed_items": 4,
-    "dead_letters": 5,
+    name: index
+    for index, name in enumerate(f.name for f in fields(PipelineStatistics) if f.name not in _TEXTS)
 }
 
 
@@ -78,11 +78,13 @@ class SharedCounters:
 
     def __init__(self, context: Any) -> None:
         self.array = context.RawArray("q", len(_COUNTERS))
-        self.last_error: str | None = None
+        self.texts: dict[str, str | None] = dict.fromkeys(_TEXTS)
+        self.connected: bool | None = None  # its continuous source's, as last asked
+        self.answered = threading.Event()
 
     def snapshot(self) -> PipelineStatistics:
-        counts = dict(zip(_COUNTERS, self.array[:]))
-        return PipelineStatistics(**counts, last_error=self.last_error)
+        values: dict[str, Any] = {**dict(zip(_COUNTERS, self.array[:])), **self.texts}
+        return PipelineStatistics(**values)
 
 
 class _CountingStatistics(PipelineStatistics):
@@ -101,8 +103,8 @@ class _CountingStatistics(PipelineStatistics):
         index = _COUNTERS.get(name)
         if index is not None:
             self._array[index] = value
-        elif name == "last_error":
-            self._send("last_error", value)
+        elif name in _TEXTS:
+            self._send("text", (name, value))
 
 
 class _Child:
@@ -114,14 +116,38 @@ class _Child:
         self.results = results
         self.stop = stop
         self.done = False
+        self._lock = threading.Lock()  # the supervisor and a status request both say things
 
     def say(self, word: str) -> None:
-        with contextlib.suppress(OSError):
+        with self._lock, contextlib.suppress(OSError):
             self.stop.send(word)
 
     def say_cancel(self) -> None:
-        self.say("cancel")
-        self.stop.close()
+        with self._lock, contextlib.suppress(OSError):
+            self.stop.send("cancel")
+            self.stop.close()
+
+
+ASK_SECONDS = 1.0
+
+
+def _asking(
+    children: list[_Child], counters: dict[str, SharedCounters], continuous: set[str]
+) -> Any:
+    """A reader of each continuous pipeline's source connection: it asks the processes."""
+
+    def connections() -> dict[str, bool | None]:
+        asked = [c for c in children if c.name in continuous and not c.done]
+        for child in asked:
+            counters[child.name].answered.clear()
+            counters[child.name].connected = False  # until it answers
+            child.say("status")
+        deadline = time.monotonic() + ASK_SECONDS
+        for child in asked:
+            counters[child.name].answered.wait(max(0.0, deadline - time.monotonic()))
+        return {name: counters[name].connected for name in continuous}
+
+    return connections
 
 
 def _pipeline_context() -> Any:
@@ -144,6 +170,9 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     stop = threading.Event()
     counters = {p.name: SharedCounters(context) for p in flow.pipelines}
     flow._statistics = {name: shared.snapshot for name, shared in counters.items()}
+    flow._broker = broker
+    stage_counters = flow._counters
+    assert stage_counters is not None
     levels = logging_levels()
     children: list[_Child] = []
     child_ends: list[Connection] = []
@@ -161,6 +190,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
                 broker,
                 counters[pipeline.name].array,
                 levels,
+                stage_counters.of(pipeline.name),
             ),
             name=f"weirflow pipeline {pipeline.name}",
             daemon=False,  # it may start worker processes of its own
@@ -177,6 +207,9 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
         flow._waker,
         collected,
         name="weirflow flow results",
+    )
+    flow._connections = _asking(
+        children, counters, {p.name for p in flow.pipelines if p.continuous}
     )
     with handling_signals(flow._waker) as signals:
         with _main_module_not_reimported():
@@ -202,6 +235,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
             child.process.join(1)
             end_process(child.process)  # if it never led a group of its own
         collector.join(5)
+    flow._connections = flow._local_connections
     flow.close_resources()
     raise_failures(failures)
 
@@ -260,8 +294,13 @@ def _collect_until_closed(
                 error = _rebuild_exception(error_payload)
                 failures.append(PipelineFailed(child.name, stage, error))
                 stop.set()
-            elif kind == "last_error":
-                counters[child.name].last_error = payload
+            elif kind == "connected":
+                counters[child.name].connected = payload
+                counters[child.name].answered.set()
+                continue
+            elif kind == "text":
+                name, text = payload
+                counters[child.name].texts[name] = text
             elif kind == "done":
                 child.done = True
             waker.wake()
@@ -275,6 +314,7 @@ def _pipeline_main(
     broker: ProcessBroker,
     counters: Any,
     levels: dict[str, int],
+    stage_counters: dict[str, StageCounters],
 ) -> None:
     """Entry point of a pipeline's process."""
     with contextlib.suppress(OSError):
@@ -306,11 +346,15 @@ def _pipeline_main(
         local_stop,
         report,
         statistics=_CountingStatistics(counters, send),
+        stage_counters=stage_counters,
     )
 
     def watch() -> None:
         with contextlib.suppress(EOFError, OSError):
-            while stop.recv() == "graceful":
+            while (word := stop.recv()) in ("graceful", "status"):
+                if word == "status":
+                    send("connected", source_connected(pipeline))
+                    continue
                 local_stop.set()  # no new run; the run in progress may finish
                 close_continuous_sources((pipeline,))
         local_stop.set()  # "cancel", or the parent's end

@@ -28,6 +28,7 @@ from .._retry import NO_RETRY, Retry
 from .._runtime._channel import Cancelled
 from .._runtime._ops import FlatMap, Map, MapBatch, Operation
 from .._runtime._spec import Kind
+from .._runtime._stats import DROPPED, ERRORS, StageCounters
 from .._runtime.executors import executor_traits
 from .._stage import Stage
 from ._dead_letters import ItemFailure
@@ -159,6 +160,7 @@ class StageCall:
     directory: StorageDirectory
     convention: CallConvention | None
     item_level: bool = False
+    counters: StageCounters | None = None  # the flow's statistics of this stage
 
     def __call__(self, item: Any, **resources: Any) -> Any:
         value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
@@ -177,7 +179,13 @@ class StageCall:
         except BaseException as error:
             tag_stage(error, self.stage_name)
             raise
-        return self._outputs(result, item, value, ticket, 1)
+        return self._outputs(result, item, value, ticket, 1, resources)
+
+    def _count(self, resources: Mapping[str, Any], slot: int) -> None:
+        counters = self.counters
+        if counters is not None:
+            info = resources.get("worker_info")
+            counters.add(info.index if info is not None else 0, slot)
 
     def _again(
         self,
@@ -203,8 +211,8 @@ class StageCall:
             except BaseException as fatal:
                 tag_stage(fatal, self.stage_name)
                 raise
-            return self._outputs(result, item, value, ticket, attempt)
-        return self._failed(item, value, ticket, error, attempt)
+            return self._outputs(result, item, value, ticket, attempt, resources)
+        return self._failed(item, value, ticket, error, attempt, resources)
 
     async def _call_async(
         self, item: Any, value: Any, ticket: Tracked | None, resources: dict[str, Any]
@@ -223,11 +231,11 @@ class StageCall:
                 if attempt < self.stage.retry.attempts:
                     await asyncio.sleep(self._retrying(error, attempt))
                     continue
-                return self._failed(item, value, ticket, error, attempt)
+                return self._failed(item, value, ticket, error, attempt, resources)
             except BaseException as error:
                 tag_stage(error, self.stage_name)
                 raise
-        return self._outputs(result, item, value, ticket, attempt)
+        return self._outputs(result, item, value, ticket, attempt, resources)
 
     @property
     def _flat(self) -> bool:
@@ -248,9 +256,16 @@ class StageCall:
         return delay
 
     def _failed(
-        self, item: Any, value: Any, ticket: Tracked | None, error: Exception, attempts: int
+        self,
+        item: Any,
+        value: Any,
+        ticket: Tracked | None,
+        error: Exception,
+        attempts: int,
+        resources: Mapping[str, Any],
     ) -> Any:
         tag_stage(error, self.stage_name)
+        self._count(resources, ERRORS)
         if not self.item_level or self.stage.role in ("configuration", "source"):
             raise error
         failure = ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
@@ -258,31 +273,44 @@ class StageCall:
         return (out,) if self._flat else out
 
     def _outputs(
-        self, result: Any, item: Any, value: Any, ticket: Tracked | None, attempts: int
+        self,
+        result: Any,
+        item: Any,
+        value: Any,
+        ticket: Tracked | None,
+        attempts: int,
+        resources: Mapping[str, Any],
     ) -> Any:
         if self.stage.role == "configuration":
             return result
         if self.stage.role == "sender":
             return item  # sent: the same item goes on
         if self.stage.role == "core_logic":
-            result = self._guarded(result, value, attempts)
+            if type(result) is tuple and not result:  # None: dropped
+                self._count(resources, DROPPED)
+            result = self._guarded(result, value, attempts, resources)
         if ticket is None:
             return result
         return spread(result, ticket)
 
-    def _guarded(self, outputs: Iterable[Any], value: Any, attempts: int) -> Iterable[Any]:
+    def _guarded(
+        self, outputs: Iterable[Any], value: Any, attempts: int, resources: Mapping[str, Any]
+    ) -> Iterable[Any]:
         """A generator's items; one that raises mid-way ends with an :class:`ItemFailure`."""
         if type(outputs) is tuple or not isinstance(outputs, Iterator):
             return outputs
-        return self._guard(outputs, value, attempts)
+        return self._guard(outputs, value, attempts, resources)
 
-    def _guard(self, outputs: Iterator[Any], value: Any, attempts: int) -> Iterator[Any]:
+    def _guard(
+        self, outputs: Iterator[Any], value: Any, attempts: int, resources: Mapping[str, Any]
+    ) -> Iterator[Any]:
         try:
             yield from outputs
         except _NOT_ITEM_FAILURES:
             raise
         except Exception as error:
             tag_stage(error, self.stage_name)
+            self._count(resources, ERRORS)
             if not self.item_level:
                 raise
             yield ItemFailure.of(self.pipeline, self.stage_name, value, error, attempts)
@@ -384,8 +412,24 @@ class StorageCall:
     stage_name: str
     pipeline: str = "?"
     item_level: bool = False
+    counters: StageCounters | None = None  # the flow's statistics of this stage
 
     def __call__(self, items: list[Any], **resources: Any) -> list[Any]:
+        if self.counters is None:
+            return self._saved(items)
+        info = resources.get("worker_info")
+        worker = info.index if info is not None else 0
+        try:
+            result = self._saved(items)
+        except Exception:
+            self.counters.add(worker, ERRORS, len(items))
+            raise
+        failed = sum(1 for r, i in zip(result, items) if r is not i and passes_by(_value(r)))
+        if failed:
+            self.counters.add(worker, ERRORS, failed)
+        return result
+
+    def _saved(self, items: list[Any]) -> list[Any]:
         assert self.stage.storage is not None
         saving = [
             (position, item.value if isinstance(item, Tracked) else item)
@@ -465,12 +509,17 @@ class StorageCall:
         return out
 
 
+def _value(item: Any) -> Any:
+    return item.value if isinstance(item, Tracked) else item
+
+
 def engine_stage(
     upstream: Any,
     stage: StageDef,
     pipeline: str,
     directory: StorageDirectory,
     item_level: bool = False,
+    counters: StageCounters | None = None,
 ) -> Stage[Any]:
     """``stage`` as an engine stage reading ``upstream``, for one run of ``pipeline``."""
     from .. import _api
@@ -483,11 +532,10 @@ def engine_stage(
     )
     operation: Operation
     if stage.role == "storage":
-        operation = MapBatch(StorageCall(stage, name, pipeline, item_level))
-    elif stage.role in ("source", "core_logic"):
-        operation = FlatMap(StageCall(stage, name, pipeline, directory, convention, item_level))
+        operation = MapBatch(StorageCall(stage, name, pipeline, item_level, counters))
     else:
-        operation = Map(StageCall(stage, name, pipeline, directory, convention, item_level))
+        call = StageCall(stage, name, pipeline, directory, convention, item_level, counters)
+        operation = FlatMap(call) if stage.role in ("source", "core_logic") else Map(call)
     operators = _api.Operators(stage.kind)
     return operators.named(
         operation,
@@ -498,4 +546,5 @@ def engine_stage(
         on_start=stage.on_start,
         on_done=stage.on_done,
         pipeline=pipeline,
+        statistics=counters,
     )

@@ -18,6 +18,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -26,6 +27,20 @@ from .._interfaces import Sender, Source
 STREAM_MAXSIZE = 1000
 _TAKE = 256  # items a subscription takes at once (handed back if it stops early)
 _PUT_CHECK_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class StreamStatistics:
+    """One stream between pipelines: items waiting and its capacity (0: unbounded); with a
+    broker that has them, ``pending`` (delivered, not yet acknowledged), ``lag`` (not yet
+    delivered to its readers) and ``dead_letters``."""
+
+    name: str
+    length: int
+    capacity: int
+    pending: int | None = None
+    lag: int | None = None
+    dead_letters: int | None = None
 
 
 class Broker(ABC):
@@ -54,6 +69,11 @@ class Broker(ABC):
     def interrupt(self, stream: str) -> None:  # noqa: B027 - optional
         """Make the subscription of ``stream`` in progress return soon (it may subscribe again)."""
 
+    def stream_status(self) -> tuple[StreamStatistics, ...]:
+        """Every stream's statistics now (safe from any thread; takes no lock a publisher holds
+        for long). A broker that cannot tell returns ``()``."""
+        return ()
+
 
 class _StreamQueue:
     """A bounded FIFO with a number of writers; ``interrupt`` wakes the reader, ``close`` all."""
@@ -67,6 +87,13 @@ class _StreamQueue:
         lock = threading.Lock()
         self._not_empty = threading.Condition(lock)
         self._not_full = threading.Condition(lock)
+
+    def __len__(self) -> int:
+        return len(self._items)  # no lock: one read of a deque's length
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
 
     def put(self, item: Any) -> bool:
         with self._not_full:
@@ -157,6 +184,12 @@ class ThreadBroker(Broker):
     def finish(self, stream: str) -> None:
         self._queues[stream].writer_done()
 
+    def stream_status(self) -> tuple[StreamStatistics, ...]:
+        return tuple(
+            StreamStatistics(name, len(target), target.maxsize)
+            for name, target in self._queues.items()
+        )
+
     def interrupt(self, stream: str) -> None:
         self._queues[stream].interrupt()
 
@@ -172,6 +205,7 @@ class ProcessBroker(Broker):
         self, writers: Mapping[str, int], context: BaseContext, maxsize: int = STREAM_MAXSIZE
     ) -> None:
         self._queues: dict[str, Any] = {name: context.Queue(maxsize) for name in writers}
+        self._maxsize = maxsize
         self._writers = dict(writers)
         self._closed = context.RawValue("b", 0)  # shared memory: no lock, nothing to leak
         self._interrupts: dict[str, int] = {}  # of this process's subscriptions
@@ -208,6 +242,16 @@ class ProcessBroker(Broker):
 
     def finish(self, stream: str) -> None:
         self._queues[stream].put(_EndOfStream())
+
+    def stream_status(self) -> tuple[StreamStatistics, ...]:
+        found = []
+        for name, target in self._queues.items():
+            try:
+                length = target.qsize()
+            except NotImplementedError:  # macOS has no sem_getvalue
+                length = 0
+            found.append(StreamStatistics(name, length, self._maxsize))
+        return tuple(found)
 
     def interrupt(self, stream: str) -> None:
         """The subscription sees it within half a second."""

@@ -100,6 +100,8 @@ class Supervised(Protocol):
     @property
     def observers(self) -> list[Observer]: ...
 
+    def _heartbeat(self) -> None: ...
+
 
 def supervise(
     flow: Supervised,
@@ -115,6 +117,7 @@ def supervise(
     ticks = Ticks(flow.observers)
     while True:
         waker.drain()
+        flow._heartbeat()  # a health check waiting for the supervisor gets its answer
         ticks.run_due()
         if signals.received is not None:
             logger.info(
