@@ -1,66 +1,171 @@
-"""MQTT plumbing shared by the source (``connectors.mqtt``) and the sender (``senders.mqtt``):
-argument checks, TLS contexts, client creation, the network thread, and why a connection failed.
+"""How to reach an MQTT broker: :class:`MqttOptions`, checked in one place, and the topic checks.
+
+The MQTT source and sender connect the same way, so what they share is one frozen value: the
+broker's host and port, the client id, the credentials, the keepalive, the TLS options (read
+once, into an ``ssl.SSLContext``), the QoS, the session (``clean_start``) and the reconnection
+backoff. :class:`MqttOptions` checks every field when it is made, naming the pipeline and the
+field as the caller writes it (``MqttSource(qos=...)``, ``send('mqtt', qos=...)``,
+``with_mqtt_connector(qos=...)``: a :class:`~weirflow._checks.Where`), so a mistake is a
+:class:`~weirflow.ConfigError` at build time. Topics are checked here too (a filter to
+subscribe to, a name to publish to). Nothing here imports paho: the client is
+:mod:`._client`'s.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import ssl
-import threading
 from collections.abc import Callable, Mapping
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
-from ._errors import InvalidArgumentError, MqttError
-from ._threads import start_thread
+from ..._checks import Where, check_seconds, check_whole, is_whole
+from ..._errors import InvalidArgumentError
 
-try:  # the one place paho is imported first: without it, say which extra to install
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-    from paho.mqtt.reasoncodes import ReasonCode
-except ImportError as error:
-    raise ImportError(
-        "weirflow's MQTT connector and sender need paho-mqtt 2: pip install 'weirflow[mqtt]'"
-    ) from error
-
-
-# paho names the connector and the sender take from here (explicit re-exports)
-__all__ = ["MqttError", "PacketTypes", "Properties", "ReasonCode", "mqtt"]
-
-logger = logging.getLogger("weirflow.mqtt")
-
-DECODES = ("json", "text", "bytes")
 TLS_KEYS = ("ca_certs", "certfile", "keyfile", "insecure")
+TLS_HINT = "check tls=... (ca_certs, certfile, keyfile, insecure)"
 NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 Session Expiry Interval meaning "keep the session forever"
-_END = object()  # what the buffer hands out once reading must stop
 
 
-# -- checks shared with the sender --------------------------------------------------------------
+@dataclass(frozen=True)
+class MqttOptions:
+    """How to connect to a broker, checked: shared by :class:`MqttSource` and :class:`MqttSender`.
+
+    Attributes:
+        host: the broker's host name or address (not a URL).
+        port: the broker's port, 1 to 65535 (MQTT over TLS is usually 8883).
+        client_id: the MQTT client id; None lets the broker assign one.
+        username, password: credentials (the password never shows in a repr, error or log).
+        tls: None/False, True (the system's CAs) or a dict with ``ca_certs``, ``certfile``,
+            ``keyfile``, ``insecure``; see :func:`tls_context`.
+        keepalive: seconds between the client's pings when idle, 1 to 65535.
+        qos: 0, 1 or 2.
+        clean_start: start a fresh session on connecting (False needs a ``client_id``).
+        reconnect_min_delay, reconnect_max_delay: the reconnection backoff, in seconds.
+        context: the TLS context made from ``tls`` (None without TLS); ``insecure``: whether
+            the host name goes unchecked.
+
+    ``where`` (not kept) says how messages name a field, ``host_field`` the host's name there.
+
+    Example:
+        >>> from weirflow._checks import Where
+        >>> options = MqttOptions("broker.example", port=8883, tls=True, username="bob",
+        ...                       password="s3cret")
+        >>> options.broker, options.context is not None
+        ('mqtts://broker.example:8883', True)
+        >>> "s3cret" in repr(options)
+        False
+        >>> MqttOptions(port=0, where=Where("plant", "send('mqtt', {name}=...)"))
+        Traceback (most recent call last):
+        ...
+        weirflow.InvalidArgumentError: pipeline 'plant': send('mqtt', port=...): give a port number from 1 to 65535, got 0
+    """  # noqa: E501
+
+    host: str = "localhost"
+    port: int = 1883
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool | Mapping[str, Any] | None = field(default=None, repr=False)
+    keepalive: int = 60
+    qos: int = 1
+    clean_start: bool = True
+    reconnect_min_delay: float = 0.5
+    reconnect_max_delay: float = 30.0
+    where: InitVar[Where | None] = None
+    host_field: InitVar[str] = "host"
+    context: ssl.SSLContext | None = field(init=False, repr=False, compare=False)
+    insecure: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, where: Where | None, host_field: str) -> None:
+        place = where if where is not None else Where("?", "MqttOptions({name}=...)")
+        check_host(self.host, place, host_field)
+        check_port(self.port, place)
+        check_qos(self.qos, place)
+        check_credentials(self.username, self.password, place)
+        context, insecure = tls_context(self.tls, place)
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "insecure", insecure)
+        check_client_id(self.client_id, place)
+        check_whole(self.keepalive, place, "keepalive", minimum=1, maximum=65535, note=" (seconds)")
+        if not isinstance(self.clean_start, bool):
+            raise InvalidArgumentError(
+                f"{place.field('clean_start')}: give True or False, got {self.clean_start!r}"
+            )
+        if self.client_id is None and not self.clean_start:
+            raise InvalidArgumentError(
+                f"{place.field('clean_start')}: a persistent session (clean_start=False) needs "
+                "a fixed client_id"
+            )
+        low = check_seconds(self.reconnect_min_delay, place, "reconnect_min_delay", positive=True)
+        high = check_seconds(self.reconnect_max_delay, place, "reconnect_max_delay", positive=True)
+        if high < low:
+            raise InvalidArgumentError(
+                f"{place.field('reconnect_max_delay')}: must be >= reconnect_min_delay "
+                f"({low}), got {high}"
+            )
+        object.__setattr__(self, "reconnect_min_delay", low)
+        object.__setattr__(self, "reconnect_max_delay", high)
+
+    @property
+    def broker(self) -> str:
+        """How errors and logs name the broker: ``mqtt://host:port`` (``mqtts://`` with TLS)."""
+        return broker_url(self.host, self.port, self.context is not None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the fields given (a TLS context cannot cross): the copy reads the files again."""
+        fields = (
+            self.host,
+            self.port,
+            self.client_id,
+            self.username,
+            self.password,
+            self.tls,
+            self.keepalive,
+            self.qos,
+            self.clean_start,
+            self.reconnect_min_delay,
+            self.reconnect_max_delay,
+        )
+        return (type(self), fields)
 
 
-class Where:
-    """Where options were given, for messages: ``pipeline 'p': MqttSource(qos=...)``."""
+class UsesBroker:
+    """What the source and the sender show of their :class:`MqttOptions` (``self.options``)."""
 
-    def __init__(self, pipeline: str, template: str) -> None:
-        self.pipeline = pipeline
-        self.template = template
+    options: MqttOptions
 
-    def __str__(self) -> str:
-        return f"pipeline {self.pipeline!r}"
+    @property
+    def host(self) -> str:
+        return self.options.host
 
-    def field(self, name: str) -> str:
-        return f"pipeline {self.pipeline!r}: {self.template.format(name=name)}"
+    @property
+    def port(self) -> int:
+        return self.options.port
 
+    @property
+    def qos(self) -> int:
+        return self.options.qos
 
-def whole_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    @property
+    def client_id(self) -> str | None:
+        return self.options.client_id
 
+    @property
+    def username(self) -> str | None:
+        return self.options.username
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    @property
+    def keepalive(self) -> int:
+        return self.options.keepalive
+
+    @property
+    def broker(self) -> str:
+        return self.options.broker
+
+    @property
+    def _tls(self) -> ssl.SSLContext | None:
+        return self.options.context
 
 
 def check_host(host: Any, where: Where, field: str) -> str:
@@ -80,7 +185,7 @@ def check_host(host: Any, where: Where, field: str) -> str:
 
 
 def check_port(port: Any, where: Where) -> int:
-    if not whole_number(port) or not 1 <= port <= 65535:
+    if not is_whole(port) or not 1 <= port <= 65535:
         raise InvalidArgumentError(
             f"{where.field('port')}: give a port number from 1 to 65535, got {port!r}"
         )
@@ -88,7 +193,7 @@ def check_port(port: Any, where: Where) -> int:
 
 
 def check_qos(qos: Any, where: Where) -> int:
-    if not whole_number(qos) or qos not in (0, 1, 2):
+    if not is_whole(qos) or qos not in (0, 1, 2):
         raise InvalidArgumentError(f"{where.field('qos')}: give 0, 1 or 2, got {qos!r}")
     return int(qos)
 
@@ -145,24 +250,6 @@ def check_client_id(client_id: Any, where: Where) -> str | None:
             f"{where.field('client_id')}: give a non-empty string or None, got {client_id!r}"
         )
     return client_id
-
-
-def check_seconds(value: Any, where: Where, field: str, *, zero: bool = False) -> float:
-    if not _number(value) or not (value >= 0 if zero else value > 0):
-        bound = ">= 0" if zero else "> 0"
-        raise InvalidArgumentError(
-            f"{where.field(field)}: give a number of seconds {bound}, got {value!r}"
-        )
-    return float(value)
-
-
-def check_keepalive(keepalive: Any, where: Where) -> int:
-    if not whole_number(keepalive) or not 0 < keepalive <= 65535:
-        raise InvalidArgumentError(
-            f"{where.field('keepalive')}: give a whole number of seconds from 1 to 65535, "
-            f"got {keepalive!r}"
-        )
-    return int(keepalive)
 
 
 class _ClosingSocket(ssl.SSLSocket):
@@ -256,137 +343,6 @@ def broker_url(host: str, port: int, tls: bool) -> str:
     """How errors and logs name a broker: ``mqtt://host:port`` (``mqtts://`` with TLS)."""
     shown = f"[{host}]" if ":" in host else host
     return f"{'mqtts' if tls else 'mqtt'}://{shown}:{port}"
-
-
-# -- why connecting failed -----------------------------------------------------------------------
-
-SESSION_TAKEN_OVER = 142  # MQTT 5 DISCONNECT reason: another client connected with our client id
-
-
-def connect_failure(error: BaseException | None, broker: str) -> str:
-    """Why a connection attempt failed, in a few words: refused, DNS, timeout, TLS...
-
-    Example:
-        >>> connect_failure(ConnectionRefusedError(111, "Connection refused"), "mqtt://h:1883")
-        'connection refused (is a broker listening at mqtt://h:1883?)'
-    """
-    if error is None:
-        return "no reason given"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        detail = error.verify_message or str(error)
-        return f"the broker's TLS certificate does not verify ({detail})"
-    if isinstance(error, ssl.CertificateError):
-        return f"the broker's TLS certificate does not verify ({error})"
-    if isinstance(error, ssl.SSLError):
-        return f"the TLS handshake failed ({error.reason or error})"
-    if isinstance(error, ConnectionRefusedError):
-        return f"connection refused (is a broker listening at {broker}?)"
-    if isinstance(error, socket.gaierror):
-        return f"the host name does not resolve (DNS: {error.strerror or error})"
-    if isinstance(error, TimeoutError | socket.timeout):
-        return "no answer in time (a firewall, or the wrong host or port?)"
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.strerror.lower()} ({type(error).__name__})"
-    return f"{type(error).__name__}: {error}"
-
-
-def is_certificate_error(error: BaseException | None) -> bool:
-    """Whether connecting failed because the broker's certificate does not verify: trying
-    again cannot help."""
-    return isinstance(error, ssl.SSLCertVerificationError | ssl.CertificateError)
-
-
-TLS_HINT = "check tls=... (ca_certs, certfile, keyfile, insecure)"
-
-
-# -- clients and their network thread -----------------------------------------------------------
-
-
-class Client(mqtt.Client):
-    """paho's client, remembering why its last connection attempt failed.
-
-    paho's ``on_connect_fail`` callback is told nothing; the exception is kept here, in
-    :attr:`connect_error`, for the log line and to tell a certificate error from an outage.
-    """
-
-    connect_error: BaseException | None = None
-
-    def _create_socket(self) -> Any:
-        try:
-            sock = super()._create_socket()
-        except BaseException as error:
-            self.connect_error = error
-            raise
-        self.connect_error = None
-        return sock
-
-
-def new_client(
-    client_id: str | None,
-    *,
-    username: str | None,
-    password: str | None,
-    context: ssl.SSLContext | None,
-    insecure: bool,
-    manual_ack: bool = False,
-    reconnect_on_failure: bool = True,
-) -> Client:
-    """An MQTT 5 paho client with the callbacks of API version 2, credentials and TLS set."""
-    client = Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id or "",  # "": the broker assigns one
-        protocol=MQTTProtocolVersion.MQTTv5,
-        reconnect_on_failure=reconnect_on_failure,
-        manual_ack=manual_ack,
-    )
-    if username is not None:
-        client.username_pw_set(username, password)
-    if context is not None:
-        client.tls_set_context(context)
-        client.tls_insecure_set(insecure)
-    return client
-
-
-def start_network(client: mqtt.Client, name: str) -> threading.Thread | None:
-    """Run paho's network loop (``loop_start``) in a thread deaf to SIGINT and SIGTERM.
-
-    A thread inherits the signal mask of the thread that makes it, so paho's thread is made
-    from a weirflow thread (which blocks both signals): a signal always reaches the main thread.
-    The thread is returned so that :func:`stop_network` can join it even after paho forgot it
-    (paho drops its reference as its loop ends).
-    """
-    started: list[threading.Thread | None] = []
-    failed: list[BaseException] = []
-
-    def begin() -> None:
-        try:
-            client.loop_start()
-            started.append(client._thread)
-        except BaseException as error:  # handed to the caller below
-            failed.append(error)
-
-    start_thread(begin, name=f"{name} (starting)").join()
-    if failed:
-        raise failed[0]
-    thread = started[0] if started else None
-    if thread is not None:
-        thread.name = name
-    return thread
-
-
-def stop_network(client: mqtt.Client, thread: threading.Thread | None) -> None:
-    """Disconnect and stop paho's network thread; returns once it has ended.
-
-    ``disconnect`` wakes the loop (or ends a wait before reconnecting, within a second) and
-    ``loop_stop`` makes sure the loop ends even if a connection attempt was under way.
-    """
-    client.disconnect()
-    client.loop_stop()
-    if thread is not None and thread is not threading.current_thread():
-        thread.join()
-
-
-# -- the source ---------------------------------------------------------------------------------
 
 
 def remake(cls: Callable[..., Any], arguments: dict[str, Any]) -> Any:
