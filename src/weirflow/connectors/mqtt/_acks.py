@@ -6,7 +6,8 @@ message for a new one, so acknowledging a delivery of an earlier connection coul
 message nobody has stored; it is skipped (the resent copy gets its own acknowledgement). A
 payload that does not decode goes to ``dead_letter(record)`` if given, else it is logged and
 counted; in at-least-once mode it is acknowledged once recorded (it would never decode). The
-network thread calls all of this: keep ``dead_letter`` quick.
+network thread calls all of this: keep ``dead_letter`` quick. :func:`at_least_once_mode` decides
+whether a source acknowledges by hand (QoS 1, a fixed ``client_id``, a persistent session).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..._checks import Where
+from ..._errors import InvalidArgumentError
 from ..._interfaces import Delivery
 from ._client import mqtt
 from ._decode import dead_letter_record, expected, topic_of
@@ -126,3 +129,32 @@ class Acknowledgements:
                 self._counts["dead_lettered"] += 1
         if self._manual:  # it will never decode: do not have it sent again
             self.ack(client, message.mid, message.qos, generation)
+
+
+def at_least_once_mode(
+    given: bool | None, qos: int, client_id: str | None, clean_start: bool | None, where: Where
+) -> bool:
+    """Whether the source delivers at least once: as ``given``, checked, or by default when
+    ``qos == 1`` and a ``client_id`` is given (and ``clean_start`` is not True)."""
+    if given is None:
+        return qos == 1 and client_id is not None and not clean_start
+    if given:
+        if qos != 1:
+            raise InvalidArgumentError(
+                f"{where.field('at_least_once')}: at-least-once delivery needs qos=1 (got "
+                f"qos={qos}): with QoS 0 the broker never redelivers, and with QoS 2 "
+                "the client confirms receipt before the message is handed over"
+            )
+        if client_id is None:
+            raise InvalidArgumentError(
+                f"{where.field('client_id')}: at-least-once delivery needs a fixed "
+                "client_id, so that the broker keeps the session (and the messages not yet "
+                "acknowledged) for the next connection; add client_id='my-service'"
+            )
+        if clean_start:
+            raise InvalidArgumentError(
+                f"{where.field('clean_start')}: clean_start=True discards the messages not "
+                "yet acknowledged on every connection, which at-least-once delivery relies "
+                "on; leave clean_start unset"
+            )
+    return given

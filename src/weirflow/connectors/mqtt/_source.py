@@ -5,8 +5,10 @@ message's decoded payload until it is closed (``with_mqtt_connector``). With QoS
 ``client_id`` it delivers *at least once*: it yields :class:`~weirflow.Delivery` objects and
 acknowledges a message to the broker only when the flow has stored and sent what came of it;
 the broker keeps the session, so a message not acknowledged when the process dies is delivered
-again on the next connection. Validation, TLS, the client and its network thread live in
-:mod:`weirflow._mqtt`, shared with :class:`weirflow.senders.mqtt.MqttSender`.
+again on the next connection. The connection options (:class:`~._options.MqttOptions`), the
+client and its network thread (``_client.py``) are shared with :class:`~._sender.MqttSender`;
+the buffer, the decoding, the acknowledgements and dead letters, and the connection's health
+(outages, takeovers) have modules of their own in this package.
 
 Clients speak MQTT 5 through paho-mqtt 2. paho's network thread is started from a weirflow
 thread, so it inherits a signal mask that leaves SIGINT and SIGTERM to the main thread
@@ -20,17 +22,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..._checks import Where, check_flag, is_whole
 from ..._errors import InvalidArgumentError, MqttError
 from ..._interfaces import Source
-from ._acks import Acknowledgements
+from ._acks import Acknowledgements, at_least_once_mode
 from ._buffer import END, Buffer
 from ._client import (  # first: without paho-mqtt it says which extra to install
-    SESSION_TAKEN_OVER,
     PacketTypes,
     Properties,
     ReasonCode,
@@ -43,6 +43,7 @@ from ._client import (  # first: without paho-mqtt it says which extra to instal
     stop_network,
 )
 from ._decode import check_decode, decoded, topic_of
+from ._health import Health
 from ._options import (
     NEVER_EXPIRES,
     TLS_HINT,
@@ -57,11 +58,6 @@ from ._options import (
 __all__ = ["MqttSource"]
 
 logger = logging.getLogger("weirflow.mqtt")
-
-TAKEOVER_WINDOW_S = 5.0
-"""A connection the broker closes this soon after it was made counts as taken over ..."""
-TAKEOVER_LOSSES = 3
-"""... and this many in a row, each reconnection succeeding, mean a shared client_id."""
 
 
 class MqttSource(UsesBroker, Source):
@@ -200,7 +196,7 @@ class MqttSource(UsesBroker, Source):
                 raise InvalidArgumentError(
                     f"{where.field(name)}: give True, False or None, got {value!r}"
                 )
-        self.at_least_once = _at_least_once(
+        self.at_least_once = at_least_once_mode(
             at_least_once,
             check_qos(qos, where),
             check_client_id(client_id, where),
@@ -255,11 +251,7 @@ class MqttSource(UsesBroker, Source):
         self._subscribed = threading.Event()
         self._closed = False
         self._reading = False
-        self._outage = False  # a connection problem was logged and not yet resolved
-        self._ever_connected = False
-        self._up = False  # the current connection got its CONNACK
-        self._connected_at = 0.0
-        self._quick_losses = 0  # connections closed by the broker soon after they were made
+        self._health = Health(self._where)
         self._failure: MqttError | None = None  # a permanent failure read() raises
         self._counts = dict.fromkeys(("received", "connections"), 0)
 
@@ -334,7 +326,7 @@ class MqttSource(UsesBroker, Source):
                 client = self._new_client()
                 self._client = client
                 self._failure = None
-                self._up = False
+                self._health.starting()
                 self._buffer.reopen()
                 self._thread = start_network(client, f"weirflow mqtt {self.pipeline}")
             return True
@@ -424,7 +416,7 @@ class MqttSource(UsesBroker, Source):
         if client is not self._client:
             return
         if reason_code.is_failure:
-            self._log_outage(
+            self._health.outage(
                 logging.ERROR,
                 "%s: the broker refused the connection (%s%s); retrying every %.1f to %.1fs",
                 self._where,
@@ -437,14 +429,7 @@ class MqttSource(UsesBroker, Source):
         with self._lock:
             self._acks.renew(client)
             self._counts["connections"] += 1
-            outage, self._outage = self._outage, False
-            again, self._ever_connected = self._ever_connected, True
-            self._connected_at = time.monotonic()
-            self._up = True
-        if outage and again:
-            logger.warning("%s: connected again", self._where)
-        else:
-            logger.info("%s: connected", self._where)
+        self._health.connected()
         if not self.clean_start and not flags.session_present:
             logger.info(
                 "%s: the broker had no session for %r; a new one starts",
@@ -457,14 +442,13 @@ class MqttSource(UsesBroker, Source):
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if client is not self._client:
             return
-        with self._lock:
-            self._quick_losses = 0  # the broker is away: an outage, not a shared client_id
+        self._health.attempt_failed()
         error = getattr(client, "connect_error", None)
         reason = connect_failure(error, self.broker)
         if is_certificate_error(error):  # trying again cannot help
             self._fail(client, f"cannot connect: {reason}; {TLS_HINT}", error)
             return
-        self._log_outage(
+        self._health.outage(
             logging.WARNING,
             "%s: cannot connect: %s; retrying every %.1f to %.1fs",
             self._where,
@@ -486,12 +470,10 @@ class MqttSource(UsesBroker, Source):
         if client is not self._client:
             return  # closed or replaced: nothing to report
         self._subscribed.clear()
-        with self._lock:
-            was_up, self._up = self._up, False
-        if not was_up:  # no CONNACK on this connection: it was never made
+        if not self._health.lost():  # no CONNACK on this connection: it was never made
             if reason_code.value != 128:  # "Unspecified error": the socket closed
                 return  # a refused CONNACK, logged by _on_connect
-            self._log_outage(
+            self._health.outage(
                 logging.WARNING,
                 "%s: cannot connect: the broker closed the connection before answering%s; "
                 "retrying every %.1f to %.1fs",
@@ -503,29 +485,11 @@ class MqttSource(UsesBroker, Source):
                 self.reconnect_max_delay,
             )
             return
-        with self._lock:
-            quick = time.monotonic() - self._connected_at < TAKEOVER_WINDOW_S
-            self._quick_losses = self._quick_losses + 1 if quick else 0
-            losses = self._quick_losses
-        if self.client_id is not None and (
-            reason_code.value == SESSION_TAKEN_OVER or losses >= TAKEOVER_LOSSES
-        ):
-            why = (
-                "the broker disconnected this client because another one connected with the "
-                "same client_id (MQTT 'Session taken over')"
-                if reason_code.value == SESSION_TAKEN_OVER
-                else f"the broker closed the connection {losses} times in a row within seconds "
-                "of connecting: another client probably connected with the same client_id (a "
-                "broker drops the older connection of a client id)"
-            )
-            self._fail(
-                client,
-                f"{why}; clients sharing client_id {self.client_id!r} would take turns for "
-                "ever: give each one its own client_id",
-                None,
-            )
+        taken = self._health.takeover(reason_code, self.client_id)
+        if taken is not None:
+            self._fail(client, taken, None)
             return
-        self._log_outage(
+        self._health.outage(
             logging.WARNING, "%s: lost the connection (%s); reconnecting", self._where, reason_code
         )
 
@@ -580,12 +544,6 @@ class MqttSource(UsesBroker, Source):
         client.disconnect()  # the network loop ends instead of reconnecting
         self._buffer.shut()
 
-    def _log_outage(self, level: int, message: str, *args: Any) -> None:
-        """Log a connection problem once; while it lasts, repeats go to DEBUG."""
-        with self._lock:
-            first, self._outage = not self._outage, True
-        logger.log(level if first else logging.DEBUG, message, *args)
-
     # -- pickling and display -----------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -599,32 +557,3 @@ class MqttSource(UsesBroker, Source):
             f"client_id={self.client_id!r}{user}, at_least_once={self.at_least_once}, "
             f"pipeline={self.pipeline!r})"
         )
-
-
-def _at_least_once(
-    given: bool | None, qos: int, client_id: str | None, clean_start: bool | None, where: Where
-) -> bool:
-    """Whether the source delivers at least once: as ``given``, checked, or by default when
-    ``qos == 1`` and a ``client_id`` is given (and ``clean_start`` is not True)."""
-    if given is None:
-        return qos == 1 and client_id is not None and not clean_start
-    if given:
-        if qos != 1:
-            raise InvalidArgumentError(
-                f"{where.field('at_least_once')}: at-least-once delivery needs qos=1 (got "
-                f"qos={qos}): with QoS 0 the broker never redelivers, and with QoS 2 "
-                "the client confirms receipt before the message is handed over"
-            )
-        if client_id is None:
-            raise InvalidArgumentError(
-                f"{where.field('client_id')}: at-least-once delivery needs a fixed "
-                "client_id, so that the broker keeps the session (and the messages not yet "
-                "acknowledged) for the next connection; add client_id='my-service'"
-            )
-        if clean_start:
-            raise InvalidArgumentError(
-                f"{where.field('clean_start')}: clean_start=True discards the messages not "
-                "yet acknowledged on every connection, which at-least-once delivery relies "
-                "on; leave clean_start unset"
-            )
-    return given
