@@ -29,6 +29,7 @@ from ..._retry import BACKOFF_CAP as BACKOFF_CAP
 from ..._retry import DEFAULT_BACKOFF as DEFAULT_BACKOFF
 from ..._retry import MAX_RETRIES as MAX_RETRIES
 from ..._retry import retry_policy as retry_policy
+from ..._tls import ca_context
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DECODES = ("json", "text", "bytes")
@@ -127,10 +128,7 @@ def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext
     elif isinstance(verify, str | os.PathLike):
         path = os.fspath(verify)
         try:
-            if os.path.isdir(path):
-                context = ssl.create_default_context(capath=path)
-            else:
-                context = ssl.create_default_context(cafile=path)
+            context = ca_context(path)
         except (OSError, ssl.SSLError) as error:
             raise InvalidArgumentError(
                 f"{site.field('verify')}: cannot load the CA bundle {path!r} ({error}); give "

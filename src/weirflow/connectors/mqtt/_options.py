@@ -21,6 +21,7 @@ from typing import Any
 
 from ..._checks import Where, check_seconds, check_whole, is_whole
 from ..._errors import InvalidArgumentError
+from ..._tls import ca_context
 
 TLS_KEYS = ("ca_certs", "certfile", "keyfile", "insecure")
 TLS_HINT = "check tls=... (ca_certs, certfile, keyfile, insecure)"
@@ -130,42 +131,31 @@ class MqttOptions:
         return (type(self), fields)
 
 
+def forwarded(name: str, doc: str) -> Any:
+    """A read-only property giving ``self.options.<name>``."""
+    return property(lambda self: getattr(self.options, name), doc=doc)
+
+
 class UsesBroker:
-    """What the source and the sender show of their :class:`MqttOptions` (``self.options``)."""
+    """What the source and the sender share: their :class:`MqttOptions` (``self.options``),
+    shown as attributes, and pickling as the arguments they were made with (``_arguments``):
+    a copy made in another process connects on its own."""
 
     options: MqttOptions
+    _arguments: dict[str, Any]
 
-    @property
-    def host(self) -> str:
-        return self.options.host
+    host = forwarded("host", "The broker's host name or address.")
+    port = forwarded("port", "The broker's port.")
+    qos = forwarded("qos", "The QoS of subscriptions or publications.")
+    client_id = forwarded("client_id", "The MQTT client id (None: the broker assigns one).")
+    username = forwarded("username", "The user name, if any (never the password).")
+    keepalive = forwarded("keepalive", "Seconds between pings when idle.")
+    broker = forwarded("broker", "``mqtt://host:port`` (``mqtts://`` with TLS).")
+    _tls = forwarded("context", "The TLS context (None without TLS).")
 
-    @property
-    def port(self) -> int:
-        return self.options.port
-
-    @property
-    def qos(self) -> int:
-        return self.options.qos
-
-    @property
-    def client_id(self) -> str | None:
-        return self.options.client_id
-
-    @property
-    def username(self) -> str | None:
-        return self.options.username
-
-    @property
-    def keepalive(self) -> int:
-        return self.options.keepalive
-
-    @property
-    def broker(self) -> str:
-        return self.options.broker
-
-    @property
-    def _tls(self) -> ssl.SSLContext | None:
-        return self.options.context
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the options only: a copy made in another process connects on its own."""
+        return (remake, (type(self), dict(self._arguments)))
 
 
 def check_host(host: Any, where: Where, field: str) -> str:
@@ -310,12 +300,7 @@ def tls_context(tls: Any, where: Where) -> tuple[ssl.SSLContext | None, bool]:
         )
     ca_certs, certfile, keyfile = paths["ca_certs"], paths["certfile"], paths["keyfile"]
     try:
-        if ca_certs is None:
-            context = ssl.create_default_context()
-        elif os.path.isdir(ca_certs):
-            context = ssl.create_default_context(capath=ca_certs)
-        else:
-            context = ssl.create_default_context(cafile=ca_certs)
+        context = ca_context(ca_certs)
     except (OSError, ssl.SSLError) as error:
         raise InvalidArgumentError(
             f"{where.field('tls')}: cannot load the CA certificates tls['ca_certs']="

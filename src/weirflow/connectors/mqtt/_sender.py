@@ -13,17 +13,16 @@ source's.
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
 from typing import Any
 
 from ..._checks import Where, check_flag, check_seconds
-from ..._errors import InvalidArgumentError, MqttError
+from ..._errors import MqttError
 from ..._interfaces import Sender
 from ..._retry import Retry, retry_policy
-from ...senders._payload import PayloadError, payload
+from ...senders._payload import check_label, json_bytes, payload
 from ._client import (  # first: without paho-mqtt it says which extra to install
     Properties,
     ReasonCode,
@@ -32,7 +31,7 @@ from ._client import (  # first: without paho-mqtt it says which extra to instal
     start_network,
     stop_network,
 )
-from ._options import TLS_HINT, MqttOptions, UsesBroker, check_topic, remake
+from ._options import TLS_HINT, MqttOptions, UsesBroker, check_topic
 
 __all__ = ["MqttSender"]
 
@@ -169,12 +168,7 @@ class MqttSender(UsesBroker, Sender):
         )
         self.topic = check_topic(topic, where, "topic", wildcards=False)
         self.retain = check_flag(retain, where, "retain")
-        if label_to_send is not None and not isinstance(label_to_send, str):
-            raise InvalidArgumentError(
-                f"{where.field('label_to_send')}: give the key of the items to send, "
-                f"got {label_to_send!r}"
-            )
-        self.label_to_send = label_to_send
+        self.label_to_send = check_label(label_to_send, where)
         self.timeout = check_seconds(timeout, where, "timeout", positive=True)
         self.retry = retry_policy(retries, backoff, where)
         self.pipeline = pipeline
@@ -194,14 +188,7 @@ class MqttSender(UsesBroker, Sender):
         if isinstance(body, bytes | bytearray):  # raw bytes go as they are
             data = bytes(body)
         else:
-            try:
-                text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError) as error:
-                raise PayloadError(
-                    f"{self._where}: cannot publish {type(body).__name__} as JSON ({error})",
-                    self.pipeline,
-                ) from error
-            data = text.encode()
+            data = json_bytes(body, self._where, self.pipeline, "publish")
 
         def before_wait(error: Exception, attempt: int, delay: float) -> None:
             logger.warning(
@@ -353,11 +340,7 @@ class MqttSender(UsesBroker, Sender):
             message += f"; {TLS_HINT}"
         return MqttError(message, self.pipeline, self.broker, self.topic, attempts)
 
-    # -- pickling and display -----------------------------------------------------------------
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle the options only: a copy made in another process connects on its own."""
-        return (remake, (type(self), dict(self._arguments)))
+    # -- display ------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username is not None else ""

@@ -52,7 +52,7 @@ from ._options import (
     check_client_id,
     check_qos,
     check_topic,
-    remake,
+    forwarded,
 )
 
 __all__ = ["MqttSource"]
@@ -338,18 +338,9 @@ class MqttSource(UsesBroker, Source):
         """
         return self._subscribed.wait(timeout)
 
-    @property
-    def clean_start(self) -> bool:
-        """Whether each connection starts a fresh session (False: the broker keeps it)."""
-        return self.options.clean_start
-
-    @property
-    def reconnect_min_delay(self) -> float:
-        return self.options.reconnect_min_delay
-
-    @property
-    def reconnect_max_delay(self) -> float:
-        return self.options.reconnect_max_delay
+    clean_start = forwarded("clean_start", "Whether a connection starts a fresh session.")
+    reconnect_min_delay = forwarded("reconnect_min_delay", "The first wait to reconnect.")
+    reconnect_max_delay = forwarded("reconnect_max_delay", "The longest wait to reconnect.")
 
     @property
     def connected(self) -> bool:
@@ -372,7 +363,8 @@ class MqttSource(UsesBroker, Source):
     def _new_client(self) -> mqtt.Client:
         client = new_client(self.options, manual_ack=self.at_least_once)
         # paho takes float seconds here although its hints say int
-        client.reconnect_delay_set(self.reconnect_min_delay, self.reconnect_max_delay)  # type: ignore[arg-type]
+        options = self.options
+        client.reconnect_delay_set(options.reconnect_min_delay, options.reconnect_max_delay)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -544,11 +536,7 @@ class MqttSource(UsesBroker, Source):
         client.disconnect()  # the network loop ends instead of reconnecting
         self._buffer.shut()
 
-    # -- pickling and display -----------------------------------------------------------------
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle the options only: a copy made in another process connects on its own."""
-        return (remake, (type(self), dict(self._arguments)))
+    # -- display ------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username is not None else ""
