@@ -60,12 +60,12 @@ def json_bytes(body: Any, where: str, pipeline: str | None, doing: str) -> bytes
     encode (a lone surrogate) are a :class:`PayloadError` saying ``where`` could not ``doing``.
 
     Example:
-        >>> json_bytes({"mean": 21.5, "unit": "°C"}, "pipeline 'p': send('mqtt')", "p", "publish")
-        b'{"mean":21.5,"unit":"\xc2\xb0C"}'
+        >>> json_bytes({"mean": 21.5, "unit": "C"}, "pipeline 'p': send('mqtt')", "p", "publish")
+        b'{"mean":21.5,"unit":"C"}'
         >>> json_bytes(float("nan"), "pipeline 'p': send('mqtt')", "p", "publish")
         Traceback (most recent call last):
         ...
-        weirflow.PayloadError: pipeline 'p': send('mqtt'): cannot publish float as JSON (Out of range float values are not JSON compliant: nan)
+        weirflow.PayloadError: pipeline 'p': send('mqtt'): cannot publish float as JSON (Out of range float values are not JSON compliant)
     """  # noqa: E501
     try:
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
