@@ -11,13 +11,12 @@ what ends a wait early). A flow's stages use the same value for per-item retries
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._checks import Where, check_seconds, is_whole
+from ._checks import Where, check_seconds, is_finite, is_whole
 from ._errors import ConfigError, InvalidArgumentError
 from ._hints import shown
 
@@ -55,18 +54,13 @@ class Retry:
     cap: float = 30.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+        if not is_whole(self.attempts):
             raise ConfigError(f"Retry: attempts must be a whole number >= 1, got {self.attempts!r}")
         if self.attempts < 1 or self.attempts > 1000:
             raise ConfigError(f"Retry: attempts must be between 1 and 1000, got {self.attempts!r}")
         for name in ("backoff", "cap"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
+            if not is_finite(value) or value < 0:
                 raise ConfigError(
                     f"Retry: {name} must be a finite number of seconds >= 0, got {value!r}"
                 )
@@ -75,16 +69,11 @@ class Retry:
     def from_options(cls, retries: int, backoff: float, where: str = "") -> Retry:
         """The policy for ``retries=`` (tries after the first) and ``retry_backoff=``."""
         prefix = f"{where}: " if where else ""
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries < 1000:
+        if not is_whole(retries) or not 0 <= retries <= MAX_RETRIES:
             raise ConfigError(
                 f"{prefix}retries must be a whole number from 0 to 999, got {retries!r}"
             )
-        if (
-            isinstance(backoff, bool)
-            or not isinstance(backoff, (int, float))
-            or not math.isfinite(backoff)
-            or backoff < 0
-        ):
+        if not is_finite(backoff) or backoff < 0:
             raise ConfigError(
                 f"{prefix}retry_backoff must be a finite number of seconds >= 0, got {backoff!r}"
             )
