@@ -48,11 +48,13 @@ def test_options_hide_the_password_and_pickle_as_their_fields(certificates: Any)
     tls = {"ca_certs": str(certificates.ca)}
     options = MqttOptions("h", username="bob", password="s3cret", tls=tls, keepalive=30)
     assert "s3cret" not in repr(options)
-    assert options.context is not None and options.context.verify_mode == ssl.CERT_REQUIRED
+    assert options.context is not None
+    assert options.context.verify_mode == ssl.CERT_REQUIRED
     copy = pickle.loads(pickle.dumps(options))
     assert copy == options
     assert copy.password == "s3cret"
-    assert copy.context is not None and copy.context is not options.context  # read again
+    assert copy.context is not None
+    assert copy.context is not options.context
     assert copy.broker == "mqtts://h:1883"
 
 
