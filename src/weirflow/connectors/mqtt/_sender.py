@@ -155,14 +155,14 @@ class MqttSender(UsesBroker, Sender):
         self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         where = Where(pipeline, "send('mqtt', {name}=...)")
         self.options = MqttOptions(
-            destination,
-            port,
-            client_id,
-            username,
-            password,
-            tls,
-            keepalive,
-            qos,
+            host=destination,
+            port=port,
+            client_id=client_id,
+            username=username,
+            password=password,
+            tls=tls,
+            keepalive=keepalive,
+            qos=qos,
             where=where,
             host_field="destination",
         )
