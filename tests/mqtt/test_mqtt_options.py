@@ -15,22 +15,9 @@ from weirflow.connectors.mqtt import MqttOptions, MqttSender, MqttSource
 
 
 def test_the_source_and_the_sender_share_one_options_value() -> None:
-    source = MqttSource(
-        "broker.example",
-        port=8883,
-        client_id="plant",
-        username="bob",
-        password="s3cret",
-        pipeline="plant",
-    )
-    sender = MqttSender(
-        "broker.example",
-        port=8883,
-        client_id="plant",
-        username="bob",
-        password="s3cret",
-        pipeline="plant",
-    )
+    given: dict[str, Any] = {"port": 8883, "client_id": "plant", "username": "bob"}
+    source = MqttSource("broker.example", password="s3cret", pipeline="plant", **given)
+    sender = MqttSender("broker.example", password="s3cret", pipeline="plant", **given)
     assert isinstance(source.options, MqttOptions)
     assert source.options.host == sender.options.host == "broker.example"
     assert (source.host, source.port, source.client_id, source.username) == (

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
 from ..._checks import Where, check_seconds, check_whole, is_whole
@@ -107,6 +107,16 @@ class MqttOptions:
             )
         object.__setattr__(self, "reconnect_min_delay", low)
         object.__setattr__(self, "reconnect_max_delay", high)
+
+    @classmethod
+    def given(
+        cls, arguments: Mapping[str, Any], where: Where, host_field: str, **fixed: Any
+    ) -> MqttOptions:
+        """The options among a source's or sender's constructor ``arguments`` (by name), the
+        host being ``arguments[host_field]``; ``fixed`` values replace given ones."""
+        names = [f.name for f in fields(cls) if f.init and f.name != "host"]
+        chosen = {name: arguments[name] for name in names if name in arguments} | fixed
+        return cls(host=arguments[host_field], **chosen, where=where, host_field=host_field)
 
     @property
     def broker(self) -> str:

@@ -154,18 +154,7 @@ class MqttSender(UsesBroker, Sender):
     ) -> None:
         self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         where = Where(pipeline, "send('mqtt', {name}=...)")
-        self.options = MqttOptions(
-            host=destination,
-            port=port,
-            client_id=client_id,
-            username=username,
-            password=password,
-            tls=tls,
-            keepalive=keepalive,
-            qos=qos,
-            where=where,
-            host_field="destination",
-        )
+        self.options = MqttOptions.given(self._arguments, where, "destination")
         self.topic = check_topic(topic, where, "topic", wildcards=False)
         self.retain = check_flag(retain, where, "retain")
         self.label_to_send = check_label(label_to_send, where)

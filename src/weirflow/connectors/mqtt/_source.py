@@ -203,20 +203,11 @@ class MqttSource(UsesBroker, Source):
             clean_start,
             where,
         )
-        self.options = MqttOptions(
-            host=source,
-            port=port,
-            client_id=client_id,
-            username=username,
-            password=password,
-            tls=tls,
-            keepalive=keepalive,
-            qos=qos,
+        self.options = MqttOptions.given(
+            self._arguments,
+            where,
+            "source",
             clean_start=(not self.at_least_once) if clean_start is None else clean_start,
-            reconnect_min_delay=reconnect_min_delay,
-            reconnect_max_delay=reconnect_max_delay,
-            where=where,
-            host_field="source",
         )
         if dead_letter is not None and not callable(dead_letter):
             raise InvalidArgumentError(
