@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Table, delete
 from sqlalchemy.engine import URL
 
-from .._checks import check_flag, check_name, check_seconds, check_whole, place
+from .._checks import check_flag, check_name, check_seconds, check_whole, is_whole, place
 from .._errors import ConfigError, DatabaseUnavailableError, WeirflowError
 from .._interfaces import Storage
 from .._retry import MAX_RETRIES, Retry
@@ -404,9 +404,7 @@ class SqlStorage(Storage):
                 f"SqlStorage.load() takes where= and limit=, got {sorted(query)}; "
                 "e.g. load(where={'sensor': 'a'}, limit=10)"
             )
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
+        if limit is not None and (not is_whole(limit) or limit < 0):
             raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
         if where is not None and not isinstance(where, Mapping):
             raise TypeError(f"where must be a dict of column: value, got {where!r}")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
-from ..._checks import Where, check_seconds, check_whole, is_whole
+from ..._checks import Where, check_flag, check_seconds, check_whole, is_whole
 from ..._errors import InvalidArgumentError
 from ..._tls import ca_context
 
@@ -89,10 +89,7 @@ class MqttOptions:
         object.__setattr__(self, "insecure", insecure)
         check_client_id(self.client_id, place)
         check_whole(self.keepalive, place, "keepalive", minimum=1, maximum=65535, note=" (seconds)")
-        if not isinstance(self.clean_start, bool):
-            raise InvalidArgumentError(
-                f"{place.field('clean_start')}: give True or False, got {self.clean_start!r}"
-            )
+        check_flag(self.clean_start, place, "clean_start")
         if self.client_id is None and not self.clean_start:
             raise InvalidArgumentError(
                 f"{place.field('clean_start')}: a persistent session (clean_start=False) needs "
