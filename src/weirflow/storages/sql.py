@@ -29,7 +29,7 @@ from sqlalchemy import Engine, Table, delete
 from sqlalchemy.engine import URL
 
 from .._checks import check_flag, check_name, check_seconds, check_whole, is_whole, place
-from .._errors import ConfigError, DatabaseUnavailableError, WeirflowError
+from .._errors import ConfigError, DatabaseUnavailableError
 from .._interfaces import Storage
 from .._retry import MAX_RETRIES, Retry
 from . import _sqlrows, _sqltable
@@ -56,6 +56,7 @@ from ._sqloptions import (
     check_upsert_on,
     optional_seconds,
 )
+from ._sqlprepare import TableWanted, prepare_table
 from ._sqlretry import (
     MAX_BACKOFF,
     cannot_connect,
@@ -243,62 +244,23 @@ class SqlStorage(Storage):
             return self._engine
 
     def _prepared_table(self, engine: Engine, first: Any, attempt: Attempt) -> Table | None:
-        """The table, reflected or created, with the unique index ``upsert_on`` needs.
-
-        ``first`` is the first record to save, whose fields give the columns of a table made
-        without a schema; :data:`_NO_RECORD` (opening) leaves such a table for the first save
-        and returns None.
-        """
+        """The table, reflected or created, with the unique index ``upsert_on`` needs (made
+        once; see :func:`~weirflow.storages._sqlprepare.prepare_table`)."""
         with self._lock:
             if self._writable and self._table is not None:
                 return self._table
-            with engine.connect() as connection:
-                attempt.watch(connection)
-                table = _sqltable.reflect(connection, self.table)
-            if table is None:
-                if first is _NO_RECORD and self.schema is None:
-                    return None  # created from the first record saved
-                if not self.create:
-                    raise WeirflowError(
-                        f"{self!r}: table {self.table!r} does not exist; create it, or pass "
-                        "create=True to let weirflow create it"
-                    )
-                schema = self.schema or _sqltable.infer_schema(first, self.table)
-                missing = [key for key in self.upsert_on if key not in schema]
-                if missing:
-                    raise ValueError(
-                        f"{self!r}: upsert_on column(s) {missing} are not fields of the first "
-                        f"record ({', '.join(schema)}); include them, or declare a schema"
-                    )
-                attempt.unbounded()  # DDL may rightly take long (an index on a big table)
-                definition = _sqltable.define_table(
-                    self.table, schema, self.upsert_on, extra=self.extra_columns == "json"
-                )
-                _sqltable.create(engine, definition)
-                with engine.connect() as connection:
-                    attempt.watch(connection)
-                    table = _sqltable.reflect(connection, self.table)
-                assert table is not None
-            elif self.upsert_on:
-                missing = [key for key in self.upsert_on if key not in table.c]
-                if missing:
-                    raise WeirflowError(
-                        f"{self!r}: upsert_on column(s) {missing} are not columns of the "
-                        f"existing table {self.table!r}; change upsert_on"
-                    )
-                attempt.unbounded()
-                _sqltable.ensure_unique_index(engine, table, self.upsert_on)
-            if (
-                self.extra_columns == "json"
-                and _sqltable.EXTRA_COLUMN not in table.c
-                and not _sqltable.holds_values(table)
-            ):
-                raise WeirflowError(
-                    f"{self!r}: extra_columns='json' needs a JSON column "
-                    f"{_sqltable.EXTRA_COLUMN!r}, which the existing table {self.table!r} lacks "
-                    "(weirflow never alters a table); add it, or use a new table"
-                )
-            self._table, self._writable = table, True
+            table = prepare_table(
+                engine,
+                attempt,
+                TableWanted(
+                    self.table, self.schema, self.upsert_on, self.create, self.extra_columns
+                ),
+                first,
+                repr(self),
+                opening=first is _NO_RECORD,
+            )
+            if table is not None:
+                self._table, self._writable = table, True
             return table
 
     def _existing_table(self, engine: Engine, attempt: Attempt) -> Table | None:
