@@ -423,30 +423,34 @@ class StorageCall:
         return self._replace(items, failed)
 
     def _save(self, values: list[Any]) -> None:
-        """Save ``values`` in one call, tried again as the stage's Retry says."""
         assert self.stage.storage is not None
-        storage, retry = self.stage.storage, self.stage.retry
-
-        def before_wait(error: Exception, attempt: int, delay: float) -> None:
-            logger.info(
-                "stage %r: saving %d item(s) failed (attempt %d of %d: %s: %s); trying "
-                "again in %.2fs",
-                self.stage_name,
-                len(values),
-                attempt,
-                retry.attempts,
-                type(error).__name__,
-                error,
-                delay,
-                extra={"pipeline": self.pipeline, "stage": self.stage_name},
-            )
-
-        retry.run(
-            lambda attempt: storage.get().save_many(values),
-            retryable=lambda error: not isinstance(error, _NOT_ITEM_FAILURES),
-            before_wait=before_wait,
-            wait=lambda seconds: not retry_wait(self.pipeline, seconds),
-        )
+        retry = self.stage.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.stage.storage.get().save_many(values)
+                return
+            except _NOT_ITEM_FAILURES:
+                raise
+            except Exception as error:
+                if attempt >= retry.attempts:
+                    raise
+                delay = retry.delay(attempt)
+                logger.info(
+                    "stage %r: saving %d item(s) failed (attempt %d of %d: %s: %s); trying "
+                    "again in %.2fs",
+                    self.stage_name,
+                    len(values),
+                    attempt,
+                    retry.attempts,
+                    type(error).__name__,
+                    error,
+                    delay,
+                    extra={"pipeline": self.pipeline, "stage": self.stage_name},
+                )
+                if not retry_wait(self.pipeline, delay):
+                    raise
 
     def _replace(
         self, items: list[Any], failed: Mapping[int, tuple[Any, Exception, int]]
