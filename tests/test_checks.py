@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 
 from weirflow import ConfigError, InvalidArgumentError
-from weirflow._checks import check_positive_number, check_whole_number
+from weirflow._checks import (
+    Where,
+    check_flag,
+    check_name,
+    check_positive_number,
+    check_seconds,
+    check_whole,
+    check_whole_number,
+    configuring,
+    place,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +65,45 @@ def test_whole_numbers_in_range_pass() -> None:
     assert check_whole_number(0, "maxsize", meaning="0 = unbounded") == 0
     assert check_whole_number(100, "maxsize", maximum=100) == 100
     assert check_whole_number(None, "maxsize", allow_none=True) is None
+
+
+def test_a_where_names_the_pipeline_the_stage_and_the_field() -> None:
+    where = Where("plant", "send('mqtt', {name}=...)", stage="plant.sender")
+    assert str(where) == "pipeline 'plant', stage 'plant.sender'"
+    assert where.field("qos") == "pipeline 'plant', stage 'plant.sender': send('mqtt', qos=...)"
+
+
+@pytest.mark.parametrize("value", [-1, math.nan, math.inf, True, "1", 10 * 366 * 24 * 3600 + 1])
+def test_seconds_are_finite_and_at_most_ten_years_in_both_styles(value: Any) -> None:
+    with pytest.raises(ConfigError) as placed:
+        check_seconds(value, "pipeline 'p'", "timeout")
+    assert str(placed.value).startswith("pipeline 'p': timeout must be a number of seconds >= 0")
+    assert type(placed.value) is ConfigError
+    with pytest.raises(InvalidArgumentError) as given:
+        check_seconds(value, Where("p", "MqttSource({name}=...)"), "timeout", positive=True)
+    assert str(given.value).startswith(
+        "pipeline 'p': MqttSource(timeout=...): give a number of seconds > 0 and at most"
+    )
+    assert isinstance(given.value, ValueError)
+
+
+def test_whole_numbers_flags_and_names() -> None:
+    assert check_whole(3, "p", "workers", minimum=1, maximum=5) == 3
+    with pytest.raises(ConfigError, match="p: workers must be a whole number from 1 to 5, got 9"):
+        check_whole(9, "p", "workers", minimum=1, maximum=5)
+    with pytest.raises(InvalidArgumentError, match=r"keepalive=...\): give a whole number >= 1"):
+        check_whole(0, Where("p", "MqttSource({name}=...)"), "keepalive", minimum=1)
+    assert check_flag(False, "p", "create") is False
+    with pytest.raises(ConfigError, match="p: create must be True or False, got str 'no'"):
+        check_flag("no", "p", "create")
+    with pytest.raises(InvalidArgumentError, match=r"retain=...\): give True or False, got 'no'"):
+        check_flag("no", Where("p", "send('mqtt', {name}=...)"), "retain")
+    with pytest.raises(ConfigError, match="p: table must be a non-empty str, got str ' '"):
+        check_name(" ", "p", "table")
+
+
+def test_the_place_of_options_comes_from_the_configuring_context() -> None:
+    assert place("SqlStorage") == "SqlStorage"
+    with configuring("pipeline 'p': with_storage('sql')"):
+        assert place("SqlStorage") == "pipeline 'p': with_storage('sql')"
+    assert place("SqlStorage") == "SqlStorage"

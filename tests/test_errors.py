@@ -166,6 +166,15 @@ def test_tag_stage_keeps_the_first_stage_and_adds_each_note_once() -> None:
     assert stage_of(ValueError("untagged")) is None
 
 
+def test_a_worker_s_note_leaves_the_stage_to_the_flow() -> None:
+    error = ValueError("bad reading")
+    tag_stage(error, "thread.map(parse)", 1, note_only=True)  # the engine's worker
+    assert stage_of(error) is None
+    tag_stage(error, "weather.parse")  # the flow's stage name is the one kept
+    assert stage_of(error) == "weather.parse"
+    assert error.__notes__ == ["weirflow: raised in worker 1 of stage 'thread.map(parse)'"]
+
+
 def test_tag_stage_tolerates_an_exception_without_a_dict() -> None:
     class NoDict(BaseException):
         __slots__ = ()

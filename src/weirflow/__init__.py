@@ -4,6 +4,17 @@ Stages run a plain function with N workers (threads, asyncio tasks, or inline) a
 bounded queues. The functional API follows pypeln 0.4, so ``import weirflow as pl`` runs pypeln
 programs unchanged.
 
+General layout (imports flow down, never in a circle; ``docs/architecture.md`` draws it):
+``cli.py`` the command line; ``flows/`` the service layer (``FlowBuilder`` -> ``Flow`` ->
+pipelines); ``connectors/<technology>/`` one package per technology, both directions together
+(``connectors/http/``, ``connectors/mqtt/``: source, sender, options, plumbing);
+``storages/`` json, jsonl, csv, sql; ``senders/`` the sender registry and functions; ``abc.py``
+the extension interfaces and ``_registry.py`` the kind registries; ``_api.py`` the functional
+API behind ``weirflow.{sync,thread,task,process}``; ``_runtime/`` the engine (one worker loop,
+one supervisor, channels) with ``_runtime/executors/`` one module per back end; the model below
+all of them: ``_errors.py`` (one error tree), ``_checks.py`` (argument checks), ``_retry.py``
+(the retry policy and its loop); ``testing/`` the kit for users' tests.
+
 Example:
     >>> import weirflow as wf
     >>> stage = wf.thread.map(lambda x: x * 2, range(4), workers=2)

@@ -60,12 +60,16 @@ __all__ = [
 ]
 
 
-def tag_stage(error: BaseException, stage: str, worker: int | None = None) -> None:
+def tag_stage(
+    error: BaseException, stage: str, worker: int | None = None, *, note_only: bool = False
+) -> None:
     """Record on ``error`` the stage (``pipeline.stage``) that raised it; the first tag wins.
 
     The stage is kept as the attribute ``weirflow_stage`` (read it with :func:`stage_of`), which
     pickles with the error. Given the ``worker`` index, a note naming the worker and the stage is
-    added too, so the traceback says where the error came from.
+    added too, so the traceback says where the error came from. With ``note_only`` only the note
+    is added: the engine's workers say where an error was raised and leave the attribute to the
+    flow, whose stage names (``pipeline.stage``) are the ones :func:`stage_of` reports.
 
     Example:
         >>> error = ValueError("bad reading")
@@ -73,7 +77,7 @@ def tag_stage(error: BaseException, stage: str, worker: int | None = None) -> No
         >>> stage_of(error), error.__notes__
         ('weather.parse', ["weirflow: raised in worker 1 of stage 'weather.parse'"])
     """
-    if not hasattr(error, "weirflow_stage"):
+    if not note_only and not hasattr(error, "weirflow_stage"):
         with contextlib.suppress(AttributeError):  # an exception type with __slots__
             error.weirflow_stage = stage  # type: ignore[attr-defined]
     if worker is not None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from time import perf_counter
 from typing import Any, Protocol
 
+from .._errors import tag_stage
 from .._logcontext import set_log_context
 from ._batch import Batch
 from ._channel import Cancelled
@@ -100,14 +101,14 @@ async def run_worker(runtime: StageRuntime, index: int, inp: InputPort, out: Out
                 )
         except BaseException as error:
             runtime.worker_finished()
-            _annotate(error, spec, index)
+            tag_stage(error, spec.name, index, note_only=True)
             raise
         try:
             await _work(runtime, index, inp, out, resources, info)
         except Cancelled:
             raise
         except BaseException as error:
-            _annotate(error, spec, index)
+            tag_stage(error, spec.name, index, note_only=True)
             raise
         finally:
             runtime.worker_finished()
@@ -209,12 +210,6 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-def _annotate(error: BaseException, spec: StageSpec, index: int) -> None:
-    note = f"weirflow: raised in worker {index} of stage '{spec.name}'"
-    if note not in getattr(error, "__notes__", ()):
-        error.add_note(note)
-
-
 def drive_blocking(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run a coroutine whose awaits never suspend (blocking ports) to completion."""
     try:
@@ -273,7 +268,7 @@ async def run_source(spec: StageSpec, out: OutputPort) -> None:
     except Cancelled:
         raise
     except BaseException as error:
-        _annotate(error, spec, 0)
+        tag_stage(error, spec.name, 0, note_only=True)
         raise
     finally:
         out.done()

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from .._api import Operators
 from .._errors import PipelineFailed, stage_of, tag_stage
 from .._logcontext import reset_log_context, set_log_context
+from .._retry import Retry
 from .._runtime._ops import Map
 from .._runtime._stats import StageCounters
 from .._runtime._supervisor import Run, iterate_values
@@ -61,6 +62,12 @@ class Pipeline:
     max_restarts: int = 5
     restart_backoff_seconds: float = RESTART_BACKOFF_SECONDS
     dead_letter: DeadLetters | None = None
+
+    @property
+    def restart_backoff(self) -> Retry:
+        """The waits between restarts: from ``restart_backoff_seconds``, doubling up to
+        :data:`RESTART_BACKOFF_CAP_SECONDS` (how many restarts is ``max_restarts``' call)."""
+        return Retry(backoff=self.restart_backoff_seconds, cap=RESTART_BACKOFF_CAP_SECONDS)
 
     def resources(self) -> list[Lazy[Any]]:
         """The connectors, storages and senders of this pipeline's stages, and dead letters."""
@@ -216,10 +223,7 @@ class PipelineRunner:
                         )
                         return
                     restarts_in_a_row += 1
-                    backoff = min(
-                        pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
-                        RESTART_BACKOFF_CAP_SECONDS,
-                    )
+                    backoff = pipeline.restart_backoff.delay(restarts_in_a_row)
                     self.statistics.restarts += 1
                     self.statistics.state = _RESTARTING
                     logger.warning(
@@ -242,10 +246,7 @@ class PipelineRunner:
                     restarts_in_a_row += 1
                     self.statistics.restarts += 1
                     self.statistics.state = _RESTARTING
-                    backoff = min(
-                        pipeline.restart_backoff_seconds * 2 ** min(restarts_in_a_row - 1, 30),
-                        RESTART_BACKOFF_CAP_SECONDS,
-                    )
+                    backoff = pipeline.restart_backoff.delay(restarts_in_a_row)
                     logger.warning(
                         "%s; restart %d of %d in %.1fs",
                         failure,

@@ -187,17 +187,19 @@ def _sql_timeout(url: str) -> dict[str, Any]:
 
 def _try_mqtt(host: str, port: int, options: dict[str, Any]) -> tuple[bool, str]:
     """Connect with the stage's credentials and TLS, a fresh client id, and disconnect."""
-    from .._mqtt import Where, new_client, start_network, stop_network, tls_context
+    from .._checks import Where
+    from ..connectors.mqtt._client import new_client, start_network, stop_network
+    from ..connectors.mqtt._options import MqttOptions
 
-    context, insecure = tls_context(options.get("tls"), Where(str(options.get("pipeline")), ""))
-    client = new_client(
-        None,
+    broker = MqttOptions(
+        host,
+        port,
         username=options.get("username"),
         password=options.get("password"),
-        context=context,
-        insecure=insecure,
-        reconnect_on_failure=False,
+        tls=options.get("tls"),
+        where=Where(str(options.get("pipeline"))),
     )
+    client = new_client(broker, reconnect_on_failure=False)
     answered = threading.Event()
     reasons: list[Any] = []
 

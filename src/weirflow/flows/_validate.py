@@ -7,7 +7,8 @@ floods a message):
 
 - numbers: :func:`check_seconds` (finite, within :data:`MAX_SECONDS`), :func:`check_whole`
   (an ``int``, never a ``bool`` or a float, within bounds such as :data:`MAX_WORKERS`),
-  :func:`check_flag` (``True`` or ``False`` only: ``"false"`` is not false);
+  :func:`check_flag` (``True`` or ``False`` only: ``"false"`` is not false), all from
+  :mod:`weirflow._checks`, the one module of argument checks, re-exported here;
 - the options a connector, storage or sender gets: :func:`check_option_values` (no NaN or
   infinity anywhere, seconds and retries within bounds), :func:`check_keywords` (a misspelt
   name gets a "did you mean");
@@ -33,12 +34,16 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
-import numbers
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
+from .._checks import MAX_SECONDS as MAX_SECONDS
+from .._checks import check_flag as check_flag
+from .._checks import check_minutes as check_minutes
+from .._checks import check_seconds as check_seconds
+from .._checks import check_whole as check_whole
+from .._checks import is_finite, is_number
 from .._errors import ConfigError
 from .._hints import did_you_mean, one_typo_away, shorten_quotes, shown
 from ._lazy import Lazy
@@ -46,8 +51,6 @@ from ._stages import INJECTED
 
 logger = logging.getLogger("weirflow.flows")
 
-MAX_SECONDS = 10 * 366 * 24 * 3600
-"""The longest interval, delay, timeout or backoff accepted: ten years, in seconds."""
 MAX_WORKERS = 1024
 """The most workers one stage may have."""
 MAX_RETRIES = 10_000
@@ -90,72 +93,6 @@ def check_stream_name(name: Any, where: str, field: str) -> str:
     return name
 
 
-def check_seconds(value: Any, where: str, field: str, *, positive: bool = False) -> float:
-    """A finite number of seconds, >= 0 (> 0 if ``positive``), at most :data:`MAX_SECONDS`.
-
-    Example:
-        >>> check_seconds(float("nan"), "pipeline 'p'", "add_pipeline(timedelta_seconds=...)")
-        Traceback (most recent call last):
-        ...
-        weirflow.ConfigError: pipeline 'p': add_pipeline(timedelta_seconds=...) must be a number of seconds >= 0 and at most 316224000 (ten years), got nan
-    """  # noqa: E501
-    if (
-        not _real(value)
-        or not _finite(value)
-        or not (value > 0 if positive else value >= 0)
-        or value > MAX_SECONDS
-    ):
-        raise ConfigError(
-            f"{where}: {field} must be a number of seconds {'>' if positive else '>='} 0 and "
-            f"at most {MAX_SECONDS} (ten years), got {shown(value)}"
-        )
-    return float(value)
-
-
-def check_minutes(value: Any, where: str, field: str) -> float:
-    """A number of minutes > 0 (at most ten years), returned in seconds."""
-    if not _real(value) or not _finite(value) or not 0 < value <= MAX_SECONDS / 60:
-        raise ConfigError(
-            f"{where}: {field} must be a number of minutes > 0 and at most "
-            f"{MAX_SECONDS // 60} (ten years), got {shown(value)}"
-        )
-    return float(value) * 60
-
-
-def check_whole(
-    value: Any,
-    where: str,
-    field: str,
-    *,
-    minimum: int = 0,
-    maximum: int | None = None,
-    note: str = "",
-) -> int:
-    """An ``int`` (not a ``bool``, not a float) from ``minimum`` to ``maximum``.
-
-    Example:
-        >>> check_whole(2**70, "pipeline 'p', stage 'p.core_logic'", "workers", minimum=1,
-        ...             maximum=MAX_WORKERS)
-        Traceback (most recent call last):
-        ...
-        weirflow.ConfigError: pipeline 'p', stage 'p.core_logic': workers must be a whole number from 1 to 1024, got 1180591620717411303424
-    """  # noqa: E501
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if whole and value >= minimum and (maximum is None or value <= maximum):
-        return int(value)
-    bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-    raise ConfigError(f"{where}: {field} must be a whole number {bounds}{note}, got {shown(value)}")
-
-
-def check_flag(value: Any, where: str, field: str) -> bool:
-    """``True`` or ``False`` (``"false"``, ``0`` and ``None`` are refused: say what you mean)."""
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(
-        f"{where}: {field} must be True or False, got {type(value).__name__} {shown(value)}"
-    )
-
-
 def check_option_values(options: Mapping[str, Any], where: str, call: str) -> None:
     """No NaN or infinity in ``options``; seconds and retries within bounds.
 
@@ -165,10 +102,10 @@ def check_option_values(options: Mapping[str, Any], where: str, call: str) -> No
     :data:`MAX_RETRIES`). Types and other bounds are the object's own checks.
     """
     for name, value in options.items():
-        if not _real(value):
+        if not is_number(value):
             continue
         field = f"{call}({name}=...)"
-        if not _finite(value):
+        if not is_finite(value):
             raise ConfigError(f"{where}: {field} must be a finite number, got {shown(value)}")
         if _SECONDS_OPTION.search(name) and abs(value) > MAX_SECONDS:
             raise ConfigError(
@@ -345,16 +282,3 @@ def _binding_problem(
     if missing:
         return f"needs {', '.join(missing)}"
     return f"cannot take these arguments; its parameters are {signature}"
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _finite(value: numbers.Real) -> bool:
-    if isinstance(value, numbers.Integral):
-        return True
-    try:
-        return math.isfinite(value)
-    except (OverflowError, TypeError, ValueError):
-        return False

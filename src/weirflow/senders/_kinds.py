@@ -62,7 +62,7 @@ def _mqtt_sender_class(where: str) -> type[Any]:
     """:class:`MqttSender`, imported when a pipeline publishes; without paho-mqtt, a ConfigError
     saying which extra to install."""
     try:
-        from .mqtt import MqttSender
+        from ..connectors.mqtt import MqttSender
     except ImportError as error:
         if "weirflow[mqtt]" not in str(error):
             raise

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._checks import configuring
 from .._errors import ConfigError
 from .._hints import shown
 from .._interfaces import Storage
 from .._registry import STORAGES, check_options
 from ._filebase import FileStorage
-from ._options import configuring, safe_file_stem, safe_identifier
+from ._options import safe_file_stem, safe_identifier
 from .function import FunctionStorage
 
 DEFAULT_DIRECTORY = Path("data")

@@ -16,9 +16,10 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
+from .._checks import place
 from ..abc import Storage
 from . import _files
-from ._options import check_path, where
+from ._options import check_path
 from ._preprocess import Preprocessing, check_preprocessing
 
 
@@ -26,7 +27,7 @@ class FileStorage(Storage):
     """A storage that keeps its items in one file (see the subclasses)."""
 
     def __init__(self, path: str | os.PathLike[str], *, preprocessing: Any = None) -> None:
-        context = where(type(self).__name__)
+        context = place(type(self).__name__)
         self.path: Path = check_path(path, context)
         self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)
         self._target: Path | None = None

@@ -1,42 +1,22 @@
-"""Checks of storage options, shared by every storage constructor.
+"""The checks only storages need: file paths, item functions, names made from a pipeline's.
 
 Storages validate their options when they are constructed, which is when a flow is built, and
 raise :class:`~weirflow.ConfigError` naming the field and the fix. The message starts with where
 the option was given: the class name when a storage is made directly, ``pipeline 'p':
 with_storage('json')`` when :func:`~weirflow.storages.create_storage` makes it (it sets that
-context with :func:`configuring`).
+place with :func:`weirflow._checks.configuring`). The checks every layer shares (numbers, flags,
+names) are in :mod:`weirflow._checks`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import math
 import os
 import re
-from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError, InvalidCallableError
-
-_where: ContextVar[str | None] = ContextVar("weirflow_storage_where", default=None)
-
-
-@contextlib.contextmanager
-def configuring(where: str) -> Iterator[None]:
-    """Name the place options come from in the ``ConfigError`` messages raised inside."""
-    token = _where.set(where)
-    try:
-        yield
-    finally:
-        _where.reset(token)
-
-
-def where(default: str) -> str:
-    """The prefix of configuration errors: the :func:`configuring` context, or ``default``."""
-    return _where.get() or default
 
 
 def check_path(value: Any, where: str, *, option: str = "path") -> Path:
@@ -46,50 +26,6 @@ def check_path(value: Any, where: str, *, option: str = "path") -> Path:
     raise ConfigError(
         f"{where}: {option} must be a file path (str or pathlib.Path), got "
         f"{type(value).__name__} {value!r}; for example {option}='data/readings.json'"
-    )
-
-
-def check_bool(value: Any, where: str, option: str) -> bool:
-    """A ``True``/``False`` option."""
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(
-        f"{where}: {option} must be True or False, got {type(value).__name__} {value!r}"
-    )
-
-
-def check_positive_int(value: Any, where: str, option: str) -> int:
-    """A whole number of at least 1."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    raise ConfigError(f"{where}: {option} must be a whole number of at least 1, got {value!r}")
-
-
-def check_count(value: Any, where: str, option: str) -> int:
-    """A whole number of at least 0."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ConfigError(f"{where}: {option} must be a whole number >= 0, got {value!r}")
-
-
-def check_seconds(value: Any, where: str, option: str) -> float:
-    """A finite number of seconds, at least 0."""
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    ):
-        return float(value)
-    raise ConfigError(f"{where}: {option} must be a number of seconds >= 0, got {value!r}")
-
-
-def check_name(value: Any, where: str, option: str) -> str:
-    """A non-empty ``str`` (a table or column name)."""
-    if isinstance(value, str) and value.strip():
-        return value
-    raise ConfigError(
-        f"{where}: {option} must be a non-empty str, got {type(value).__name__} {value!r}"
     )
 
 

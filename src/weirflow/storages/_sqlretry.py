@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from .._redact import redact_text, redact_urls_in
 
 MAX_BACKOFF = 10.0
-"""The longest wait between two attempts, in seconds."""
+"""The longest wait between two attempts, in seconds: the ``cap`` of the storage's Retry."""
 
 # Connection failures that no amount of waiting repairs (libpq gives them no SQLSTATE).
 _PERMANENT = (
@@ -97,16 +97,6 @@ def _is_driver_connection_error(error: BaseException | None) -> bool:
 def _permanent(error: BaseException) -> bool:
     text = str(error.orig if isinstance(error, DBAPIError) else error)
     return any(marker in text for marker in _PERMANENT)
-
-
-def backoff_delay(backoff: float, retry: int) -> float:
-    """Seconds to wait before retry number ``retry`` (1, 2, ...): doubling, at most 10 s.
-
-    Example:
-        >>> [backoff_delay(0.5, retry) for retry in range(1, 7)]
-        [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]
-    """
-    return min(backoff * 2.0 ** (retry - 1), MAX_BACKOFF)
 
 
 def describe(error: BaseException, secrets: list[str]) -> str:

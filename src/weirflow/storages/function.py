@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._await import run_awaitable
+from .._checks import place
 from .._errors import ConfigError, WeirflowError
 from .._interfaces import Storage
-from ._options import check_item_function, where
+from ._options import check_item_function
 from ._preprocess import Preprocessing, check_preprocessing
 
 
@@ -38,7 +39,7 @@ class FunctionStorage(Storage):
     """
 
     def __init__(self, fn: Callable[[Any], Any], *, preprocessing: Any = None) -> None:
-        context = where(type(self).__name__)
+        context = place(type(self).__name__)
         check_item_function(fn, context, "a storage function")
         self.fn = fn
         self.preprocessing: Preprocessing = check_preprocessing(preprocessing, context)

@@ -42,7 +42,7 @@ from importlib.machinery import ModuleSpec
 from multiprocessing.context import BaseContext
 from typing import ClassVar
 
-from ..._errors import SerializationError, WorkerDied
+from ..._errors import SerializationError, WorkerDied, tag_stage
 from ..._logforward import handle_forwarded, logging_levels
 from ..._threads import make_thread
 from .._batch import Batch
@@ -50,7 +50,6 @@ from .._channel import Cancelled, Channel
 from .._pickling import dumps_by_value
 from .._ports import BlockingOutput, Mapper, reserved_need
 from .._spec import StageSpec
-from .._worker import _annotate
 from ._process_child import (
     _exception_payload as _exception_payload,  # re-exported for the flows' process mode
 )
@@ -261,8 +260,7 @@ class _Worker:
     def _died(self) -> WorkerDied:
         """The failure of a worker process that ended without saying "done"."""
         died = WorkerDied(self.spec.name, self.process.exitcode)
-        died.weirflow_stage = self.spec.name  # type: ignore[attr-defined]  # as tag_stage does
-        _annotate(died, self.spec, self.index)
+        tag_stage(died, self.spec.name, self.index)
         return died
 
 

@@ -1,17 +1,16 @@
-"""The options of the HTTP connector and senders, checked where they are given.
+"""The options only HTTP has, checked where they are given.
 
 :class:`Site` says where options came from (``pipeline 'p': with_http_connector(timeout=...)``);
 ``check_*`` return a checked value or raise :class:`~weirflow.InvalidArgumentError` (a
 :class:`~weirflow.ConfigError`) naming the field, whether the object is made by the builder or
-directly; :func:`retry_policy` turns ``retries``/``backoff`` (``retries`` may be a
-:class:`~weirflow.Retry`) into the one retry policy; :func:`tls_context` turns ``verify`` and
-``cert`` into what httpx takes, reading the files at once so that a missing or damaged file is
-a build-time error.
+directly; :func:`tls_context` turns ``verify`` and ``cert`` into what httpx takes, reading the
+files at once so that a missing or damaged file is a build-time error. The checks every layer
+shares (seconds, whole numbers) are :mod:`weirflow._checks`'s and the retry options
+(:func:`~weirflow._retry.retry_policy`) :mod:`weirflow._retry`'s; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -20,10 +19,17 @@ from typing import Any, TypeAlias
 
 import httpx
 
+from ..._checks import MAX_SECONDS as MAX_SECONDS
+from ..._checks import Where, is_whole
+from ..._checks import check_seconds as check_seconds
 from ..._errors import InvalidArgumentError
 from ..._hints import shown
 from ..._redact import redact_url
-from ..._retry import Retry
+from ..._retry import BACKOFF_CAP as BACKOFF_CAP
+from ..._retry import DEFAULT_BACKOFF as DEFAULT_BACKOFF
+from ..._retry import MAX_RETRIES as MAX_RETRIES
+from ..._retry import retry_policy as retry_policy
+from ..._tls import ca_context
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DECODES = ("json", "text", "bytes")
@@ -32,35 +38,20 @@ OVERRIDES = frozenset({"url", "params", "headers", "json", "data", "method"})
 Verify: TypeAlias = "bool | str | os.PathLike[str]"
 Cert: TypeAlias = "str | os.PathLike[str] | tuple[str, str] | tuple[str, str, str]"
 
-MAX_SECONDS = 10 * 366 * 24 * 3600
-"""The longest ``timeout``, ``backoff`` or ``deadline_seconds`` accepted: ten years."""
 DEFAULT_RETRIES = 2
 """The default ``retries``: a request is tried three times in all."""
-DEFAULT_BACKOFF = 0.5
-"""The default ``backoff``, in seconds: waits of 0.5 s, then 1 s."""
-MAX_RETRIES = 999
-"""The most ``retries`` accepted (a :class:`~weirflow.Retry` makes at most 1000 attempts)."""
-BACKOFF_CAP = 30.0
-"""The longest wait between two attempts made from ``retries``/``backoff`` (or ``backoff`` if
-that is longer): the doubling stops there."""
 
 
 @dataclass(frozen=True)
-class Site:
+class Site(Where):
     """Where options were given, for messages: ``pipeline 'p': with_http_connector(f=...)``.
 
-    ``template`` shows one field, e.g. ``"send('http_post', {name}=...)"``, or
+    A :class:`weirflow._checks.Where` whose ``template`` shows one field, by default
+    ``"with_http_connector({name}=...)"``, e.g. ``"send('http_post', {name}=...)"``, or
     ``"the configuration's {name!r}"`` for a value a configuration stage produced at run time.
     """
 
-    pipeline: str
     template: str = "with_http_connector({name}=...)"
-
-    def __str__(self) -> str:
-        return f"pipeline {self.pipeline!r}"
-
-    def field(self, name: str) -> str:
-        return f"pipeline {self.pipeline!r}: {self.template.format(name=name)}"
 
     def at_run_time(self) -> Site:
         """The site of the values a configuration stage gives for one run."""
@@ -111,61 +102,14 @@ def check_headers(headers: Any, site: Site) -> dict[str, str]:
     return dict(headers)
 
 
-def check_seconds(value: Any, site: Site, field: str, *, zero: bool = False) -> float:
-    """``value`` as a float: a finite number of seconds > 0 (>= 0 with ``zero``), at most
-    :data:`MAX_SECONDS`; else :class:`InvalidArgumentError` naming the field."""
-    if not (
-        _number(value)
-        and math.isfinite(value)
-        and (value >= 0 if zero else value > 0)
-        and value <= MAX_SECONDS
-    ):
-        raise InvalidArgumentError(
-            f"{site.field(field)}: give a number of seconds {'>=' if zero else '>'} 0 and at "
-            f"most {MAX_SECONDS} (ten years), got {shown(value)}"
-        )
-    return float(value)
-
-
 def check_max_body_bytes(value: Any, site: Site) -> int | None:
     """``value`` if it is None (no limit) or a whole number of bytes >= 1."""
-    if value is not None and (not _whole(value) or value < 1):
+    if value is not None and (not is_whole(value) or value < 1):
         raise InvalidArgumentError(
             f"{site.field('max_body_bytes')}: give a whole number of bytes >= 1 (or None "
             f"for no limit), got {shown(value)}"
         )
     return int(value) if value is not None else None
-
-
-def retry_policy(retries: Any, backoff: Any, site: Site) -> Retry:
-    """The one retry policy of a requester, from ``retries`` and ``backoff``.
-
-    ``retries`` is a :class:`~weirflow.Retry` (then ``backoff`` stays at its default, 0.5), or
-    the number of tries after the first (0 to :data:`MAX_RETRIES`), ``backoff`` then being the
-    wait before the first retry, doubled for each next one up to :data:`BACKOFF_CAP` (or
-    ``backoff`` itself, if longer).
-
-    Example:
-        >>> policy = retry_policy(3, 20.0, Site("p"))
-        >>> policy.attempts, [policy.delay(n) for n in (1, 2, 3)]
-        (4, [20.0, 30.0, 30.0])
-        >>> retry_policy(Retry(attempts=2, backoff=1, cap=1), 0.5, Site("p")).attempts
-        2
-    """
-    if isinstance(retries, Retry):
-        if backoff != DEFAULT_BACKOFF:
-            raise InvalidArgumentError(
-                f"{site.field('backoff')}: the Retry given as retries= has its own backoff "
-                f"({retries.backoff:g}); leave backoff out, got {backoff!r}"
-            )
-        return retries
-    if not _whole(retries) or not 0 <= retries <= MAX_RETRIES:
-        raise InvalidArgumentError(
-            f"{site.field('retries')}: give a whole number >= 0 and at most {MAX_RETRIES}, or "
-            f"a weirflow.Retry(attempts=..., backoff=..., cap=...), got {shown(retries)}"
-        )
-    wait = check_seconds(backoff, site, "backoff", zero=True)
-    return Retry(attempts=retries + 1, backoff=wait, cap=max(BACKOFF_CAP, wait))
 
 
 def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext | bool:
@@ -184,10 +128,7 @@ def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext
     elif isinstance(verify, str | os.PathLike):
         path = os.fspath(verify)
         try:
-            if os.path.isdir(path):
-                context = ssl.create_default_context(capath=path)
-            else:
-                context = ssl.create_default_context(cafile=path)
+            context = ca_context(path)
         except (OSError, ssl.SSLError) as error:
             raise InvalidArgumentError(
                 f"{site.field('verify')}: cannot load the CA bundle {path!r} ({error}); give "
@@ -212,11 +153,3 @@ def tls_context(verify: Verify, cert: Cert | None, site: Site) -> ssl.SSLContext
                 f"{site.field('cert')}: cannot load the client certificate {certfile!r} ({error})"
             ) from None
     return context
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

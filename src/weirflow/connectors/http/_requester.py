@@ -88,6 +88,16 @@ class _Failed:
     transient: bool
 
 
+class _AttemptFailed(Exception):
+    """Attempt number ``attempt`` failed so; ``reason`` is masked, ready for the message."""
+
+    def __init__(self, outcome: _Failed, attempt: int, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.attempt = attempt
+        self.reason = reason
+
+
 class Requester:
     """Sends requests with retries through one lazily made, thread-safe ``httpx.Client``.
 
@@ -144,7 +154,7 @@ class Requester:
         deadline_seconds: float | None = None,
         redact: Any = None,
     ) -> None:
-        self.timeout = check_seconds(timeout, site, "timeout")
+        self.timeout = check_seconds(timeout, site, "timeout", positive=True)
         self.retry = retry_policy(retries, backoff, site)
         if client is not None:
             if not isinstance(client, httpx.Client):
@@ -160,7 +170,7 @@ class Requester:
         self.deadline_seconds = (
             DEADLINE_TIMEOUTS * self.timeout
             if deadline_seconds is None
-            else check_seconds(deadline_seconds, site, "deadline_seconds")
+            else check_seconds(deadline_seconds, site, "deadline_seconds", positive=True)
         )
         try:
             self.rules: Redaction = parse_rules(redact)
@@ -271,33 +281,49 @@ class Requester:
         return _Call(client, request, failures, until, need_body)
 
     def _send_handling_retries(self, call: _Call) -> httpx.Response:
-        """The retry loop: attempts and waits as :attr:`retry` says, within the deadline."""
-        attempts = self.retry.attempts
-        for attempt in range(1, attempts + 1):
-            outcome = self._send_handling_deadline(call, attempt)
+        """The attempts and waits :attr:`retry` says (its one loop), within the deadline."""
+
+        def attempt(number: int) -> httpx.Response:
+            outcome = self._send_handling_deadline(call, number)
             if isinstance(outcome, httpx.Response):
                 return outcome
-            failures = call.failures
-            reason = failures.masked(outcome.reason)
-            if not outcome.transient or attempt == attempts or self._closed.is_set():
-                raise failures.failed(outcome.error, outcome.status, attempt, reason)
-            delay = self.retry.delay(attempt)
+            raise _AttemptFailed(outcome, number, call.failures.masked(outcome.reason))
+
+        def retryable(error: Exception) -> bool:
+            return (
+                isinstance(error, _AttemptFailed)
+                and error.outcome.transient
+                and not self._closed.is_set()
+            )
+
+        def before_wait(error: Exception, number: int, delay: float) -> None:
+            assert isinstance(error, _AttemptFailed)
             if time.monotonic() + delay >= call.until:
-                reason += f"; no time for a retry within deadline_seconds={self.deadline_seconds:g}"
-                raise failures.failed(outcome.error, outcome.status, attempt, reason)
+                error.reason += (
+                    f"; no time for a retry within deadline_seconds={self.deadline_seconds:g}"
+                )
+                raise error
             logger.warning(
                 "%s: %s %s failed (%s); retry %d of %d in %.2f s",
                 self.site,
-                failures.method,
-                failures.shown,
-                reason,
-                attempt,
-                attempts - 1,
+                call.failures.method,
+                call.failures.shown,
+                error.reason,
+                number,
+                self.retry.attempts - 1,
                 delay,
             )
-            if self._closed.wait(delay):  # close() ends a waiting retry
-                raise failures.failed(outcome.error, outcome.status, attempt, reason)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        try:  # close() ends a waiting retry
+            return self.retry.run(
+                attempt, retryable=retryable, before_wait=before_wait, wait=self._closed.wait
+            )
+        except _AttemptFailed as failed:
+            outcome = failed.outcome  # failed() makes the httpx error the cause
+            error = call.failures.failed(
+                outcome.error, outcome.status, failed.attempt, failed.reason
+            )
+            raise error  # noqa: B904
 
     def _send_handling_deadline(self, call: _Call, attempt: int) -> httpx.Response | _Failed:
         """One attempt within the deadline: the answer if 2xx, else what went wrong.

@@ -9,18 +9,15 @@ are those of the HTTP connector (:class:`~._requester.Requester`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from ..._errors import InvalidArgumentError
 from ..._redact import redact_url
 from ..._retry import Retry
-from ..._unicode import unencodable_text
 from ...abc import Sender
-from ...senders import PayloadError, payload
+from ...senders._payload import check_label, json_bytes, payload
 from ._options import (
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
@@ -107,12 +104,7 @@ class HttpSender(Sender):
         site = Site(pipeline, f"send({kind!r}, {{name}}=...)")
         self.method = check_method(method, site, tuple(_KINDS))
         self.destination = check_url(destination, site, "destination")
-        if label_to_send is not None and not isinstance(label_to_send, str):
-            raise InvalidArgumentError(
-                f"{site.field('label_to_send')}: give the key of the items to send, "
-                f"got {label_to_send!r}"
-            )
-        self.label_to_send = label_to_send
+        self.label_to_send = check_label(label_to_send, site)
         self.headers = check_headers(headers, site)
         self._typed = any(name.lower() == "content-type" for name in self.headers)
         self.pipeline = pipeline
@@ -141,19 +133,7 @@ class HttpSender(Sender):
         if isinstance(body, bytes | bytearray):  # raw bytes go as they are
             content, content_type = bytes(body), "application/octet-stream"
         else:
-            try:
-                text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError) as error:
-                raise PayloadError(
-                    f"{self._where}: cannot send {type(body).__name__} as JSON ({error})",
-                    self.pipeline,
-                ) from error
-            try:
-                content = text.encode()
-            except UnicodeEncodeError:
-                raise PayloadError(
-                    unencodable_text(body, self._where, "send it"), self.pipeline
-                ) from None
+            content = json_bytes(body, self._where, self.pipeline, "send")
             content_type = "application/json"
         headers = self.headers if self._typed else {**self.headers, "content-type": content_type}
         self._http.request(

@@ -5,8 +5,10 @@ message's decoded payload until it is closed (``with_mqtt_connector``). With QoS
 ``client_id`` it delivers *at least once*: it yields :class:`~weirflow.Delivery` objects and
 acknowledges a message to the broker only when the flow has stored and sent what came of it;
 the broker keeps the session, so a message not acknowledged when the process dies is delivered
-again on the next connection. Validation, TLS, the client and its network thread live in
-:mod:`weirflow._mqtt`, shared with :class:`weirflow.senders.mqtt.MqttSender`.
+again on the next connection. The connection options (:class:`~._options.MqttOptions`), the
+client and its network thread (``_client.py``) are shared with :class:`~._sender.MqttSender`;
+the buffer, the decoding, the acknowledgements and dead letters, and the connection's health
+(outages, takeovers) have modules of their own in this package.
 
 Clients speak MQTT 5 through paho-mqtt 2. paho's network thread is started from a weirflow
 thread, so it inherits a signal mask that leaves SIGINT and SIGTERM to the main thread
@@ -18,109 +20,47 @@ logging is not enabled.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .._errors import InvalidArgumentError
-from .._interfaces import Delivery, Source
-from .._mqtt import (  # first: without paho-mqtt it says which extra to install
-    _END,
-    DECODES,
-    NEVER_EXPIRES,
-    SESSION_TAKEN_OVER,
-    TLS_HINT,
-    MqttError,
+from ..._checks import Where, check_flag, is_whole
+from ..._errors import InvalidArgumentError, MqttError
+from ..._interfaces import Source
+from ._acks import Acknowledgements, at_least_once_mode
+from ._buffer import END, Buffer
+from ._client import (  # first: without paho-mqtt it says which extra to install
     PacketTypes,
     Properties,
     ReasonCode,
-    Where,
-    broker_url,
-    check_client_id,
-    check_credentials,
-    check_host,
-    check_keepalive,
-    check_port,
-    check_qos,
-    check_seconds,
-    check_topic,
     connect_failure,
     is_certificate_error,
     mqtt,
     new_client,
-    remake,
+    refusal_hint,
     start_network,
     stop_network,
-    tls_context,
-    whole_number,
+)
+from ._decode import check_decode, decoded, topic_of
+from ._health import Health
+from ._options import (
+    NEVER_EXPIRES,
+    TLS_HINT,
+    MqttOptions,
+    UsesBroker,
+    check_client_id,
+    check_qos,
+    check_topic,
+    forwarded,
 )
 
-__all__ = ["DECODES", "MqttError", "MqttSource"]
+__all__ = ["MqttSource"]
 
 logger = logging.getLogger("weirflow.mqtt")
 
-TAKEOVER_WINDOW_S = 5.0
-"""A connection the broker closes this soon after it was made counts as taken over ..."""
-TAKEOVER_LOSSES = 3
-"""... and this many in a row, each reconnection succeeding, mean a shared client_id."""
 
-
-class _Buffer:
-    """A bounded FIFO between paho's network thread and the reader; ``shut`` wakes both sides."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._items: deque[Any] = deque()
-        self._maxsize = maxsize
-        lock = threading.Lock()
-        self._not_empty = threading.Condition(lock)
-        self._not_full = threading.Condition(lock)
-        self._open = True
-
-    def put(self, item: Any) -> bool:
-        """Add ``item``, waiting while the buffer is full; False if it was shut meanwhile."""
-        with self._not_full:
-            while self._open and self._maxsize and len(self._items) >= self._maxsize:
-                self._not_full.wait()
-            if not self._open:
-                return False
-            self._items.append(item)
-            self._not_empty.notify()
-            return True
-
-    def get(self) -> Any:
-        """The oldest item, waiting for one; ``_END`` once the buffer is shut."""
-        with self._not_empty:
-            while self._open and not self._items:
-                self._not_empty.wait()
-            if not self._open:
-                return _END
-            item = self._items.popleft()
-            self._not_full.notify()
-            return item
-
-    def shut(self) -> None:
-        """Drop what is held and wake everyone: ``get`` answers ``_END``, ``put`` False."""
-        with self._not_empty:
-            self._open = False
-            self._items.clear()
-            self._not_empty.notify_all()
-            self._not_full.notify_all()
-
-    def reopen(self) -> None:
-        with self._not_empty:
-            self._open = True
-
-    def __len__(self) -> int:
-        with self._not_empty:
-            return len(self._items)
-
-
-class MqttSource(Source):
+class MqttSource(UsesBroker, Source):
     """Subscribes to MQTT topics and yields each message's payload until closed.
 
     ``read`` connects (if :meth:`start` has not), subscribes, and yields the decoded payloads:
@@ -174,7 +114,7 @@ class MqttSource(Source):
         qos: the subscription's QoS, 0, 1 or 2.
         username, password: credentials (the password never shows in a repr, error or log).
         tls: None/False, True (the system's CAs) or a dict with ``ca_certs``, ``certfile``,
-            ``keyfile``, ``insecure``; see :func:`tls_context`.
+            ``keyfile``, ``insecure``; see :func:`~weirflow.connectors.mqtt.tls_context`.
         client_id: the MQTT client id; needed for a persistent session.
         clean_start: start a fresh session on connecting; by default True unless at least once.
         keepalive: seconds between the client's pings when idle.
@@ -242,8 +182,6 @@ class MqttSource(Source):
     ) -> None:
         self._arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         where = Where(pipeline, "MqttSource({name}=...)")
-        self.host = check_host(source, where, "source")
-        self.port = check_port(port, where)
         topics = [topic] if isinstance(topic, str) else topic
         if not isinstance(topics, list | tuple) or not topics:
             raise InvalidArgumentError(
@@ -251,104 +189,62 @@ class MqttSource(Source):
                 f"got {topic!r}"
             )
         self.topics = [check_topic(t, where, "topic", wildcards=True) for t in topics]
-        self.qos = check_qos(qos, where)
-        check_credentials(username, password, where)
-        self.username = username
-        self._password = password
-        self._tls, self._insecure = tls_context(tls, where)
-        self.client_id = check_client_id(client_id, where)
-        self.keepalive = check_keepalive(keepalive, where)
-        if decode not in DECODES:
-            raise InvalidArgumentError(
-                f"{where.field('decode')}: give one of {', '.join(DECODES)}, got {decode!r}"
-            )
-        self.decode = decode
-        if not isinstance(with_topic, bool):
-            raise InvalidArgumentError(
-                f"{where.field('with_topic')}: give True or False, got {with_topic!r}"
-            )
-        self.with_topic = with_topic
+        self.decode = check_decode(decode, where)
+        self.with_topic = check_flag(with_topic, where, "with_topic")
         for name, value in (("at_least_once", at_least_once), ("clean_start", clean_start)):
             if value is not None and not isinstance(value, bool):
                 raise InvalidArgumentError(
                     f"{where.field(name)}: give True, False or None, got {value!r}"
                 )
-        if at_least_once is None:
-            at_least_once = self.qos == 1 and self.client_id is not None and not clean_start
-        elif at_least_once:
-            if self.qos != 1:
-                raise InvalidArgumentError(
-                    f"{where.field('at_least_once')}: at-least-once delivery needs qos=1 (got "
-                    f"qos={self.qos}): with QoS 0 the broker never redelivers, and with QoS 2 "
-                    "the client confirms receipt before the message is handed over"
-                )
-            if self.client_id is None:
-                raise InvalidArgumentError(
-                    f"{where.field('client_id')}: at-least-once delivery needs a fixed "
-                    "client_id, so that the broker keeps the session (and the messages not yet "
-                    "acknowledged) for the next connection; add client_id='my-service'"
-                )
-            if clean_start:
-                raise InvalidArgumentError(
-                    f"{where.field('clean_start')}: clean_start=True discards the messages not "
-                    "yet acknowledged on every connection, which at-least-once delivery relies "
-                    "on; leave clean_start unset"
-                )
-        self.at_least_once = at_least_once
-        self.clean_start = (not at_least_once) if clean_start is None else clean_start
-        if self.client_id is None and not self.clean_start:
-            raise InvalidArgumentError(
-                f"{where.field('clean_start')}: a persistent session (clean_start=False) needs "
-                "a fixed client_id"
-            )
+        self.at_least_once = at_least_once_mode(
+            at_least_once,
+            check_qos(qos, where),
+            check_client_id(client_id, where),
+            clean_start,
+            where,
+        )
+        self.options = MqttOptions.given(
+            self._arguments,
+            where,
+            "source",
+            clean_start=(not self.at_least_once) if clean_start is None else clean_start,
+        )
         if dead_letter is not None and not callable(dead_letter):
             raise InvalidArgumentError(
                 f"{where.field('dead_letter')}: give a function taking a dict, or None, "
                 f"got {type(dead_letter).__name__}"
             )
         self.dead_letter = dead_letter
-        self.reconnect_min_delay = check_seconds(reconnect_min_delay, where, "reconnect_min_delay")
-        self.reconnect_max_delay = check_seconds(reconnect_max_delay, where, "reconnect_max_delay")
-        if self.reconnect_max_delay < self.reconnect_min_delay:
-            raise InvalidArgumentError(
-                f"{where.field('reconnect_max_delay')}: must be >= reconnect_min_delay "
-                f"({self.reconnect_min_delay}), got {self.reconnect_max_delay}"
-            )
         if session_expiry is not None and (
-            not whole_number(session_expiry) or not 0 <= session_expiry < NEVER_EXPIRES
+            not is_whole(session_expiry) or not 0 <= session_expiry < NEVER_EXPIRES
         ):
             raise InvalidArgumentError(
                 f"{where.field('session_expiry')}: give a whole number of seconds >= 0, or None "
                 f"(for ever), got {session_expiry!r}"
             )
         self.session_expiry = session_expiry
-        if not whole_number(maxsize) or maxsize < 0:
+        if not is_whole(maxsize) or maxsize < 0:
             raise InvalidArgumentError(
                 f"{where.field('maxsize')}: give a whole number >= 0 (0: unbounded), "
                 f"got {maxsize!r}"
             )
         self.maxsize = maxsize
         self.pipeline = pipeline
-        self.broker = broker_url(self.host, self.port, self._tls is not None)
         self._where = f"pipeline {pipeline!r}: {self.broker}"
+        self._acks = Acknowledgements(
+            self._where, pipeline, self.decode, dead_letter, manual=self.at_least_once
+        )
         self._lock = threading.Lock()
-        self._buffer = _Buffer(maxsize)
+        self._buffer = Buffer(maxsize)
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
-        self._generation = 0  # which connection deliveries belong to (see _ack)
         self._subscribe_mid: int | None = None
         self._subscribed = threading.Event()
         self._closed = False
         self._reading = False
-        self._outage = False  # a connection problem was logged and not yet resolved
-        self._ever_connected = False
-        self._up = False  # the current connection got its CONNACK
-        self._connected_at = 0.0
-        self._quick_losses = 0  # connections closed by the broker soon after they were made
+        self._health = Health(self._where)
         self._failure: MqttError | None = None  # a permanent failure read() raises
-        self._counts = dict.fromkeys(
-            ("received", "bad_payloads", "dead_lettered", "acked", "connections"), 0
-        )
+        self._counts = dict.fromkeys(("received", "connections"), 0)
 
     # -- the Source interface -----------------------------------------------------------------
 
@@ -365,7 +261,7 @@ class MqttSource(Source):
                 return  # closed meanwhile
             while True:
                 item = self._buffer.get()
-                if item is _END:
+                if item is END:
                     if self._failure is not None:
                         raise self._failure
                     return
@@ -421,7 +317,7 @@ class MqttSource(Source):
                 client = self._new_client()
                 self._client = client
                 self._failure = None
-                self._up = False
+                self._health.starting()
                 self._buffer.reopen()
                 self._thread = start_network(client, f"weirflow mqtt {self.pipeline}")
             return True
@@ -432,6 +328,10 @@ class MqttSource(Source):
         Returns False if that did not happen within ``timeout`` seconds.
         """
         return self._subscribed.wait(timeout)
+
+    clean_start = forwarded("clean_start", "Whether a connection starts a fresh session.")
+    reconnect_min_delay = forwarded("reconnect_min_delay", "The first wait to reconnect.")
+    reconnect_max_delay = forwarded("reconnect_max_delay", "The longest wait to reconnect.")
 
     @property
     def connected(self) -> bool:
@@ -444,6 +344,7 @@ class MqttSource(Source):
         ``connections`` made, messages ``buffered``, and whether it is ``connected``."""
         with self._lock:
             counts: dict[str, Any] = dict(self._counts)
+        counts.update(self._acks.counts())
         counts["buffered"] = len(self._buffer)
         counts["connected"] = self.connected
         return counts
@@ -451,16 +352,10 @@ class MqttSource(Source):
     # -- the client ---------------------------------------------------------------------------
 
     def _new_client(self) -> mqtt.Client:
-        client = new_client(
-            self.client_id,
-            username=self.username,
-            password=self._password,
-            context=self._tls,
-            insecure=self._insecure,
-            manual_ack=self.at_least_once,
-        )
+        client = new_client(self.options, manual_ack=self.at_least_once)
         # paho takes float seconds here although its hints say int
-        client.reconnect_delay_set(self.reconnect_min_delay, self.reconnect_max_delay)  # type: ignore[arg-type]
+        options = self.options
+        client.reconnect_delay_set(options.reconnect_min_delay, options.reconnect_max_delay)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -485,7 +380,7 @@ class MqttSource(Source):
         with self._lock:
             client, thread = self._client, self._thread
             self._client = self._thread = None
-            self._generation += 1  # acknowledgements of earlier deliveries are void now
+            self._acks.renew(None)  # acknowledgements of earlier deliveries are void now
             self._subscribed.clear()
         self._buffer.shut()  # also frees the network thread if it waits for room
         if client is not None:
@@ -504,27 +399,20 @@ class MqttSource(Source):
         if client is not self._client:
             return
         if reason_code.is_failure:
-            self._log_outage(
+            self._health.outage(
                 logging.ERROR,
                 "%s: the broker refused the connection (%s%s); retrying every %.1f to %.1fs",
                 self._where,
                 reason_code,
-                _refusal_hint(reason_code, self.username),
+                refusal_hint(reason_code, self.username),
                 self.reconnect_min_delay,
                 self.reconnect_max_delay,
             )
             return
         with self._lock:
-            self._generation += 1
+            self._acks.renew(client)
             self._counts["connections"] += 1
-            outage, self._outage = self._outage, False
-            again, self._ever_connected = self._ever_connected, True
-            self._connected_at = time.monotonic()
-            self._up = True
-        if outage and again:
-            logger.warning("%s: connected again", self._where)
-        else:
-            logger.info("%s: connected", self._where)
+        self._health.connected()
         if not self.clean_start and not flags.session_present:
             logger.info(
                 "%s: the broker had no session for %r; a new one starts",
@@ -537,14 +425,13 @@ class MqttSource(Source):
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if client is not self._client:
             return
-        with self._lock:
-            self._quick_losses = 0  # the broker is away: an outage, not a shared client_id
+        self._health.attempt_failed()
         error = getattr(client, "connect_error", None)
         reason = connect_failure(error, self.broker)
         if is_certificate_error(error):  # trying again cannot help
             self._fail(client, f"cannot connect: {reason}; {TLS_HINT}", error)
             return
-        self._log_outage(
+        self._health.outage(
             logging.WARNING,
             "%s: cannot connect: %s; retrying every %.1f to %.1fs",
             self._where,
@@ -566,12 +453,10 @@ class MqttSource(Source):
         if client is not self._client:
             return  # closed or replaced: nothing to report
         self._subscribed.clear()
-        with self._lock:
-            was_up, self._up = self._up, False
-        if not was_up:  # no CONNACK on this connection: it was never made
+        if not self._health.lost():  # no CONNACK on this connection: it was never made
             if reason_code.value != 128:  # "Unspecified error": the socket closed
                 return  # a refused CONNACK, logged by _on_connect
-            self._log_outage(
+            self._health.outage(
                 logging.WARNING,
                 "%s: cannot connect: the broker closed the connection before answering%s; "
                 "retrying every %.1f to %.1fs",
@@ -583,29 +468,11 @@ class MqttSource(Source):
                 self.reconnect_max_delay,
             )
             return
-        with self._lock:
-            quick = time.monotonic() - self._connected_at < TAKEOVER_WINDOW_S
-            self._quick_losses = self._quick_losses + 1 if quick else 0
-            losses = self._quick_losses
-        if self.client_id is not None and (
-            reason_code.value == SESSION_TAKEN_OVER or losses >= TAKEOVER_LOSSES
-        ):
-            why = (
-                "the broker disconnected this client because another one connected with the "
-                "same client_id (MQTT 'Session taken over')"
-                if reason_code.value == SESSION_TAKEN_OVER
-                else f"the broker closed the connection {losses} times in a row within seconds "
-                "of connecting: another client probably connected with the same client_id (a "
-                "broker drops the older connection of a client id)"
-            )
-            self._fail(
-                client,
-                f"{why}; clients sharing client_id {self.client_id!r} would take turns for "
-                "ever: give each one its own client_id",
-                None,
-            )
+        taken = self._health.takeover(reason_code, self.client_id)
+        if taken is not None:
+            self._fail(client, taken, None)
             return
-        self._log_outage(
+        self._health.outage(
             logging.WARNING, "%s: lost the connection (%s); reconnecting", self._where, reason_code
         )
 
@@ -634,98 +501,18 @@ class MqttSource(Source):
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if client is not self._client:
             return
-        generation = self._generation
+        generation = self._acks.generation
         with self._lock:
             self._counts["received"] += 1
         try:
-            value = self._decoded(message.payload)
+            value = decoded(message.payload, self.decode)
         except (ValueError, RecursionError) as error:
-            self._bad_payload(client, message, error, generation)
+            self._acks.bad_payload(client, message, error, generation)
             return
-        item: Any = {"topic": _topic(message), "payload": value} if self.with_topic else value
-        if self.at_least_once:
-            mid, qos = message.mid, message.qos
-
-            def acknowledge() -> None:
-                self._ack(client, mid, qos, generation)
-
-            item = Delivery(item, acknowledge)
-        self._buffer.put(item)
+        item: Any = {"topic": topic_of(message), "payload": value} if self.with_topic else value
+        self._buffer.put(self._acks.delivery(client, message, item, generation))
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _decoded(self, payload: bytes | bytearray) -> Any:
-        if self.decode == "bytes":
-            return bytes(payload)
-        if self.decode == "text":
-            return payload.decode("utf-8")
-        return json.loads(payload)
-
-    def _bad_payload(
-        self, client: mqtt.Client, message: mqtt.MQTTMessage, error: BaseException, generation: int
-    ) -> None:
-        topic = _topic(message)
-        with self._lock:
-            self._counts["bad_payloads"] += 1
-        reason = f"{type(error).__name__}: {error}"
-        if self.dead_letter is None:
-            logger.warning(
-                "%s: a message on topic %r is not %s (%s); skipped (bad_payloads: %d)",
-                self._where,
-                topic,
-                self.decode.upper() if self.decode == "json" else "UTF-8 text",
-                reason,
-                self._counts["bad_payloads"],
-            )
-        else:
-            try:
-                payload = message.payload.decode("utf-8")
-                encoding = "utf-8"
-            except UnicodeDecodeError:
-                payload = base64.b64encode(message.payload).decode("ascii")
-                encoding = "base64"
-            record = {
-                "topic": topic,
-                "payload": payload,
-                "encoding": encoding,
-                "error": reason,
-                "pipeline": self.pipeline,
-            }
-            try:
-                self.dead_letter(record)
-            except Exception:
-                logger.exception(
-                    "%s: dead_letter failed for a bad payload on topic %r; the message is left "
-                    "unacknowledged",
-                    self._where,
-                    topic,
-                )
-                return
-            with self._lock:
-                self._counts["dead_lettered"] += 1
-        if self.at_least_once:  # it will never decode: do not have it sent again
-            self._ack(client, message.mid, message.qos, generation)
-
-    def _ack(self, client: mqtt.Client, mid: int, qos: int, generation: int) -> None:
-        """Acknowledge a message, unless it came on an earlier connection.
-
-        After a reconnection the broker resends what was not acknowledged, and may reuse the
-        packet id of a message that was for a new one: acknowledging the old delivery could
-        then confirm a message nobody has stored. So it is skipped; the resent copy gets its
-        own acknowledgement.
-        """
-        if qos == 0:
-            return
-        with self._lock:
-            current = client is self._client and generation == self._generation
-            if current:
-                self._counts["acked"] += 1
-        if current:
-            client.ack(mid, qos)
-        else:
-            logger.debug(
-                "%s: acknowledgement of message %d skipped (older connection)", self._where, mid
-            )
 
     def _fail(self, client: mqtt.Client, reason: str, error: BaseException | None) -> None:
         """A permanent failure (network thread): stop connecting; ``read`` raises it."""
@@ -740,17 +527,7 @@ class MqttSource(Source):
         client.disconnect()  # the network loop ends instead of reconnecting
         self._buffer.shut()
 
-    def _log_outage(self, level: int, message: str, *args: Any) -> None:
-        """Log a connection problem once; while it lasts, repeats go to DEBUG."""
-        with self._lock:
-            first, self._outage = not self._outage, True
-        logger.log(level if first else logging.DEBUG, message, *args)
-
-    # -- pickling and display -----------------------------------------------------------------
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle the options only: a copy made in another process connects on its own."""
-        return (remake, (type(self), dict(self._arguments)))
+    # -- display ------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username is not None else ""
@@ -759,21 +536,3 @@ class MqttSource(Source):
             f"client_id={self.client_id!r}{user}, at_least_once={self.at_least_once}, "
             f"pipeline={self.pipeline!r})"
         )
-
-
-def _refusal_hint(reason_code: ReasonCode, username: str | None) -> str:
-    """What to check when the broker refused the connection (MQTT 5 CONNACK reason)."""
-    hints = {
-        134: "; check username= and password=",  # Bad user name or password
-        135: "; the broker's access rules do not let this client in"  # Not authorized
-        + ("" if username is None else f" as {username!r}"),
-        133: "; the broker refuses this client_id",  # Client identifier not valid
-    }
-    return hints.get(reason_code.value, "")
-
-
-def _topic(message: mqtt.MQTTMessage) -> str:
-    try:
-        return message.topic
-    except UnicodeDecodeError:  # a broker should not let it through; show it anyway
-        return repr(message._topic)
