@@ -27,13 +27,17 @@ DATABASE = "sqlite:///data/at_least_once/readings.sqlite"
 # --8<-- [start:flow]
 def build_flow(topic: str, client_id: str) -> Flow:
     builder = FlowBuilder()
-    builder.add_pipeline("readings", on_failure="restart").with_mqtt_connector(
-        BROKER,
-        topic=topic,
-        qos=1,  # acknowledged by weirflow, after the storage committed
-        client_id=client_id,  # a fixed id: the broker keeps the session while we are away
-        session_expiry=3600,  # ...for an hour (None: for ever)
-    ).with_storage("sql", url=DATABASE, table="readings", upsert_on=["id"])
+    (
+        builder.add_pipeline("readings", on_failure="restart")
+        .with_mqtt_connector(
+            BROKER,
+            topic=topic,
+            qos=1,  # each message acknowledged by weirflow, once the storage committed it
+            client_id=client_id,  # a fixed id: the broker keeps our session while we are away
+            session_expiry=3600,  # ...for an hour (None: for ever)
+        )
+        .with_storage("sql", url=DATABASE, table="readings", upsert_on=["id"])  # once per id
+    )
     return builder.build()
 
 
@@ -69,6 +73,7 @@ def main() -> None:
     sender = MqttSender(BROKER, topic=topic, qos=1, pipeline="devices")
     try:
         flow = build_flow(topic, client_id)
+
         # First start: the broker learns the session; a first message proves we subscribed.
         def hello_stored() -> bool:
             sender.send({"id": 0, "value": 0})  # sent again until one arrives: upserted

@@ -1,6 +1,6 @@
 """Dead letters: a failing item is set aside with its error, and every other item goes on.
 
-    python dead_letters.py
+python dead_letters.py
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ def parse(line: str) -> dict[str, Any]:
 
 def build_flow(lines: list[str]) -> Any:
     builder = FlowBuilder()
-    builder.add_pipeline(
-        "ingest", on_failure="continue", dead_letter=str(DEAD)
-    ).with_source(ListSource(lines)).with_core_logic(parse).with_storage(
-        "jsonl", path="data/dead_letters/readings.jsonl"
+    (
+        builder.add_pipeline("ingest", on_failure="continue", dead_letter=str(DEAD))
+        .with_source(ListSource(lines))
+        .with_core_logic(parse)
+        .with_storage("jsonl", path="data/dead_letters/readings.jsonl")
     )
     return builder.build()
 
@@ -42,7 +43,7 @@ def main() -> None:
     dead = [json.loads(line) for line in DEAD.read_text().splitlines()]
     print(f"stored {len(stored)}, set aside {len(dead)}:")
     for record in dead:
-        print(f"  {record['stage']}: {record['error_type']}: {record['error']} <- {record['item']!r}")
+        print(f"  {record['stage']}: {record['error']} <- {record['item']!r}")
     print(flow.statistics()["ingest"]["failed_items"], "failed items counted")
     # --8<-- [end:run]
     assert [row["sensor"] for row in stored] == ["t1", "t2"]

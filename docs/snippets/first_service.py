@@ -1,7 +1,7 @@
 """A first service: measure every second, report every three seconds.
 
-    weirflow check first_service.py
-    weirflow run first_service.py --execution-seconds 10
+weirflow check first_service.py
+weirflow run first_service.py --execution-seconds 10
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ def summarise(db_connectors: Any) -> dict[str, Any] | None:
 
 
 builder = FlowBuilder()
-builder.add_pipeline("readings", timedelta_seconds=1).with_core_logic(measure).with_storage(
-    "jsonl", path="data/first/readings.jsonl", preprocessing="add_datetime"
+(
+    builder.add_pipeline("readings", timedelta_seconds=1)
+    .with_core_logic(measure)
+    .with_storage("jsonl", path="data/first/readings.jsonl", preprocessing="add_datetime")
 )
-builder.add_pipeline("report", timedelta_seconds=3, delay_seconds=1).with_core_logic(
-    summarise
-).send(print)
+(
+    builder.add_pipeline("report", timedelta_seconds=3, delay_seconds=1)
+    .with_core_logic(summarise)
+    .send(print)  # any function is a sender; send("http_post", destination=...) posts it
+)
 flow = builder.build()
 
 if __name__ == "__main__":

@@ -22,13 +22,17 @@ from weirflow.testing import LocalHTTPServer
 def build_flow(base_url: str) -> Any:
     api_key = os.environ["PRICES_API_KEY"]  # never written in the file itself
     builder = FlowBuilder()
-    builder.add_pipeline("prices", on_failure="continue").with_http_connector(
-        f"{base_url}/prices?token={api_key}&city=Oslo",  # query names like *token* are masked
-        headers={"apikey": api_key},  # so are headers named like *key*, *auth*, *secret*...
-        redact=["city"],  # and what you add: names, or path templates such as "/hooks/*"
-        retries=1,
-        backoff=0.05,
-    ).with_storage("jsonl", path="data/secrets/prices.jsonl")
+    (
+        builder.add_pipeline("prices", on_failure="continue")
+        .with_http_connector(
+            f"{base_url}/prices?token={api_key}&city=Oslo",  # query names like *token*: masked
+            headers={"apikey": api_key},  # so are headers named like *key*, *auth*, *secret*...
+            redact=["city"],  # ...and what you add: names, or path templates ("/hooks/*")
+            retries=1,
+            backoff=0.05,
+        )
+        .with_storage("jsonl", path="data/secrets/prices.jsonl")
+    )
     return builder.build()
 
 

@@ -38,9 +38,12 @@ def count_primes(chunk: dict[str, int]) -> dict[str, int]:
 
 def build_flow() -> Flow:
     builder = FlowBuilder(use_threads=False)  # this pipeline runs in a process of its own
-    builder.add_pipeline("primes").with_core_logic(chunks).with_core_logic(
-        count_primes, kind="process", workers=2, maxsize=4
-    ).with_storage("jsonl", path="data/processes/primes.jsonl")
+    (
+        builder.add_pipeline("primes")
+        .with_core_logic(chunks)
+        .with_core_logic(count_primes, kind="process", workers=2, maxsize=4)
+        .with_storage("jsonl", path="data/processes/primes.jsonl")
+    )
     return builder.build()
 
 
@@ -58,5 +61,5 @@ def main() -> None:
     assert len(rows) == 10
 
 
-if __name__ == "__main__":  # needed: worker processes import this file
+if __name__ == "__main__":
     main()

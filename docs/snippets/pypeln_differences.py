@@ -1,6 +1,6 @@
 """Where weirflow differs from pypeln: each difference shown by a check that holds.
 
-    python pypeln_differences.py
+python pypeln_differences.py
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def parse(text: str) -> int:
 try:
     list(pl.thread.map(parse, ["1", "2", "x"], workers=2))
 except ValueError as error:
-    assert error is raised
-    print(error.__notes__)
+    caught = error
+assert caught is raised
+print(caught.__notes__)  # ["weirflow: raised in worker 1 of stage 'thread.map(parse)'"]
 # --8<-- [end:errors]
 print("every difference checked")

@@ -1,6 +1,6 @@
 """A pypeln 0.4 program, unchanged but for its import line.
 
-    python pypeln_program.py
+python pypeln_program.py
 """
 
 from __future__ import annotations

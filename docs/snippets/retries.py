@@ -26,13 +26,17 @@ def convert(price: dict[str, Any]) -> dict[str, Any]:
 
 def build_flow(base_url: str) -> Any:
     builder = FlowBuilder()
-    builder.add_pipeline("prices", on_failure="restart").with_http_connector(
-        f"{base_url}/prices", retries=3, backoff=0.1  # 5xx, timeouts, refused: tried again
-    ).with_core_logic(
-        convert, retries=Retry(attempts=3, backoff=0.1, cap=2.0)
-    ).with_storage(
-        "jsonl", path="data/retries/prices.jsonl", retries=2, retry_backoff=0.1
-    ).send("http_post", destination=f"{base_url}/alerts", retries=2, backoff=0.1)
+    (
+        builder.add_pipeline("prices", on_failure="restart")
+        # connection errors, timeouts and 5xx answers: tried again, waiting 0.1, 0.2, 0.4 s
+        .with_http_connector(f"{base_url}/prices", retries=3, backoff=0.1)
+        # an exception in your function: the item is tried again (Retry: attempts in all)
+        .with_core_logic(convert, retries=Retry(attempts=3, backoff=0.1, cap=2.0))
+        # a batch that cannot be saved: tried again
+        .with_storage("jsonl", path="data/retries/prices.jsonl", retries=2, retry_backoff=0.1)
+        # the HTTP senders retry like the connector
+        .send("http_post", destination=f"{base_url}/alerts", retries=2, backoff=0.1)
+    )
     return builder.build()
 
 

@@ -12,6 +12,7 @@ import shutil
 import ssl
 import subprocess
 from pathlib import Path
+
 from weirflow import FlowBuilder, HttpRequestError, PipelineFailed
 from weirflow.testing import LocalHTTPServer
 
@@ -20,24 +21,32 @@ CERTS = Path("data") / "tls"
 
 # --8<-- [start:flow]
 def add_https_readings(builder: FlowBuilder, base_url: str, certs: Path) -> None:
-    builder.add_pipeline("secure").with_http_connector(
-        f"{base_url}/readings",
-        verify=str(certs / "ca.pem"),  # True (the system's CAs, the default), False, or a CA file
-        cert=(str(certs / "client.pem"), str(certs / "client-key.pem")),  # mutual TLS
-    ).with_storage("jsonl", path="data/tls/readings.jsonl")
+    (
+        builder.add_pipeline("secure")
+        .with_http_connector(
+            f"{base_url}/readings",
+            verify=str(certs / "ca.pem"),  # True (the system's CAs, the default), False, a file
+            cert=(str(certs / "client.pem"), str(certs / "client-key.pem")),  # mutual TLS
+        )
+        .with_storage("jsonl", path="data/tls/readings.jsonl")
+    )
 
 
 def add_tls_subscription(builder: FlowBuilder, broker: str, certs: Path) -> None:
-    builder.add_pipeline("sensors").with_mqtt_connector(
-        broker,
-        port=8883,
-        topic="sensors/#",
-        tls={  # or tls=True: the system's CAs; "insecure": True skips the host name check only
-            "ca_certs": str(certs / "ca.pem"),
-            "certfile": str(certs / "client.pem"),
-            "keyfile": str(certs / "client-key.pem"),
-        },
-    ).with_storage("jsonl", path="data/tls/sensors.jsonl")
+    (
+        builder.add_pipeline("sensors")
+        .with_mqtt_connector(
+            broker,
+            port=8883,
+            topic="sensors/#",
+            tls={  # or True: the system's CAs; "insecure": True skips the host name check only
+                "ca_certs": str(certs / "ca.pem"),
+                "certfile": str(certs / "client.pem"),
+                "keyfile": str(certs / "client-key.pem"),
+            },
+        )
+        .with_storage("jsonl", path="data/tls/sensors.jsonl")
+    )
 
 
 # --8<-- [end:flow]

@@ -71,14 +71,16 @@ def test_the_first_service_does_what_getting_started_says(tmp_path: Path) -> Non
     assert lines
     assert {"celsius", "datetime"} <= set(json.loads(lines[0]))
     assert "{'readings': " in ran.stdout  # the report, printed by send(print)
-    assert "readings: " in ran.stdout and " run(s), " in ran.stdout  # the summary
+    assert "readings: " in ran.stdout
+    assert " run(s), " in ran.stdout
 
 
 def _example(name: str) -> ModuleType:
     sys.path.insert(0, str(EXAMPLES))
     try:
         spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / name)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
