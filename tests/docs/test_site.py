@@ -188,6 +188,8 @@ def test_the_site_builds_offline_in_strict_mode(tmp_path: Path) -> None:
     api = (site / "reference" / "api" / "index.html").read_text()
     for name in ("FlowBuilder", "add_pipeline", "with_core_logic", "launch_flow", "check_storage"):
         assert name in api, f"the API reference lost {name}"
+    assert ":class:" not in api  # roles read as code (scripts/griffe_examples.py)
+    assert '<span class="doc-section-title">Examples:</span>' in api  # doctests shown as code
     concepts = (site / "concepts" / "index.html").read_text()
     assert '<pre class="mermaid">' in concepts  # the graphs are Mermaid, drawn in the browser
     assert "fonts.googleapis.com" not in (site / "index.html").read_text()
