@@ -165,6 +165,7 @@ def _offline() -> list[str]:
     return []
 
 
+@pytest.mark.timeout(180)  # about 5 s alone; more on a machine busy with other tests
 def test_the_site_builds_offline_in_strict_mode(tmp_path: Path) -> None:
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
         skip_or_fail("the docs extra is not installed: pip install -e '.[docs]'")
