@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from weirflow.testing.pytest_plugin import require_server
+from weirflow.testing.pytest_plugin import require_server, skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS = ROOT / "docs" / "snippets"
@@ -30,6 +31,11 @@ SERVERS = {
     "at_least_once.py": [("Mosquitto", "127.0.0.1", 1883)],
 }
 """The real servers a snippet talks to."""
+
+PROGRAMS = {
+    "tls.py": ["openssl"],
+}
+"""The programs a snippet runs (it makes its certificates with ``openssl``)."""
 
 COMMANDS = {
     "first_service.py": ["-m", "weirflow", "run", "{file}", "--execution-seconds", "2.5"],
@@ -52,6 +58,9 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_snippet_runs(snippet: Path, tmp_path: Path) -> None:
     for server in SERVERS.get(snippet.name, []):
         require_server(*server)
+    for program in PROGRAMS.get(snippet.name, []):
+        if shutil.which(program) is None:
+            skip_or_fail(f"{snippet.name} needs the {program} program")
     command = COMMANDS.get(snippet.name, ["{file}"])
     result = run(tmp_path, *(part.format(file=snippet) for part in command))
     assert result.returncode == 0, result.stderr
