@@ -20,11 +20,11 @@ from typing import Any
 from weirflow import Flow, FlowBuilder
 from weirflow.senders.mqtt import MqttSender
 
-BROKER = "127.0.0.1"
-DATABASE = "sqlite:///data/at_least_once/readings.sqlite"
-
-
 # --8<-- [start:flow]
+BROKER = "127.0.0.1"
+DATABASE = "sqlite:///data/at_least_once/readings.sqlite"  # or postgresql+psycopg://...
+
+
 def build_flow(topic: str, client_id: str) -> Flow:
     builder = FlowBuilder()
     (

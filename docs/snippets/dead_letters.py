@@ -12,10 +12,10 @@ from typing import Any
 from weirflow import FlowBuilder
 from weirflow.testing import ListSource
 
-DEAD = Path("data") / "dead_letters" / "dead.jsonl"
-
-
 # --8<-- [start:flow]
+DEAD = Path("data") / "dead_letters" / "dead.jsonl"  # where failed items are kept
+
+
 def parse(line: str) -> dict[str, Any]:
     sensor, value = line.split("=")  # "t1=20.5"; anything else raises
     return {"sensor": sensor, "celsius": float(value)}

@@ -16,10 +16,10 @@ from typing import Any
 
 from weirflow import Flow, FlowBuilder
 
+# --8<-- [start:flow]
 LIMIT = 200_000
 
 
-# --8<-- [start:flow]
 def chunks() -> Iterator[dict[str, int]]:
     """Core logic without input, yielding many items: the work, in pieces."""
     for start in range(0, LIMIT, 20_000):

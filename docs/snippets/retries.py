@@ -13,10 +13,10 @@ from typing import Any
 from weirflow import FlowBuilder, Retry
 from weirflow.testing import LocalHTTPServer, Response
 
+# --8<-- [start:flow]
 calls = {"convert": 0}
 
 
-# --8<-- [start:flow]
 def convert(price: dict[str, Any]) -> dict[str, Any]:
     calls["convert"] += 1
     if calls["convert"] == 1:
