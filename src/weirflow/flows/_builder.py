@@ -97,7 +97,28 @@ class PipelineBuilder:
         on_start: Callable[..., Any] | None = None,
         on_done: Callable[..., Any] | None = None,
     ) -> PipelineBuilder:
-        """A function that returns parameters (a dict) for the next stage, e.g. the request."""
+        """A function that returns parameters (a dict) for the next stage, e.g. the request.
+
+        It runs first in each run and is commonly used for requests that depend on what was
+        stored before (it may ask for ``db_connectors`` by name) or on the time. For an HTTP
+        connector the keys are the request's options (``params``, ``headers``, ``json``,
+        ``data``, ``method``, ``url``); other keys go into the query string of a GET or the
+        JSON body of a POST. A configuration must be followed by a connector or core logic.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> from weirflow.testing import LocalHTTPServer
+            >>> def ask_for_oslo():
+            ...     return {"params": {"city": "Oslo"}}
+            >>> with LocalHTTPServer() as server:
+            ...     server.route("GET", "/weather", lambda request: {"city": request.query["city"]})
+            ...     flow = (FlowBuilder().add_pipeline("weather")
+            ...             .with_configuration(ask_for_oslo)
+            ...             .with_http_connector(f"{server.url}/weather", retries=0)
+            ...             .send(print).build())
+            ...     flow.launch_flow()
+            {'city': 'Oslo'}
+        """
         return self._function_stage(
             "configuration", function, kind, workers, maxsize, on_start, on_done
         )
@@ -436,9 +457,30 @@ class PipelineBuilder:
     ) -> PipelineBuilder:
         """Your function: returns one item, yields many, or returns None to drop.
 
+        The function takes the previous stage's output as its first parameter (a first stage
+        is called once per run without one), and ``db_connectors``, ``pipeline_name`` and its
+        ``on_start`` resources by name. ``kind``, ``workers`` and ``maxsize`` are the stage's
+        (``kind="process"`` for CPU-heavy work); ``async def`` functions are awaited.
+
         ``retries``: how many more times an item is tried when the function raises, waiting
         ``retry_backoff`` seconds, doubling each time (or a :class:`~weirflow.Retry`); a
         generator that fails after yielding is not tried again.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> def words(line):
+            ...     yield from line.split()  # many items from one
+            >>> def shout(word, pipeline_name):  # the item, and an injected name
+            ...     return None if word == "or" else f"{pipeline_name}: {word.upper()}"
+            >>> flow = (FlowBuilder().add_pipeline("words")
+            ...         .with_core_logic(lambda: "to be or not")
+            ...         .with_core_logic(words)
+            ...         .with_core_logic(shout, retries=2, retry_backoff=0.1)
+            ...         .send(print).build())
+            >>> flow.launch_flow()  # None ("or") is dropped
+            words: TO
+            words: BE
+            words: NOT
         """
         return self._function_stage(
             "core_logic",
@@ -640,7 +682,14 @@ class PipelineBuilder:
     # -- helpers ------------------------------------------------------------------------------
 
     def build(self) -> Any:
-        """Build the whole flow (same as the flow builder's ``build``)."""
+        """Build the whole flow (same as the flow builder's ``build``), so a chain can end here.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> flow = FlowBuilder().add_pipeline("once").with_core_logic(lambda: 42).send(print).build()
+            >>> flow.launch_flow()
+            42
+        """  # noqa: E501
         return self._flow.build()
 
     def _peek_label(self, base: str) -> str:
@@ -778,7 +827,25 @@ class FlowBuilder:
         Without a schedule the pipeline runs once (or, with a continuous source such as MQTT
         or a stream, for as long as the flow). Every number must be finite; a wrong or misspelt
         argument is a :class:`~weirflow.ConfigError` naming the pipeline and the field.
-        """
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> _ = builder.add_pipeline("hourly", cron="0 * * * *", timezone="Europe/Paris") \\
+            ...     .with_core_logic(print)
+            >>> _ = builder.add_pipeline("ticks", timedelta_seconds=0.5, delay_seconds=1,
+            ...                          on_failure="restart").with_core_logic(lambda: "tick")
+            >>> print(builder.build().describe())
+            flow with 2 pipeline(s), run in threads
+            pipeline 'hourly': cron '0 * * * *' in Europe/Paris, on_failure=stop
+              hourly.core_logic: core logic print [thread, workers=1, maxsize=0]
+            pipeline 'ticks': every 0.5s after 1s, on_failure=restart
+              ticks.core_logic: core logic <lambda> [thread, workers=1, maxsize=0]
+            >>> builder.add_pipeline("ticks")
+            Traceback (most recent call last):
+            ...
+            weirflow.ConfigError: pipeline 'ticks' is defined twice; pipeline names must be unique (they name storages, logs and errors): give the second one another name
+        """  # noqa: E501
         check_pipeline_name(name)
         if any(pipeline.name == name for pipeline in self._pipelines):
             raise ConfigError(
@@ -811,7 +878,25 @@ class FlowBuilder:
         return pipeline
 
     def build(self) -> Any:
-        """Check everything and return the :class:`~weirflow.flows.Flow`."""
+        """Check everything and return the :class:`~weirflow.flows.Flow`.
+
+        Every pipeline's stage order, every stream (read by one pipeline, written by at least
+        one) and every pipeline's schedule against its source; each mistake a
+        :class:`~weirflow.ConfigError` saying what to add or change. A builder can be built
+        again after a fix; the flows built from one builder are one flow.
+
+        Example:
+            >>> from weirflow import FlowBuilder
+            >>> builder = FlowBuilder()
+            >>> _ = builder.add_pipeline("make").with_core_logic(lambda: 1).send("stream", name="jobs")
+            >>> builder.build()
+            Traceback (most recent call last):
+            ...
+            weirflow.ConfigError: pipeline 'make' sends to stream 'jobs', but no pipeline reads it; add .with_stream_connector('jobs') to a pipeline
+            >>> _ = builder.add_pipeline("use").with_stream_connector("jobs").send(print)
+            >>> [pipeline.name for pipeline in builder.build().pipelines]
+            ['make', 'use']
+        """  # noqa: E501
         from ._flow import Flow
 
         if not self._pipelines:
