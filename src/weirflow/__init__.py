@@ -26,6 +26,7 @@ from ._errors import HttpRequestError as HttpRequestError
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
 from ._errors import LoadError as LoadError
+from ._errors import BrokerError as BrokerError
 from ._errors import MqttError as MqttError
 from ._errors import PayloadError as PayloadError
 from ._errors import PipelineFailed as PipelineFailed
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidCallableError",
     "LoadError",
+    "BrokerError",
     "MqttError",
     "Partial",
     "PayloadError",

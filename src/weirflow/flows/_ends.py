@@ -145,7 +145,7 @@ class PipelineEnd:
             if self._failed(value, ticket.redelivers) or not ticket.redelivers:
                 ticket.settle(weight)
             else:
-                ticket.fail(weight)
+                ticket.fail(weight, value)
             return NOT_AN_ITEM
         ticket.settle(weight)
         return value

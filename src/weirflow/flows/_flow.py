@@ -34,7 +34,8 @@ from ._processes import launch_in_processes
 from ._schedule import Clock, SystemClock
 from ._signals import Waker, handling_signals, signals_held
 from ._stages import StorageDirectory
-from ._streams import ThreadBroker, register_broker, unregister_broker
+from ._distribution import Distribution, StreamTopology
+from ._streams import Broker, ProcessBroker, ThreadBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
     SupervisedRunner,
@@ -63,17 +64,80 @@ class Flow:
         use_threads: bool,
         flow_id: str,
         clock: Clock | None = None,
+        topology: StreamTopology | None = None,
+        distribution: Distribution | None = None,
     ) -> None:
         self.pipelines = pipelines
         self.use_threads = use_threads
         self.flow_id = flow_id
         self.clock: Clock = clock or SystemClock()
+        self.topology = topology or StreamTopology({name: ("",) * n for name, n in streams.items()})
+        self.distribution = distribution or Distribution()
         self._storages = dict(storages)
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
+        self._all_pipelines = pipelines  # the whole file's, when this flow is a part of it
         self._statistics: dict[str, Callable[[], PipelineStatistics]] = {}
         self._waker = Waker()
         self._stop_asked = False
         self._launch_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The flow's name (``FlowBuilder(name=...)``): the prefix of its Redis keys."""
+        return self.distribution.name
+
+    def with_part(self, pipelines: tuple[Pipeline, ...], distribution: Distribution) -> Flow:
+        """This flow running only ``pipelines`` (see :func:`~weirflow.flows._parts.select_part`)."""
+        names = [pipeline.name for pipeline in pipelines]
+        topology = self.topology if distribution.broker else self.topology.within(names)
+        part = Flow(
+            pipelines,
+            storages=self._storages,
+            streams=topology.writer_counts(),
+            use_threads=self.use_threads,
+            flow_id=self.flow_id,
+            clock=self.clock,
+            topology=topology,
+            distribution=distribution,
+        )
+        part._all_pipelines = self._all_pipelines
+        return part
+
+    def run_part(
+        self,
+        pipelines: list[str] | None = None,
+        broker: str | None = None,
+        execution_seconds: float | None = None,
+    ) -> None:
+        """Run only ``pipelines`` of this flow (all when ``None``), through ``broker`` if given.
+
+        What ``weirflow run --pipelines a,b --broker URL`` does; see :meth:`launch_flow`.
+
+        Raises:
+            ConfigError: an unknown pipeline, or a stream cut without a broker.
+        """
+        from ._parts import select_part
+
+        part = select_part(self, pipelines, broker)
+        try:
+            part.launch_flow(execution_seconds)
+        finally:
+            self._statistics = part._statistics
+
+    def make_broker(self, context: Any = None) -> Broker:
+        """The broker of one launch: Redis when the flow has one, else local queues."""
+        topology = self.topology
+        if self.distribution.broker is not None:
+            from ._redis_broker import RedisBroker
+
+            return RedisBroker.for_flow(self)
+        if context is None:
+            return ThreadBroker(
+                topology.writer_counts(), readers=topology.readers, maxsizes=topology.maxsizes
+            )
+        return ProcessBroker(
+            topology.writer_counts(), context, readers=topology.readers, maxsizes=topology.maxsizes
+        )
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -167,7 +231,8 @@ class Flow:
             stop.set()
             waker.wake()
 
-        broker = ThreadBroker(self._streams)
+        broker = self.make_broker()
+        broker.start([pipeline.name for pipeline in self.pipelines])
         register_broker(self.flow_id, broker)
         directory = StorageDirectory(self._storages)
         runners = [
@@ -203,6 +268,7 @@ class Flow:
                 runner.cancel()
             left = join_all(threads, STOP_JOIN_SECONDS)
         unregister_broker(self.flow_id)
+        broker.release()
         self.close_resources()
         if left:
             logger.warning("pipelines still busy in user code after stopping: %s", ", ".join(left))

@@ -386,7 +386,6 @@ class StorageCall:
     item_level: bool = False
 
     def __call__(self, items: list[Any], **resources: Any) -> list[Any]:
-        assert self.stage.storage is not None
         saving = [
             (position, item.value if isinstance(item, Tracked) else item)
             for position, item in enumerate(items)
@@ -411,10 +410,10 @@ class StorageCall:
             tag_stage(error, self.stage_name)
             raise
         failed: dict[int, tuple[Any, Exception, int]] = {}
-        storage = self.stage.storage.get()
+        save_many = self._target()
         for position, value in saving:  # one by one: only the items refused fail
             try:
-                storage.save_many([value])
+                save_many([value])
             except _NOT_ITEM_FAILURES:
                 raise
             except Exception as error:
@@ -422,14 +421,21 @@ class StorageCall:
                 failed[position] = (value, error, attempts + 1)
         return self._replace(items, failed)
 
+    def _target(self) -> Callable[[list[Any]], Any]:
+        """The storage's ``save_many``, or a batch sender's ``send_many`` (a stream's)."""
+        if self.stage.storage is not None:
+            return self.stage.storage.get().save_many
+        assert self.stage.sender is not None
+        send_many: Callable[[list[Any]], Any] = self.stage.sender.get().send_many  # type: ignore[attr-defined]
+        return send_many
+
     def _save(self, values: list[Any]) -> None:
-        assert self.stage.storage is not None
         retry = self.stage.retry
         attempt = 0
         while True:
             attempt += 1
             try:
-                self.stage.storage.get().save_many(values)
+                self._target()(values)
                 return
             except _NOT_ITEM_FAILURES:
                 raise
@@ -465,6 +471,11 @@ class StorageCall:
         return out
 
 
+def batch_sender(stage: StageDef) -> bool:
+    """Whether ``stage`` sends whole batches (a stream's sender: one pipelined write each)."""
+    return stage.sender is not None and stage.options.get("batches") is True
+
+
 def engine_stage(
     upstream: Any,
     stage: StageDef,
@@ -482,7 +493,7 @@ def engine_stage(
         else None
     )
     operation: Operation
-    if stage.role == "storage":
+    if stage.role == "storage" or batch_sender(stage):
         operation = MapBatch(StorageCall(stage, name, pipeline, item_level))
     elif stage.role in ("source", "core_logic"):
         operation = FlatMap(StageCall(stage, name, pipeline, directory, convention, item_level))
