@@ -17,6 +17,7 @@ from . import process as process
 from . import sync as sync
 from . import task as task
 from . import thread as thread
+from ._errors import BrokerError as BrokerError
 from ._errors import ConfigError as ConfigError
 from ._errors import DatabaseUnavailableError as DatabaseUnavailableError
 from ._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
@@ -26,7 +27,6 @@ from ._errors import HttpRequestError as HttpRequestError
 from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import InvalidCallableError as InvalidCallableError
 from ._errors import LoadError as LoadError
-from ._errors import BrokerError as BrokerError
 from ._errors import MqttError as MqttError
 from ._errors import PayloadError as PayloadError
 from ._errors import PipelineFailed as PipelineFailed
@@ -54,6 +54,7 @@ from .flows import Flow as Flow
 from .flows import FlowBuilder as FlowBuilder
 
 __all__ = [
+    "BrokerError",
     "ConfigError",
     "DatabaseUnavailableError",
     "Delivery",
@@ -67,7 +68,6 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidCallableError",
     "LoadError",
-    "BrokerError",
     "MqttError",
     "Partial",
     "PayloadError",

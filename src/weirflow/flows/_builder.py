@@ -25,11 +25,11 @@ from ..senders import create_sender
 from ..storages import create_storage
 from ._cron import schedule_of
 from ._dead_letters import DeadLetters, DeadLetterTarget, dead_letters
+from ._distribution import StreamTopology, check_distribution, default_flow_name
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
 from ._schedule import Once, Schedule
 from ._stages import StageDef, call_convention
-from ._distribution import StreamTopology, check_distribution, default_flow_name
 from ._streams import StreamSender, StreamSource
 from ._validate import (
     MAX_WORKERS,
@@ -395,7 +395,10 @@ class PipelineBuilder:
         name = check_stream_name(name, where, "with_stream_connector(name=...)")
         engine = self._engine(label, "thread", 1, maxsize)
         claim_idle = check_seconds(
-            claim_idle_seconds, where, "with_stream_connector(claim_idle_seconds=...)", positive=True
+            claim_idle_seconds,
+            where,
+            "with_stream_connector(claim_idle_seconds=...)",
+            positive=True,
         )
         deliveries = check_whole(
             max_deliveries, where, "with_stream_connector(max_deliveries=...)", minimum=1

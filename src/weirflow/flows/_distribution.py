@@ -50,9 +50,7 @@ class Distribution:
         return check_distribution(self.name, broker, self.serializer, self.lease_seconds)
 
 
-def check_distribution(
-    name: Any, broker: Any, serializer: Any, lease_seconds: Any
-) -> Distribution:
+def check_distribution(name: Any, broker: Any, serializer: Any, lease_seconds: Any) -> Distribution:
     """The settings of ``FlowBuilder(name=, broker=, serializer=, lease_seconds=)``.
 
     Example:
@@ -72,7 +70,8 @@ def check_distribution(
         try:
             RedisOptions.from_url(broker)
         except ConfigError as error:
-            raise ConfigError(f"FlowBuilder(broker=...): {str(error).removeprefix('broker: ')}")
+            problem = str(error).removeprefix("broker: ")
+            raise ConfigError(f"FlowBuilder(broker=...): {problem}") from None
     if serializer not in SERIALIZERS:
         raise ConfigError(
             f"FlowBuilder(serializer=...) must be one of {', '.join(SERIALIZERS)}, got "

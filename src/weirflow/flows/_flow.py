@@ -28,13 +28,13 @@ from typing import Any
 from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
 from .._threads import make_thread
+from ._distribution import Distribution, StreamTopology
 from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineStatistics
 from ._processes import launch_in_processes
 from ._schedule import Clock, SystemClock
 from ._signals import Waker, handling_signals, signals_held
 from ._stages import StorageDirectory
-from ._distribution import Distribution, StreamTopology
 from ._streams import Broker, ProcessBroker, ThreadBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,

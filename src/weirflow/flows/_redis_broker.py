@@ -23,104 +23,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..connectors.redis import Codec, RedisOptions, is_outage, make_client, reason
 from ..connectors.redis._client import permanent, redis
-from ._distribution import StreamTopology
+from ._redis_keeper import Keeper, take_lease
+from ._redis_keys import BATCH, BLOCK_SECONDS, SEP, BrokerSettings, Keys, new_instance_id, text
+from ._redis_reader import RedisSubscription
 from ._streams import Broker, ReadOptions, StreamClosed, StreamSource
 
 if TYPE_CHECKING:
     from ._flow import Flow
-    from ._redis_keeper import Keeper
     from ._stream_status import FlowStatus
 
 logger = logging.getLogger("weirflow.redis")
 
 T = TypeVar("T")
-STREAM_MAXSIZE = 10_000
-BLOCK_SECONDS = 0.25  # a blocked read returns this often to look at stops and ends
-BATCH = 1000  # entries per pipelined round trip
-SEP = "\x1f"  # between names in hash fields: pipeline names have no control characters
-
-
-@dataclass(frozen=True)
-class Keys:
-    """The Redis keys of one flow (``prefix`` is the flow's name).
-
-    Example:
-        >>> keys = Keys("orders")
-        >>> keys.stream("jobs"), keys.dead("jobs"), keys.lease("produce")
-        ('orders:jobs', 'orders:jobs:dead', 'orders:@lease:produce')
-    """
-
-    prefix: str
-
-    def stream(self, stream: str) -> str:
-        return f"{self.prefix}:{stream}"
-
-    def dead(self, stream: str) -> str:
-        """The dead-letter stream: original fields plus ``error``, ``pipeline``, ``id``..."""
-        return f"{self.prefix}:{stream}:dead"
-
-    def dead_counts(self, stream: str) -> str:
-        return f"{self.prefix}:{stream}:@dead-counts"
-
-    def errors(self, stream: str, group: str) -> str:
-        return f"{self.prefix}:{stream}:@errors:{group}"
-
-    def writers(self, stream: str) -> str:
-        return f"{self.prefix}:{stream}:@writers"
-
-    def instance(self, instance: str) -> str:
-        return f"{self.prefix}:@instance:{instance}"
-
-    def instances(self) -> str:
-        """A SCAN pattern matching every instance key of the flow."""
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.prefix)
-        return f"{escaped}:@instance:*"
-
-    def lease(self, pipeline: str) -> str:
-        return f"{self.prefix}:@lease:{pipeline}"
-
-    def once(self, pipeline: str) -> str:
-        return f"{self.prefix}:@once:{pipeline}"
-
-
-@dataclass(frozen=True)
-class BrokerSettings:
-    """What a Redis broker needs, in any process of the flow (picklable)."""
-
-    options: RedisOptions
-    keys: Keys
-    topology: StreamTopology
-    instance: str
-    started: float  # wall clock, seconds
-    serializer: str = "json"
-    lease_seconds: float = 15.0
-    singletons: frozenset[str] = frozenset()  # pipelines that run in one instance at a time
-    once: frozenset[str] = frozenset()  # ... of which those that run once
-
-    def maxsize(self, stream: str) -> int:
-        return self.topology.maxsizes.get(stream, STREAM_MAXSIZE)
-
-
-def new_instance_id() -> str:
-    """``host:pid:random``: one running ``weirflow run`` (or launch)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def entry_key(entry_id: bytes) -> tuple[int, int]:
-    """A stream entry id as numbers, to compare ids."""
-    milliseconds, _, sequence = entry_id.partition(b"-")
-    return int(milliseconds), int(sequence or 0)
 
 
 class RedisBroker(Broker):
@@ -326,7 +247,7 @@ class RedisBroker(Broker):
         worst = 0
         length: int | None = None
         for group in client.xinfo_groups(key):
-            if group["name"].decode() not in readers:
+            if text(group["name"]) not in readers:
                 continue
             lag = group.get("lag")
             if lag is None:
@@ -345,7 +266,9 @@ class RedisBroker(Broker):
 
             def register(client: redis.Redis, stream: str = stream) -> None:
                 pipe = client.pipeline(transaction=True)
-                pipe.hset(keys.writers(stream), f"run{SEP}{pipeline}{SEP}{self.settings.instance}", 1)
+                pipe.hset(
+                    keys.writers(stream), f"run{SEP}{pipeline}{SEP}{self.settings.instance}", 1
+                )
                 pipe.hdel(keys.writers(stream), f"done{SEP}{pipeline}")
                 pipe.execute()
 
@@ -376,8 +299,6 @@ class RedisBroker(Broker):
     def subscribe(
         self, stream: str, reader: str = "", options: ReadOptions | None = None
     ) -> Iterator[Any]:
-        from ._redis_reader import RedisSubscription
-
         key = (stream, reader)
         subscription = RedisSubscription(
             self, stream, reader, options or ReadOptions(), self._interrupts.get(key, 0)
@@ -398,8 +319,6 @@ class RedisBroker(Broker):
 
     def keeper(self) -> Keeper:
         """This process's keeper thread (started on first use)."""
-        from ._redis_keeper import Keeper
-
         with self._lock:
             if self._keeper is None:
                 self._keeper = Keeper(self)
@@ -417,8 +336,6 @@ class RedisBroker(Broker):
             self._start_writing(pipeline)
             yield True
             return
-        from ._redis_keeper import take_lease
-
         held = take_lease(self, pipeline, stop)
         if not held:
             yield False
@@ -458,4 +375,6 @@ class RedisBroker(Broker):
 def reads_stream(pipeline: Any) -> bool:
     """Whether ``pipeline`` reads a stream (it then runs in every instance and scales out)."""
     first = pipeline.stages[0] if pipeline.stages else None
-    return bool(first is not None and first.source is not None and first.source.factory is StreamSource)
+    return bool(
+        first is not None and first.source is not None and first.source.factory is StreamSource
+    )

@@ -12,17 +12,19 @@ Taking a lease (:func:`take_lease`) is here too, beside its renewal.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._threads import make_thread
 from ..connectors.redis._client import redis
-from ._redis_broker import entry_key
+from ._redis_keys import entry_key, text
 from ._streams import StreamClosed
 
 if TYPE_CHECKING:
@@ -105,10 +107,8 @@ class Keeper:
                 client.set(keys.once(pipeline), f"{time.time():.6f}", ex=30 * 86_400)
             client.eval(_GIVE_BACK, 1, keys.lease(pipeline), broker.settings.instance)
 
-        try:
+        with contextlib.suppress(StreamClosed):  # else it expires by itself
             broker.call(give, f"giving back the lease of {pipeline!r}", broker._late_give_up())
-        except StreamClosed:
-            pass  # it expires by itself
 
     def stop(self) -> None:
         with self._changed:
@@ -185,14 +185,18 @@ class Keeper:
         if self._trim and now >= self._next_trim:
             streams, self._trim = set(self._trim), set()
             for stream in streams:
-                self.broker.call(lambda c, s=stream: trim(self.broker, c, s), "trimming", give_up)
+                self.broker.call(
+                    functools.partial(trim, self.broker, stream=stream), "trimming", give_up
+                )
             self._next_trim = now + TRIM_SECONDS
         if self._watched and now >= self._next_refresh:
             with self._changed:
                 watched = list(self._watched)
             every = min(s.options.claim_idle_seconds for s in watched) / 3
             for subscription in watched:
-                self.broker.call(lambda c, s=subscription: refresh(c, s), "refreshing", give_up)
+                self.broker.call(
+                    functools.partial(refresh, subscription=subscription), "refreshing", give_up
+                )
             self._next_refresh = now + max(every, 0.02)
         if (self._instance or self._held) and now >= self._next_beat:
             self.broker.call(self._beat, "heartbeating", give_up)
@@ -240,11 +244,13 @@ class Keeper:
             if acks:
                 self._flush(acks, forget, deadline)
             for stream in self._trim:
-                broker.call(lambda c, s=stream: trim(broker, c, s), "trimming", lambda: True)
+                broker.call(
+                    functools.partial(trim, broker, stream=stream), "trimming", lambda: True
+                )
             for pipeline in held:
                 broker.call(
-                    lambda c, p=pipeline: c.eval(
-                        _GIVE_BACK, 1, keys.lease(p), broker.settings.instance
+                    functools.partial(
+                        _give_back, key=keys.lease(pipeline), me=broker.settings.instance
                     ),
                     "giving back a lease",
                     lambda: True,
@@ -263,7 +269,7 @@ def trim(broker: RedisBroker, client: redis.Redis, stream: str) -> None:
     """Drop the entries of ``stream`` that every reading group has acknowledged."""
     key = broker.settings.keys.stream(stream)
     readers = broker.settings.topology.readers.get(stream, ())
-    groups = {group["name"].decode(): group for group in client.xinfo_groups(key)}
+    groups = {text(group["name"]): group for group in client.xinfo_groups(key)}
     if not readers or any(reader not in groups for reader in readers):
         return  # a group not made yet holds everything
     pipe = client.pipeline(transaction=False)
@@ -290,7 +296,7 @@ def refresh(client: redis.Redis, subscription: RedisSubscription) -> None:
             subscription.group,
             subscription.consumer,
             0,
-            ids[start : start + 1000],
+            list[Any](ids[start : start + 1000]),
             justid=True,
         )
 
@@ -325,7 +331,9 @@ def take_lease(broker: RedisBroker, pipeline: str, stop: threading.Event) -> boo
     else:
         return False
     if pipeline in settings.once:
-        ran = broker.call(lambda c: c.get(keys.once(pipeline)), "reading a once marker", stop.is_set)
+        ran = broker.call(
+            lambda c: c.get(keys.once(pipeline)), "reading a once marker", stop.is_set
+        )
         if ran is not None and float(ran) >= settings.started:
             logger.info(
                 "pipeline %r already ran in another instance while this one waited; not run here",
@@ -348,9 +356,13 @@ def take_lease(broker: RedisBroker, pipeline: str, stop: threading.Event) -> boo
     return True
 
 
+def _give_back(client: redis.Redis, key: str, me: str) -> Any:
+    return client.eval(_GIVE_BACK, 1, key, me)
+
+
 def _try_lease(client: redis.Redis, key: str, me: str, milliseconds: int) -> tuple[bool, str]:
     if client.set(key, me, nx=True, px=milliseconds):
         return True, me
     holder = client.get(key)
-    shown = holder.decode(errors="replace") if holder is not None else "?"
+    shown = text(holder) if holder is not None else "?"
     return shown == me, shown

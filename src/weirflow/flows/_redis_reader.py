@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._interfaces import Delivery
 from ..connectors.redis._client import redis
-from ._redis_broker import BLOCK_SECONDS, SEP, entry_key
+from ._redis_keys import BLOCK_SECONDS, SEP, entry_key, text
 from ._streams import ReadOptions
 
 if TYPE_CHECKING:
@@ -206,7 +206,9 @@ class RedisSubscription:
         try:
             value = self.broker.decode(fields)
         except Exception as error:
-            self._dead(entry_id, fields, deliveries, f"cannot decode: {type(error).__name__}: {error}")
+            self._dead(
+                entry_id, fields, deliveries, f"cannot decode: {type(error).__name__}: {error}"
+            )
             return None
         with self._changed:
             self.in_flight[entry_id] = fields
@@ -255,10 +257,12 @@ class RedisSubscription:
             lambda client: client.hget(key, entry_id), f"reading errors of {self.stream!r}"
         )
         if found:
-            return bytes(found).decode(errors="replace")
+            return found.decode(errors="replace") if isinstance(found, bytes) else str(found)
         return "delivered again and again without being acknowledged (its consumers died?)"
 
-    def _dead(self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int, error: str) -> None:
+    def _dead(
+        self, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int, error: str
+    ) -> None:
         """Move the entry to the dead letters (its fields plus the error) and acknowledge it."""
         keys = self.broker.settings.keys
         record: dict[Any, Any] = {
@@ -316,7 +320,7 @@ class RedisSubscription:
             return False
         if not self._writers_done(fields):
             return False
-        group = next((g for g in groups if g["name"].decode() == self.group), None)
+        group = next((g for g in groups if text(g["name"]) == self.group), None)
         if group is None or int(group["pending"]) != 0:
             return False
         lag = group.get("lag")

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..connectors.redis._client import redis
+from ._redis_keys import text
 
 if TYPE_CHECKING:
-    from ._redis_broker import BrokerSettings
+    from ._redis_keys import BrokerSettings
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,12 @@ def read_status(client: redis.Redis, settings: BrokerSettings) -> FlowStatus:
     keys = settings.keys
     instances = []
     for key in client.scan_iter(match=keys.instances(), count=200):
-        fields = {k.decode(): v.decode(errors="replace") for k, v in client.hgetall(key).items()}
+        fields = {text(k): text(v) for k, v in client.hgetall(key).items()}
         if not fields:
             continue  # expired meanwhile
         instances.append(
             InstanceStatus(
-                id=key.decode(errors="replace").rpartition(":@instance:")[2],
+                id=text(key).rpartition(":@instance:")[2],
                 host=fields.get("host", "?"),
                 pid=int(fields.get("pid", 0)),
                 pipelines=tuple(json.loads(fields.get("pipelines", "[]"))),
@@ -107,11 +108,9 @@ def read_status(client: redis.Redis, settings: BrokerSettings) -> FlowStatus:
     streams = []
     for stream in settings.topology.streams:
         key = keys.stream(stream)
-        dead = {
-            k.decode(): int(v) for k, v in client.hgetall(keys.dead_counts(stream)).items()
-        }
+        dead = {text(k): int(v) for k, v in client.hgetall(keys.dead_counts(stream)).items()}
         try:
-            groups = {g["name"].decode(): g for g in client.xinfo_groups(key)}
+            groups = {text(g["name"]): g for g in client.xinfo_groups(key)}
         except redis.ResponseError:  # no such stream yet
             groups = {}
         streams.append(

@@ -18,6 +18,7 @@ from ._options import RedisOptions
 try:
     import redis
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import AuthenticationError, AuthorizationError, NoPermissionError
     from redis.retry import Retry
 except ImportError as error:  # pragma: no cover - the extra is part of the dev install
     raise ImportError(
@@ -26,6 +27,7 @@ except ImportError as error:  # pragma: no cover - the extra is part of the dev 
 
 __all__ = ["is_outage", "make_client", "reason", "redis"]
 
+_REFUSED = (AuthenticationError, AuthorizationError, NoPermissionError)
 OUTAGES = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError, OSError)
 """Errors of a server that is down, restarting or unreachable: wait and reconnect."""
 
@@ -62,7 +64,7 @@ def is_outage(error: BaseException) -> bool:
 
     A refused login or a certificate that does not verify is not an outage: it is permanent.
     """
-    if isinstance(error, (redis.AuthenticationError, redis.AuthorizationError)):
+    if isinstance(error, _REFUSED):
         return False
     if isinstance(error, ssl.SSLCertVerificationError) or isinstance(
         error.__cause__ or error.__context__, ssl.SSLCertVerificationError
@@ -78,8 +80,8 @@ def reason(error: BaseException) -> str:
 
     Example:
         >>> import redis
-        >>> reason(redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."))
-        'ConnectionError: Error 111 connecting to 127.0.0.1:1. Connection refused.'
+        >>> reason(redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Refused."))
+        'ConnectionError: Error 111 connecting to 127.0.0.1:1. Refused.'
     """
     text = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
     return f"{type(error).__name__}: {text}"
@@ -88,7 +90,7 @@ def reason(error: BaseException) -> str:
 def permanent(error: BaseException, options: RedisOptions, pipeline: str | None) -> BrokerError:
     """The :class:`~weirflow.BrokerError` of an error that retrying cannot mend."""
     hint = ""
-    if isinstance(error, (redis.AuthenticationError, redis.AuthorizationError)):
+    if isinstance(error, _REFUSED):
         hint = "; check the user and password in the broker URL"
     elif isinstance(error, ssl.SSLError) or isinstance(error.__cause__, ssl.SSLError):
         hint = "; check the TLS options (ca_certs, certfile, keyfile)"

@@ -36,7 +36,7 @@ class RedisOptions:
         Traceback (most recent call last):
         ...
         weirflow.ConfigError: broker: the URL must start with redis:// or rediss://, got 'http://127.0.0.1'
-    """  # noqa: E501
+    """
 
     url: str
     socket_timeout: float = 5.0
