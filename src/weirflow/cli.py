@@ -1,4 +1,4 @@
-"""The ``weirflow`` command line: ``run`` and ``check`` a service file.
+"""The ``weirflow`` command line: ``run``, ``check`` and ``status`` of a service file.
 
 A service file is a Python file that exposes a :class:`~weirflow.Flow`, a
 :class:`~weirflow.FlowBuilder` (a builder and the flow built from it are one flow), or a function
@@ -9,7 +9,8 @@ run while loading (``run`` uses its ``execution_seconds`` unless ``--execution-s
 given). See ``_load.py``.
 
 ``weirflow check`` prints each pipeline's stages and what they talk to (credentials masked);
-``--connect`` also tries each source, storage and sender once.
+``--connect`` also tries each source, storage and sender once. ``run --pipelines a,b --broker
+URL`` runs part of a flow and ``status`` shows its running parts (``_cli_status.py``).
 
 Exit codes: 0 when the flow ended or was stopped by a signal (``check``: it is valid, and with
 ``--connect`` everything was reachable), 1 when a pipeline failed (or something was
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _cli_status
 from ._errors import ConfigError, LoadError, PipelineFailed, ServiceConfigError, WeirflowError
 from ._load import load_service
 from ._version import __version__
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         ", else run until done or stopped)",
     )
     run.add_argument("--log-level", type=_level, default="INFO", help="logging level (INFO)")
+    _cli_status.add_run_arguments(run)
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     check.add_argument(
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try each source, storage and sender once and say which are reachable",
     )
+    _cli_status.add_status_command(commands)
     return parser
 
 
@@ -88,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
-    handler = _log_handler("WARNING" if arguments.command == "check" else arguments.log_level)
+    quiet = arguments.command in ("check", "status")
+    handler = _log_handler("WARNING" if quiet else arguments.log_level)
     try:
         try:
             service = load_service(arguments.service)
@@ -100,8 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if arguments.command == "check":
             return _check(service.flow, arguments.connect)
+        if arguments.command == "status":
+            return _cli_status.status(service.flow, arguments)
+        try:
+            flow = _cli_status.part_to_run(service.flow, arguments)
+        except ConfigError as error:
+            print(f"weirflow: configuration error: {error}", file=sys.stderr)
+            return 2
         seconds = arguments.execution_seconds or service.execution_seconds
-        return _run(service.flow, seconds)
+        return _run(flow, seconds)
     finally:
         logging.getLogger("weirflow").removeHandler(handler)
 

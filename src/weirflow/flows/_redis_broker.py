@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._errors import BrokerError
 from ..connectors.redis import Codec, RedisOptions, is_outage, make_client, reason
 from ..connectors.redis._client import permanent, redis
 from ._redis_keeper import Keeper, take_lease
@@ -362,14 +363,30 @@ class RedisBroker(Broker):
 
     # -- status ---------------------------------------------------------------------------
 
-    def stream_status(self) -> FlowStatus:
+    def stream_status(self, wait_seconds: float = 5.0) -> FlowStatus:
         """The flow's instances and streams as Redis has them now (frozen values).
 
         What ``weirflow status`` prints; see :class:`~weirflow.flows._stream_status.FlowStatus`.
+        A status page may call it from any thread while the flow runs.
+
+        Raises:
+            BrokerError: Redis did not answer within ``wait_seconds`` (or refused).
         """
         from ._stream_status import read_status
 
-        return self.call(lambda client: read_status(client, self.settings), "reading the status")
+        try:
+            return self.call(
+                lambda client: read_status(client, self.settings),
+                "reading the status",
+                self._late_give_up(wait_seconds),
+            )
+        except StreamClosed:
+            raise BrokerError(
+                f"Redis broker {self.settings.options.shown} did not answer within "
+                f"{wait_seconds:g}s",
+                None,
+                self.settings.options.shown,
+            ) from None
 
 
 def reads_stream(pipeline: Any) -> bool:
