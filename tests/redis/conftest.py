@@ -103,9 +103,7 @@ def run_service(tmp_path: Path) -> Iterator[Run]:
 
     def start(*args: str, **env: str) -> subprocess.Popen[str]:
         command, *rest = args
-        process = weirflow(
-            command, str(SERVICE), *rest, cwd=tmp_path, env={"WF_PG": PG_URL, **env}
-        )
+        process = weirflow(command, str(SERVICE), *rest, cwd=tmp_path, env={"WF_PG": PG_URL, **env})
         started.append(process)
         return process
 

@@ -19,9 +19,9 @@ HERE = Path(__file__).resolve().parent
 SERVICE = HERE / "services" / "jobs_service.py"
 sys.path.insert(0, str(HERE.parent / "flows"))
 
-from cli_support import summary_items, weirflow  # noqa: E402
+from cli_support import SRC, summary_items, weirflow  # noqa: E402
 
-__all__ = ["SERVICE", "PrivateRedis", "eventually", "finish", "summary_items", "weirflow"]
+__all__ = ["SERVICE", "SRC", "PrivateRedis", "eventually", "finish", "summary_items", "weirflow"]
 
 
 class PrivateRedis:
@@ -40,9 +40,21 @@ class PrivateRedis:
         command = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
             [
-                command, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log"),
+                command,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
             ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -9,10 +9,11 @@ import signal
 from collections import Counter
 from typing import Any
 
-import redis
 import sqlalchemy
-from conftest import rows
 from redis_support import eventually, finish, summary_items
+
+import redis
+from conftest import rows
 
 
 def group_consumers(url: str, flow: str, group: str) -> int:
@@ -38,7 +39,9 @@ def test_a_finite_job_split_over_two_consumers_ends_everywhere_with_each_row_onc
     table, n = tables(), 600
     settings = env(flow_name, table, WF_N=n, WF_SLEEP=0.002, WF_IN_FLIGHT=20)
     consumers = [
-        run_service("run", "--pipelines", "work", "--broker", redis_url, WF_CONSUMER=name, **settings)
+        run_service(
+            "run", "--pipelines", "work", "--broker", redis_url, WF_CONSUMER=name, **settings
+        )
         for name in ("a", "b")
     ]
     eventually(lambda: group_consumers(redis_url, flow_name, "work") == 2, 30, "two consumers")
@@ -108,9 +111,7 @@ def test_a_poison_item_goes_to_the_dead_letters_after_max_deliveries(
     redis_url: str, flow_name: str, tables: Any, pg: sqlalchemy.Engine, run_service: Any
 ) -> None:
     table, n = tables(), 50
-    settings = env(
-        flow_name, table, WF_N=n, WF_POISON=13, WF_MAX_DELIVERIES=3, WF_CLAIM_IDLE=0.2
-    )
+    settings = env(flow_name, table, WF_N=n, WF_POISON=13, WF_MAX_DELIVERIES=3, WF_CLAIM_IDLE=0.2)
     code, out, err = finish(run_service("run", "--broker", redis_url, **settings))
     assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert sorted(row.id for row in rows(pg, table)) == [i for i in range(n) if i != 13]

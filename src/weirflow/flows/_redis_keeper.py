@@ -183,24 +183,24 @@ class Keeper:
         now = time.monotonic()
         give_up = lambda: self._give_up(deadline)  # noqa: E731
         if self._trim and now >= self._next_trim:
+            self._next_trim = now + TRIM_SECONDS
             streams, self._trim = set(self._trim), set()
             for stream in streams:
                 self.broker.call(
                     functools.partial(trim, self.broker, stream=stream), "trimming", give_up
                 )
-            self._next_trim = now + TRIM_SECONDS
         if self._watched and now >= self._next_refresh:
             with self._changed:
                 watched = list(self._watched)
             every = min(s.options.claim_idle_seconds for s in watched) / 3
+            self._next_refresh = now + max(every, 0.02)
             for subscription in watched:
                 self.broker.call(
                     functools.partial(refresh, subscription=subscription), "refreshing", give_up
                 )
-            self._next_refresh = now + max(every, 0.02)
         if (self._instance or self._held) and now >= self._next_beat:
-            self.broker.call(self._beat, "heartbeating", give_up)
             self._next_beat = now + self._beat_every
+            self.broker.call(self._beat, "heartbeating", give_up)
 
     def _beat(self, client: redis.Redis) -> None:
         settings = self.broker.settings
@@ -261,8 +261,8 @@ class Keeper:
                     "deregistering",
                     lambda: True,
                 )
-        except (StreamClosed, redis.RedisError):
-            pass  # the instance key expires by itself, as leases do
+        except Exception:
+            logger.debug("Redis broker keeper: stopping", exc_info=True)
 
 
 def trim(broker: RedisBroker, client: redis.Redis, stream: str) -> None:
