@@ -55,7 +55,7 @@ class PrivateRedis:
                 str(self.directory),
                 "--logfile",
                 str(self.directory / "redis.log"),
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -111,5 +111,7 @@ def finish(process: subprocess.Popen[str], seconds: float = 90.0) -> tuple[int, 
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        raise AssertionError(f"still running after {seconds}s\nstdout:\n{out}\nstderr:\n{err}")
+        raise AssertionError(
+            f"still running after {seconds}s\nstdout:\n{out}\nstderr:\n{err}"
+        ) from None
     return process.returncode, out, err

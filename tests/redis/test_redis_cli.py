@@ -28,10 +28,12 @@ def test_status_shows_the_running_instances_and_the_streams(
 
     found = eventually(consumer_seen, 60, "the consumer in the status")
     [instance] = found["instances"]
-    assert instance["pid"] == consumer.pid and instance["pipelines"] == ["work"]
+    assert instance["pid"] == consumer.pid
+    assert instance["pipelines"] == ["work"]
     assert instance["heartbeat"] >= instance["started"] > 0
     [stream] = found["streams"]
-    assert stream["name"] == "jobs" and stream["key"] == f"{flow_name}:jobs"
+    assert stream["name"] == "jobs"
+    assert stream["key"] == f"{flow_name}:jobs"
     assert stream["groups"] == [
         {"pipeline": "work", "lag": 0, "pending": 0, "consumers": 1, "dead_letters": 0}
     ]
@@ -71,7 +73,8 @@ def test_status_without_a_broker_is_a_configuration_error(flow_name: str, run_se
     settings = {"WF_FLOW": flow_name, "WF_TABLE": "unused", "WEIRFLOW_BROKER": ""}
     code, _, err = finish(run_service("status", **settings))
     assert code == 2
-    assert "has no broker" in err and "--broker" in err
+    assert "has no broker" in err
+    assert "--broker" in err
 
 
 def test_the_broker_variable_is_used_when_no_broker_is_given(

@@ -61,11 +61,13 @@ def test_codec_marks_and_plain_items() -> None:
 
 def test_options_never_show_the_password_and_set_timeouts() -> None:
     options = RedisOptions.from_url("rediss://user:hunter2@127.0.0.1:6380/1", verify=False)
-    assert "hunter2" not in repr(options) and "hunter2" not in options.shown
+    assert "hunter2" not in repr(options)
+    assert "hunter2" not in options.shown
     client = make_client(options, block_seconds=0.25)
     try:
         settings = client.connection_pool.connection_kwargs
-        assert settings["socket_timeout"] == 5.25 and settings["socket_connect_timeout"] == 5.0
+        assert settings["socket_timeout"] == 5.25
+        assert settings["socket_connect_timeout"] == 5.0
         assert settings["health_check_interval"] == 15.0
     finally:
         client.close()

@@ -52,7 +52,8 @@ def test_a_finite_job_split_over_two_consumers_ends_everywhere_with_each_row_onc
     stored = rows(pg, table)
     assert sorted(row.id for row in stored) == list(range(n))  # every row once
     shares = Counter(row.consumer for row in stored)
-    assert shares["a"] > 0 and shares["b"] > 0, shares
+    assert shares["a"] > 0, shares
+    assert shares["b"] > 0, shares
     assert summary_items(outcomes[0][1], "produce") == n
     assert sum(summary_items(out, "work") for _, out, _ in outcomes[1:]) >= n
 
@@ -100,7 +101,8 @@ def test_the_whole_file_in_one_process_goes_through_redis(
     client = redis.Redis.from_url(redis_url)
     try:
         [group] = client.xinfo_groups(f"{flow_name}:jobs")
-        assert group["entries-read"] == n and group["pending"] == 0  # all read and acknowledged
+        assert group["entries-read"] == n
+        assert group["pending"] == 0
         assert client.xlen(f"{flow_name}:jobs") == 0  # trimmed once every group acknowledged
         assert client.scan(match=f"{flow_name}:@instance:*")[1] == []  # deregistered
     finally:
@@ -120,7 +122,8 @@ def test_a_poison_item_goes_to_the_dead_letters_after_max_deliveries(
         [(_, dead)] = client.xrange(f"{flow_name}:jobs:dead")
         assert dead[b"json"] == b'{"id":13}'  # the original fields
         assert b"ValueError: poison item 13" in dead[b"error"]
-        assert dead[b"pipeline"] == b"work" and dead[b"deliveries"] == b"3"
+        assert dead[b"pipeline"] == b"work"
+        assert dead[b"deliveries"] == b"3"
         [group] = client.xinfo_groups(f"{flow_name}:jobs")
         assert group["pending"] == 0
     finally:
