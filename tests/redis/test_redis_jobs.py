@@ -113,7 +113,7 @@ def test_a_poison_item_goes_to_the_dead_letters_after_max_deliveries(
     redis_url: str, flow_name: str, tables: Any, pg: sqlalchemy.Engine, run_service: Any
 ) -> None:
     table, n = tables(), 50
-    settings = env(flow_name, table, WF_N=n, WF_POISON=13, WF_MAX_DELIVERIES=3, WF_CLAIM_IDLE=0.2)
+    settings = env(flow_name, table, WF_N=n, WF_POISON=13, WF_MAX_DELIVERIES=3, WF_CLAIM_IDLE=0.5)
     code, out, err = finish(run_service("run", "--broker", redis_url, **settings))
     assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert sorted(row.id for row in rows(pg, table)) == [i for i in range(n) if i != 13]

@@ -73,10 +73,12 @@ class Keeper:
 
     def ack(self, stream: str, group: str, entry_id: bytes, forget_error: bool = False) -> None:
         with self._changed:
+            first = not self._acks
             self._acks.setdefault((stream, group), []).append(entry_id)
             if forget_error:
                 self._errors_done.setdefault((stream, group), []).append(entry_id)
-            self._changed.notify()
+            if first:  # the keeper sleeps only when nothing is waiting
+                self._changed.notify()
 
     def watch(self, subscription: RedisSubscription) -> None:
         with self._changed:

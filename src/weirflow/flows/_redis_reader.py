@@ -151,7 +151,14 @@ class RedisSubscription:
         """Entries idle for ``claim_idle_seconds`` in any consumer of the group."""
         idle = int(self.options.claim_idle_seconds * 1000)
 
+        with self._changed:
+            mine: list[Any] = list(self.in_flight)
+
         def claim(client: redis.Redis) -> list[tuple[bytes, Any]]:
+            for start in range(0, len(mine), 1000):  # not idle: this consumer works on them
+                client.xclaim(
+                    self.key, self.group, self.consumer, 0, mine[start : start + 1000], justid=True
+                )
             found: list[tuple[bytes, Any]] = []
             cursor: Any = "0-0"
             while len(found) < room:
@@ -223,9 +230,11 @@ class RedisSubscription:
 
     def _acknowledged(self, entry_id: bytes) -> None:
         with self._changed:
+            full = len(self.in_flight) >= self.options.in_flight
             self.in_flight.pop(entry_id, None)
             deliveries = self._deliveries.pop(entry_id, 1)
-            self._changed.notify()
+            if full:  # the reader waits for room
+                self._changed.notify()
         self.broker.keeper().ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
 
     def _rejected(self, entry_id: bytes, failure: Any) -> None:
