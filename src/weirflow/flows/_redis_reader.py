@@ -15,6 +15,7 @@ pending, so it is tried again. The subscription ends when the stream has ended f
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from ._streams import ReadOptions
 
 if TYPE_CHECKING:
     from ._redis_broker import RedisBroker
+    from ._redis_keeper import Keeper
 
 logger = logging.getLogger("weirflow.redis")
 
@@ -77,12 +79,14 @@ class RedisSubscription:
         self._deliveries: dict[bytes, int] = {}
         self._interrupts = interrupts
         self._changed = threading.Condition()
+        self._waiting = False  # the reader waits for room: acknowledgements wake it
+        self._keeper: Keeper
         self._epoch = broker.epoch
 
     # -- the read loop --------------------------------------------------------------------
 
     def entries(self) -> Iterator[Delivery]:
-        keeper = self.broker.keeper()
+        keeper = self._keeper = self.broker.keeper()
         keeper.watch(self)
         try:
             yield from self._entries()
@@ -117,19 +121,24 @@ class RedisSubscription:
                 if self.ended():
                     return
                 continue
-            for entry_id, fields, deliveries in got:
-                delivery = self._delivery(entry_id, fields, deliveries)
-                if delivery is not None:
-                    yield delivery
+            yield from [
+                delivery
+                for entry_id, fields, deliveries in got
+                if (delivery := self._delivery(entry_id, fields, deliveries)) is not None
+            ]
 
     def _room(self) -> int:
-        """How many more entries may be taken (waiting a moment for acknowledgements)."""
+        """How many more entries may be taken, at least a quarter of ``in_flight`` (so reads
+        stay batches), waiting a moment for acknowledgements when there is less."""
+        limit = self.options.in_flight
         with self._changed:
-            room = self.options.in_flight - len(self.in_flight)
-            if room <= 0:
-                self._changed.wait(BLOCK_SECONDS)
-                return 0
-            return room
+            room = limit - len(self.in_flight)
+            if room >= max(1, limit // 4) or room == limit:
+                return room
+            self._waiting = True
+            self._changed.wait(BLOCK_SECONDS)
+            self._waiting = False
+            return 0
 
     def _read_new(self, count: int) -> list[Entry]:
         return [(i, f, 1) for i, f in self._read(">", count, int(BLOCK_SECONDS * 1000))]
@@ -151,8 +160,7 @@ class RedisSubscription:
         """Entries idle for ``claim_idle_seconds`` in any consumer of the group."""
         idle = int(self.options.claim_idle_seconds * 1000)
 
-        with self._changed:
-            mine: list[Any] = list(self.in_flight)
+        mine: list[Any] = list(self.in_flight)
 
         def claim(client: redis.Redis) -> list[tuple[bytes, Any]]:
             for start in range(0, len(mine), 1000):  # not idle: this consumer works on them
@@ -205,7 +213,7 @@ class RedisSubscription:
         if entry_id in self.in_flight:
             return None  # claimed back while this consumer still works on it
         if not fields:  # trimmed or deleted while pending: nothing to do
-            self.broker.keeper().ack(self.stream, self.group, entry_id)
+            self._keeper.ack(self.stream, self.group, entry_id)
             return None
         if deliveries > self.options.max_deliveries:
             self._dead(entry_id, fields, deliveries, self._recorded_error(entry_id))
@@ -217,31 +225,32 @@ class RedisSubscription:
                 entry_id, fields, deliveries, f"cannot decode: {type(error).__name__}: {error}"
             )
             return None
-        with self._changed:
-            self.in_flight[entry_id] = fields
+        self.in_flight[entry_id] = fields  # one dict operation: no lock needed
+        if deliveries > 1:
             self._deliveries[entry_id] = deliveries
         return StreamDelivery(
             value,
-            lambda: self._acknowledged(entry_id),
-            lambda failure: self._rejected(entry_id, failure),
+            functools.partial(self._acknowledged, entry_id),
+            functools.partial(self._rejected, entry_id),
         )
 
     # -- outcomes -------------------------------------------------------------------------
 
     def _acknowledged(self, entry_id: bytes) -> None:
-        with self._changed:
-            full = len(self.in_flight) >= self.options.in_flight
-            self.in_flight.pop(entry_id, None)
-            deliveries = self._deliveries.pop(entry_id, 1)
-            if full:  # the reader waits for room
+        self.in_flight.pop(entry_id, None)
+        deliveries = self._deliveries.pop(entry_id, 1)
+        self._wake()
+        self._keeper.ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
+
+    def _wake(self) -> None:
+        if self._waiting:
+            with self._changed:
                 self._changed.notify()
-        self.broker.keeper().ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
 
     def _rejected(self, entry_id: bytes, failure: Any) -> None:
-        with self._changed:
-            fields = self.in_flight.pop(entry_id, None)
-            deliveries = self._deliveries.pop(entry_id, 1)
-            self._changed.notify()
+        fields = self.in_flight.pop(entry_id, None)
+        deliveries = self._deliveries.pop(entry_id, 1)
+        self._wake()
         error = (
             f"{failure.error_type}: {failure.error} (stage {failure.stage})"
             if failure is not None

@@ -22,6 +22,8 @@ from typing import Any
 
 SERIALIZERS = ("json", "msgpack")
 _MARK = b'"$'
+_plain = json.JSONDecoder().decode
+_marked = json.JSONDecoder(object_hook=lambda value: _decode_extra(value)).decode
 
 
 class UnserializableItem(TypeError):
@@ -115,9 +117,7 @@ class Codec:
         """The item of an entry's fields (``ValueError`` if it has none weirflow wrote)."""
         data = fields.get(b"json")
         if data is not None:
-            if _MARK in data:
-                return json.loads(data, object_hook=_decode_extra)
-            return json.loads(data)
+            return (_marked if _MARK in data else _plain)(data.decode())
         data = fields.get(b"msgpack")
         if data is not None:
             import msgpack
