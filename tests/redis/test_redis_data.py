@@ -87,3 +87,20 @@ def test_a_refused_password_is_one_error_without_the_password(
     text = "".join(traceback.format_exception(failed.value))
     assert "hunter2" not in text
     assert "BrokerError: Redis broker redis://nobody:***@127.0.0.1:6379/0" in text
+
+
+def test_a_flow_reports_its_streams_status(redis_url: str, flow_name: str) -> None:
+    builder = FlowBuilder(name=flow_name, broker=redis_url)
+    builder.add_pipeline("make").with_core_logic(lambda: iter(range(5))).send("stream", name="s")
+    builder.add_pipeline("use").with_stream_connector("s").with_storage(lambda item: None)
+    flow = builder.build()
+    flow.launch_flow(execution_seconds=60)
+    status = flow.stream_status()
+    assert status.flow == flow_name
+    assert status.instances == ()  # the launch deregistered
+    [stream] = status.streams
+    assert (stream.name, stream.length, stream.dead_letters) == ("s", 0, 0)
+    [group] = stream.groups
+    assert (group.pipeline, group.lag, group.pending) == ("use", 0, 0)
+    with pytest.raises(ConfigError, match="has no broker"):
+        FlowBuilder().add_pipeline("p").with_core_logic(lambda: 1).build().stream_status()

@@ -124,6 +124,28 @@ class Flow:
         finally:
             self._statistics = part._statistics
 
+    def stream_status(self) -> Any:
+        """The running instances and the streams of this flow in its Redis broker, now.
+
+        A :class:`~weirflow.flows._stream_status.FlowStatus` (frozen values: instances with
+        host, pid, pipelines, start and last heartbeat; per stream its length and per reading
+        pipeline its lag, pending entries, consumers and dead letters), what ``weirflow
+        status`` prints. Safe to call from any thread, while the flow runs or not.
+
+        Raises:
+            ConfigError: the flow has no broker.
+            BrokerError: Redis did not answer within 5 s, or refused.
+        """
+        if self.distribution.broker is None:
+            raise ConfigError(f"flow {self.name!r} has no broker: its streams live in this process")
+        from ._redis_broker import RedisBroker
+
+        broker = RedisBroker.for_flow(self)
+        try:
+            return broker.stream_status()
+        finally:
+            broker.release()
+
     def make_broker(self, context: Any = None) -> Broker:
         """The broker of one launch: Redis when the flow has one, else local queues."""
         topology = self.topology
