@@ -75,7 +75,6 @@ class Flow:
         self.distribution = distribution or Distribution()
         self._storages = dict(storages)
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
-        self._all_pipelines = pipelines  # the whole file's, when this flow is a part of it
         self._statistics: dict[str, Callable[[], PipelineStatistics]] = {}
         self._waker = Waker()
         self._stop_asked = False
@@ -90,7 +89,7 @@ class Flow:
         """This flow running only ``pipelines`` (see :func:`~weirflow.flows._parts.select_part`)."""
         names = [pipeline.name for pipeline in pipelines]
         topology = self.topology if distribution.broker else self.topology.within(names)
-        part = Flow(
+        return Flow(
             pipelines,
             storages=self._storages,
             streams=topology.writer_counts(),
@@ -100,8 +99,6 @@ class Flow:
             topology=topology,
             distribution=distribution,
         )
-        part._all_pipelines = self._all_pipelines
-        return part
 
     def run_part(
         self,
