@@ -5,6 +5,7 @@ Usage (from the project root)::
     python benchmarks/run.py                  # full run, a few minutes on 2 cores
     python benchmarks/run.py --quick          # smoke run, well under 30 s
     python benchmarks/run.py --only io        # only cases whose name contains "io"
+    python benchmarks/run.py --only redis     # the Redis Streams cases (needs Redis)
     python benchmarks/run.py --json out.json  # also write the results as JSON
 
 Progress goes to stderr, the table to stdout; the exit status is 1 if any implementation failed
@@ -38,6 +39,7 @@ CASE_MODULES = (
     "cases_memory",
     "cases_process",
     "mqtt_to_database",
+    "cases_redis",
 )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the integration tests use are installed and running on this machine:
-# PostgreSQL (127.0.0.1:5432, trust auth for local TCP, database "test") and Mosquitto
-# (127.0.0.1:1883). Installs missing Debian packages when run as root. Idempotent.
+# PostgreSQL (127.0.0.1:5432, trust auth for local TCP, database "test"), Mosquitto
+# (127.0.0.1:1883) and Redis (127.0.0.1:6379, no persistence). Installs missing Debian packages
+# when run as root. Idempotent.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -18,6 +19,7 @@ wait_for() {  # port, name
 missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql postgresql-client)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-services: missing ${missing[*]}; install them (as root: apt-get install ${missing[*]})" >&2
@@ -45,6 +47,13 @@ if ! listening 1883; then
   "$mosquitto_bin" -d -c /etc/mosquitto/mosquitto.conf
   wait_for 1883 Mosquitto
 fi
+if ! listening 6379; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for 6379 Redis
+fi
+
 # The status page is tested in a real headless browser (Debian's chromium, driven by Playwright
 # with executable_path; Playwright never downloads a browser) and `weirflow graph` draws SVG/PNG
 # with Graphviz's dot.
@@ -60,4 +69,4 @@ if [ ${#tools[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tools[@]}" >/dev/null
 fi
 
-echo "ensure-services: PostgreSQL and Mosquitto are up; chromium and graphviz are installed"
+echo "ensure-services: PostgreSQL, Mosquitto and Redis are up; chromium and graphviz are installed"

@@ -25,6 +25,7 @@ import weirflow
 from weirflow._runtime.executors import KINDS as REGISTERED_KINDS
 from weirflow._runtime.executors import executor_traits
 from weirflow.testing import Recorder
+from weirflow.testing.pytest_plugin import require_server
 
 KINDS = list(REGISTERED_KINDS)
 CONCURRENT_KINDS = [kind for kind in KINDS if not executor_traits(kind).pulled]
@@ -137,3 +138,17 @@ def consume_with_async_for(stage: Any, until: Until = None) -> list[Any]:
 def consume(request: pytest.FixtureRequest) -> Consume:
     """How a test reads a stage: a ``for`` loop, or ``async for`` on an event loop."""
     return consume_with_for if request.param == "for" else consume_with_async_for
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis (6379, no persistence): skipped on a laptop without it, failed in CI."""
+    require_server("Redis", REDIS_HOST, REDIS_PORT)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        pytest.skip("redis-py is not installed (pip install 'weirflow[redis]')")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"

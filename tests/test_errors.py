@@ -58,6 +58,9 @@ EXAMPLES: dict[type[BaseException], Callable[[], BaseException]] = {
         "database unreachable", "weather", "readings", "postgresql://app:***@db/prod", 6
     ),
     wf.PayloadError: lambda: wf.PayloadError("pipeline 'weather': no key 'summary'"),
+    wf.BrokerError: lambda: wf.BrokerError(
+        "Redis broker redis://:***@127.0.0.1:6379/0: wrong password", "work", "redis://:***@h/0"
+    ),
 }
 
 

@@ -81,3 +81,56 @@ def test_weirflow_check_on_the_demo_service(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "report.send: send 'http_post'" in result.stdout
+
+
+def test_scaling_out_runs_its_heavy_pipeline_in_a_second_process(
+    tmp_path: Path, redis_url: str
+) -> None:
+    import sqlalchemy
+
+    from weirflow.testing.pytest_plugin import require_server
+
+    require_server("PostgreSQL", "127.0.0.1", 5432)
+    import uuid
+
+    database = "postgresql+psycopg://postgres@127.0.0.1/test"
+    engine = sqlalchemy.create_engine(database, poolclass=sqlalchemy.pool.NullPool)
+    name = f"scaling_out_{uuid.uuid4().hex[:8]}"
+    table_gone = sqlalchemy.text(f"DROP TABLE IF EXISTS {name}_analysed")
+    with engine.begin() as connection:
+        connection.execute(table_gone)
+    try:
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "scaling_out.py")],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **os.environ,
+                "PYTHONPATH": SRC,
+                "SCALING_OUT_READINGS": "400",
+                "SCALING_OUT_NAME": name,
+                "WEIRFLOW_BROKER": redis_url,
+            },
+        )
+        assert result.returncode == 0, result.stderr
+        assert "readings: 400 items" in result.stdout
+        assert "analyse (second process): exit code 0" in result.stdout
+        with engine.connect() as connection:
+            select = sqlalchemy.text(f"SELECT id FROM {name}_analysed")
+            ids = connection.execute(select).scalars()
+            assert sorted(ids) == list(range(400))
+        alerts = (tmp_path / "data" / "scaling_out" / "alerts.jsonl").read_text().splitlines()
+        assert alerts
+        assert all(json.loads(line)["celsius"] > 28 for line in alerts)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(table_gone)
+        engine.dispose()
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=f"{name}:*"):
+            client.delete(key)
+        client.close()

@@ -10,7 +10,14 @@ from .import_graph import circles, graph
 
 # From the top down; a module may import its own layer and the ones below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("weirflow", "weirflow.__main__", "weirflow.cli", "weirflow._load", "weirflow._runcli"),
+    (
+        "weirflow",
+        "weirflow.__main__",
+        "weirflow.cli",
+        "weirflow._cli_status",
+        "weirflow._load",
+        "weirflow._runcli",
+    ),
     ("weirflow.testing", "weirflow.testing_http", "weirflow.testing_servers"),
     ("weirflow.flows", "weirflow.observe"),
     ("weirflow.connectors", "weirflow.storages", "weirflow.senders"),

@@ -28,6 +28,7 @@ from . import process as process
 from . import sync as sync
 from . import task as task
 from . import thread as thread
+from ._errors import BrokerError as BrokerError
 from ._errors import ConfigError as ConfigError
 from ._errors import DatabaseUnavailableError as DatabaseUnavailableError
 from ._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
@@ -65,6 +66,7 @@ from .flows import FlowBuilder as FlowBuilder
 from .observe import progress as progress
 
 __all__ = [
+    "BrokerError",
     "ConfigError",
     "DatabaseUnavailableError",
     "Delivery",

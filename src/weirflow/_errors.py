@@ -18,6 +18,7 @@ The tree::
         │   ├── HttpBodyTooLargeError  the body is longer than ``max_body_bytes``
         │   └── HttpDeadlineError      the request, retries included, passed ``deadline_seconds``
         ├── MqttError                  an MQTT connection or publication failed after its retries
+        ├── BrokerError                a Redis stream broker refused the connection for good
         ├── DatabaseUnavailableError   a ``sql`` storage could not reach its database
         └── PayloadError               (also a ValueError)   an item cannot become a message
 
@@ -37,6 +38,7 @@ import contextlib
 from typing import Any
 
 __all__ = [
+    "BrokerError",
     "ConfigError",
     "DatabaseUnavailableError",
     "HttpBodyTooLargeError",
@@ -354,6 +356,25 @@ class MqttError(ServiceError):
         super().__init__(message, pipeline, attempts)
         self.broker = broker
         self.topic = topic
+
+
+class BrokerError(ServiceError):
+    """The Redis broker of a flow's streams refused for good (retrying cannot help).
+
+    You get it when the server rejects the login (a wrong password or user), the TLS
+    handshake fails (a certificate that does not verify), or a command is refused (the server
+    is not Redis 5 or newer, or an ACL forbids it). A server that is down or restarting is
+    *not* this error: readers and writers wait for it, reconnecting with backoff. The
+    message names the broker's URL without its password.
+
+    Attributes:
+        pipeline: the pipeline that talked to the broker, or ``None``.
+        broker: the broker's URL, its password masked.
+    """
+
+    def __init__(self, message: str, pipeline: str | None, broker: str) -> None:
+        super().__init__(message, pipeline)
+        self.broker = broker
 
 
 class DatabaseUnavailableError(ServiceError):

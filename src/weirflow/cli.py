@@ -1,4 +1,4 @@
-"""The ``weirflow`` command line: ``run``, ``check`` and ``graph`` a service file.
+"""The ``weirflow`` command line: ``run``, ``check``, ``graph`` and ``status`` of a service file.
 
 A service file is a Python file that exposes a :class:`~weirflow.Flow`, a
 :class:`~weirflow.FlowBuilder` (a builder and the flow built from it are one flow), or a function
@@ -11,7 +11,8 @@ given). See ``_load.py``.
 ``weirflow check`` prints each pipeline's stages and what they talk to (credentials masked);
 ``--connect`` also tries each source, storage and sender once. ``weirflow run --http HOST:PORT``
 serves a status page, metrics and health checks while the flow runs; ``weirflow graph`` draws
-the flow (``observe/_cli_graph.py``).
+the flow (``observe/_cli_graph.py``). ``run --pipelines a,b --broker URL`` runs part of a flow
+and ``status`` shows its running parts (``_cli_status.py``).
 
 Exit codes: 0 when the flow ended or was stopped by a signal (``check``: it is valid, and with
 ``--connect`` everything was reachable), 1 when a pipeline failed (or something was
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from . import _cli_status
 from ._errors import ConfigError, LoadError, PipelineFailed, ServiceConfigError, WeirflowError
 from ._load import load_service
 from ._runcli import add_arguments as add_run_arguments
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="serve a status page, /metrics, /healthz and /readyz (e.g. 127.0.0.1:8000)",
     )
+    _cli_status.add_run_arguments(run)
     check = commands.add_parser("check", help="validate a service file and print its pipelines")
     check.add_argument("service", help="path/to/service.py, optionally :name of the flow in it")
     check.add_argument(
@@ -89,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .observe._cli_graph import add_graph_command
 
     add_graph_command(commands)
+    _cli_status.add_status_command(commands)
     return parser
 
 
@@ -103,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command is None:
         build_parser().print_help()
         return 0
-    quiet = arguments.command in ("check", "graph")
+    quiet = arguments.command in ("check", "graph", "status")
     handler = install_logging(
         "WARNING" if quiet else arguments.log_level,
         getattr(arguments, "log_format", "text"),
@@ -123,11 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .observe._cli_graph import run_graph
 
             return run_graph(service.flow, arguments)
+        if arguments.command == "status":
+            return _cli_status.status(service.flow, arguments)
+        try:
+            flow = _cli_status.part_to_run(service.flow, arguments)
+        except ConfigError as error:
+            print(f"weirflow: configuration error: {error}", file=sys.stderr)
+            return 2
         seconds = arguments.execution_seconds or service.execution_seconds
         return _run(
-            service.flow,
+            flow,
             seconds,
-            observing(service.flow, arguments, handler),
+            observing(flow, arguments, handler),
             arguments.http or service.http,
         )
     finally:

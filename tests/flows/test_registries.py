@@ -247,7 +247,8 @@ def test_with_http_connector_has_every_option_of_http_source() -> None:
 
 def test_with_stream_connector_has_every_option_of_stream_source() -> None:
     method = parameters(PipelineBuilder.with_stream_connector, STAGE_OWN)
-    assert set(method) == set(parameters(StreamSource.__init__, {"self", "flow_id"}))
+    given = {"self", "flow_id", "reader", "in_flight"}  # the pipeline; the stage's maxsize
+    assert set(method) == set(parameters(StreamSource.__init__, given))
 
 
 def test_with_mqtt_connector_takes_every_option_of_mqtt_source() -> None:

@@ -25,6 +25,7 @@ from ..senders import create_sender
 from ..storages import create_storage
 from ._cron import schedule_of
 from ._dead_letters import DeadLetters, DeadLetterTarget, dead_letters
+from ._distribution import StreamTopology, check_distribution, default_flow_name
 from ._lazy import Lazy, existing
 from ._pipeline import POLICIES, Pipeline
 from ._schedule import Once, Schedule
@@ -380,12 +381,27 @@ class PipelineBuilder:
         )
 
     @keywords_checked("stream_connector")
-    def with_stream_connector(self, name: str, *, maxsize: int = 0) -> PipelineBuilder:
+    def with_stream_connector(
+        self,
+        name: str,
+        *,
+        maxsize: int = 0,
+        claim_idle_seconds: float = 30.0,
+        max_deliveries: int = 5,
+    ) -> PipelineBuilder:
         """Read the flow's stream ``name`` (filled by another pipeline's ``send("stream")``).
 
         A continuous source: the pipeline runs as long as the stream is open (until every
         pipeline writing it is done, or the flow stops). ``with_connector("stream", name=...)``
-        is the same.
+        is the same. Several pipelines may read one stream: each gets every item.
+
+        Through a broker (``FlowBuilder(broker="redis://...")``) the pipeline is a consumer
+        group and each running instance of it a consumer sharing its entries; an entry is
+        acknowledged once the pipeline's last stage is done with it. The stage's ``maxsize``
+        (0: 1,000) bounds the entries an instance holds unacknowledged; an entry another
+        instance holds for ``claim_idle_seconds`` without acknowledging it (that instance died)
+        is claimed; one tried ``max_deliveries`` times goes to the dead letters
+        (``<flow>:<stream>:dead``). Local streams ignore these two.
 
         Example:
             >>> from weirflow import FlowBuilder
@@ -396,10 +412,28 @@ class PipelineBuilder:
             7
         """
         label = self._label("stream_connector")
-        name = check_stream_name(name, self._where(label), "with_stream_connector(name=...)")
+        where = self._where(label)
+        name = check_stream_name(name, where, "with_stream_connector(name=...)")
         engine = self._engine(label, "thread", 1, maxsize)
+        claim_idle = check_seconds(
+            claim_idle_seconds,
+            where,
+            "with_stream_connector(claim_idle_seconds=...)",
+            positive=True,
+        )
+        deliveries = check_whole(
+            max_deliveries, where, "with_stream_connector(max_deliveries=...)", minimum=1
+        )
         self._flow._stream_readers.setdefault(name, []).append(self.name)
-        lazy: Lazy[Source] = Lazy(StreamSource, flow_id=self._flow.flow_id, name=name)
+        lazy: Lazy[Source] = Lazy(
+            StreamSource,
+            flow_id=self._flow.flow_id,
+            name=name,
+            reader=self.name,
+            claim_idle_seconds=float(claim_idle),
+            max_deliveries=deliveries,
+            in_flight=engine[2] or IN_FLIGHT,
+        )
         return self._add(
             StageDef(
                 label,
@@ -643,19 +677,33 @@ class PipelineBuilder:
                 f"{where}: say how to send: send('http_post', destination=...), "
                 "send('http_put', ...), send('stream', name=...), a Sender or a function"
             )
+        stage_options: dict[str, Any] = {}
         if sender == "stream":
             name = options.pop("name", None)
+            stream_maxsize = options.pop("stream_maxsize", None)
             if options:
                 raise ConfigError(
-                    f"{where}: send('stream') takes only name=<stream name>, got "
-                    f"{', '.join(shown(option) for option in options)}"
-                    f"{did_you_mean(next(iter(options)), ['name'])}"
+                    f"{where}: send('stream') takes only name=<stream name> and "
+                    f"stream_maxsize=, got {', '.join(shown(option) for option in options)}"
+                    f"{did_you_mean(next(iter(options)), ['name', 'stream_maxsize'])}"
                 )
             name = check_stream_name(name, where, "send('stream', name=...)")
+            if stream_maxsize is not None:
+                stream_maxsize = check_whole(
+                    stream_maxsize, where, "send('stream', stream_maxsize=...)", minimum=1
+                )
+                self._flow._stream_maxsizes[name] = stream_maxsize
             self._engine(label, kind, workers, maxsize)
             self._flow._stream_writers.setdefault(name, []).append(self.name)
-            lazy: Lazy[Sender] = Lazy(StreamSender, flow_id=self._flow.flow_id, name=name)
+            lazy: Lazy[Sender] = Lazy(
+                StreamSender,
+                flow_id=self._flow.flow_id,
+                name=name,
+                pipeline=self.name,
+                stage=f"{self.name}.{label}",
+            )
             description = f"stream {name!r}"
+            stage_options["batches"] = True  # one pipelined write per batch
         elif isinstance(sender, Sender):
             lazy = existing(sender)
             description = type(sender).__name__
@@ -676,6 +724,7 @@ class PipelineBuilder:
                 sender=lazy,
                 description=description,
                 retry=retry,
+                options=stage_options,
             )
         )
 
@@ -753,6 +802,17 @@ class FlowBuilder:
     Args:
         use_threads: run each pipeline in a thread (default) or, with False, in a process of
             its own (same results, same failure behaviour). A bool: ``"false"`` is refused.
+        name: the flow's name: Redis keys are prefixed with it, so many services share one
+            Redis (default: the stem of the file that makes the builder, else ``"flow"``).
+        broker: a ``redis://`` or ``rediss://`` URL: every stream of the flow goes through
+            Redis Streams, so its pipelines can run in several processes and machines
+            (``weirflow run --pipelines ... --broker URL``; ``--broker`` and the
+            ``WEIRFLOW_BROKER`` variable override it). ``None``: streams stay in this process.
+        serializer: how items cross the broker: ``"json"`` (datetimes, decimals and bytes
+            encoded explicitly) or ``"msgpack"``; never pickle.
+        lease_seconds: with a broker, scheduled and once pipelines run in one instance at a
+            time; another takes over within this many seconds when its holder dies. Instances
+            also heartbeat at a third of it.
 
     Example:
         >>> import tempfile, pathlib
@@ -768,13 +828,33 @@ class FlowBuilder:
     """
 
     @keywords_checked()
-    def __init__(self, use_threads: bool = True) -> None:
+    def __init__(
+        self,
+        use_threads: bool = True,
+        *,
+        name: str | None = None,
+        broker: str | None = None,
+        serializer: str = "json",
+        lease_seconds: float = 15.0,
+    ) -> None:
         self.use_threads = check_flag(use_threads, "FlowBuilder", "use_threads")
         self.flow_id = uuid.uuid4().hex
+        self.distribution = check_distribution(
+            name if name is not None else default_flow_name(inspect.currentframe()),
+            broker,
+            serializer,
+            lease_seconds,
+        )
         self._pipelines: list[PipelineBuilder] = []
         self._storages: dict[str, Lazy[Storage]] = {}
         self._stream_readers: dict[str, list[str]] = {}
         self._stream_writers: dict[str, list[str]] = {}
+        self._stream_maxsizes: dict[str, int] = {}
+
+    @property
+    def name(self) -> str:
+        """The flow's name (the prefix of its Redis keys)."""
+        return self.distribution.name
 
     def _call_where(self, stage: str | None, args: Any, kwargs: Any) -> str:
         """Where a call of a ``keywords_checked`` method is: the pipeline it names."""
@@ -916,10 +996,9 @@ class FlowBuilder:
                     f"pipeline {readers[0]!r} reads stream {name!r}, but no pipeline sends to "
                     f"it; add .send('stream', name={name!r}) to a pipeline"
                 )
-            if len(readers) > 1:
+            if len(set(readers)) < len(readers):
                 raise ConfigError(
-                    f"stream {name!r} is read by {', '.join(map(repr, readers))}; a stream has "
-                    "one reader (send to two streams to fan out)"
+                    f"pipeline {readers[0]!r} reads stream {name!r} twice; read it once"
                 )
         for name, writers in self._stream_writers.items():
             if name not in self._stream_readers:
@@ -933,6 +1012,10 @@ class FlowBuilder:
             streams={name: len(set(writers)) for name, writers in self._stream_writers.items()},
             use_threads=self.use_threads,
             flow_id=self.flow_id,
+            topology=StreamTopology.of(
+                self._stream_writers, self._stream_readers, self._stream_maxsizes
+            ),
+            distribution=self.distribution,
         )
 
 
@@ -984,6 +1067,9 @@ def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:
         return retries
     return Retry.from_options(retries, retry_backoff, where)
 
+
+IN_FLIGHT = 1000
+"""Entries a stream-reading instance holds unacknowledged when its stage's maxsize is 0."""
 
 _STAGE_OWN = frozenset({"self", "kind", "workers", "maxsize"})
 """A named connector method's parameters that are the stage's, not the connector's."""

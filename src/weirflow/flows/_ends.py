@@ -98,7 +98,8 @@ class SourceRead:
                 if pending is not None:
                     yield pending.add(item, self.book)
                 elif isinstance(item, Delivery):
-                    yield Tracked(item.value, self.book.ticket(self._counted(item)))
+                    ticket = self.book.ticket(item, acknowledge=self._counted(item))
+                    yield Tracked(item.value, ticket)
                 else:
                     yield item
                 if self._stopped.is_set():
@@ -111,13 +112,14 @@ class SourceRead:
             if close is not None:
                 close()
 
-    def _counted(self, delivery: Delivery) -> Delivery:
-        """``delivery``, counted as delivered, and as acknowledged once it is."""
+    def _counted(self, delivery: Delivery) -> Callable[[], None]:
+        """``delivery``'s acknowledgement, counted as delivered, and as acknowledged once it is
+        (the delivery itself goes on to the ticket: a broker's may also ``reject``)."""
         counts = self.counts
         if counts is None:
-            return delivery
+            return delivery.ack
         counts.delivered += 1
-        return Delivery(delivery.value, functools.partial(_acknowledge, delivery, counts))
+        return functools.partial(_acknowledge, delivery, counts)
 
     def stop(self) -> None:
         """The run is ending: have a blocked ``read`` return (safe from any thread)."""
@@ -172,7 +174,7 @@ class PipelineEnd:
                 ticket.settle(weight)
             else:
                 self.counts.redelivered += 1
-                ticket.fail(weight)
+                ticket.fail(weight, value)
             return NOT_AN_ITEM
         ticket.settle(weight)
         return value

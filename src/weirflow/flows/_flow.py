@@ -29,6 +29,7 @@ from .._errors import ConfigError, PipelineFailed
 from .._interfaces import Storage
 from .._runtime._supervisor import Run
 from .._threads import make_thread
+from ._distribution import Distribution, StreamTopology
 from ._lazy import Lazy, close_all
 from ._pipeline import Pipeline, PipelineStatistics
 from ._processes import launch_in_processes
@@ -42,7 +43,7 @@ from ._statistics import (
     pipeline_status,
     stage_statistics,
 )
-from ._streams import Broker, ThreadBroker, register_broker, unregister_broker
+from ._streams import Broker, ProcessBroker, ThreadBroker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
     Observer,
@@ -75,11 +76,15 @@ class Flow:
         use_threads: bool,
         flow_id: str,
         clock: Clock | None = None,
+        topology: StreamTopology | None = None,
+        distribution: Distribution | None = None,
     ) -> None:
         self.pipelines = pipelines
         self.use_threads = use_threads
         self.flow_id = flow_id
         self.clock: Clock = clock or SystemClock()
+        self.topology = topology or StreamTopology({name: ("",) * n for name, n in streams.items()})
+        self.distribution = distribution or Distribution()
         self._storages = dict(storages)
         self._streams = dict(streams)  # stream name -> number of pipelines writing to it
         self._statistics: dict[str, Callable[[], PipelineStatistics]] = {}
@@ -96,6 +101,84 @@ class Flow:
         self._pings: list[threading.Event] = []
         self._pings_lock = threading.Lock()
         self._server: StatusServer | None = None
+
+    @property
+    def name(self) -> str:
+        """The flow's name (``FlowBuilder(name=...)``): the prefix of its Redis keys."""
+        return self.distribution.name
+
+    def with_part(self, pipelines: tuple[Pipeline, ...], distribution: Distribution) -> Flow:
+        """This flow running only ``pipelines`` (see :func:`~weirflow.flows._parts.select_part`)."""
+        names = [pipeline.name for pipeline in pipelines]
+        topology = self.topology if distribution.broker else self.topology.within(names)
+        return Flow(
+            pipelines,
+            storages=self._storages,
+            streams=topology.writer_counts(),
+            use_threads=self.use_threads,
+            flow_id=self.flow_id,
+            clock=self.clock,
+            topology=topology,
+            distribution=distribution,
+        )
+
+    def run_part(
+        self,
+        pipelines: list[str] | None = None,
+        broker: str | None = None,
+        execution_seconds: float | None = None,
+    ) -> None:
+        """Run only ``pipelines`` of this flow (all when ``None``), through ``broker`` if given.
+
+        What ``weirflow run --pipelines a,b --broker URL`` does; see :meth:`launch_flow`.
+
+        Raises:
+            ConfigError: an unknown pipeline, or a stream cut without a broker.
+        """
+        from ._parts import select_part
+
+        part = select_part(self, pipelines, broker)
+        try:
+            part.launch_flow(execution_seconds)
+        finally:
+            self._statistics = part._statistics
+
+    def cluster_status(self) -> Any:
+        """The running instances and the streams of this flow in its Redis broker, now.
+
+        A :class:`~weirflow.flows._stream_status.FlowStatus` (frozen values: instances with
+        host, pid, pipelines, start and last heartbeat; per stream its length and per reading
+        pipeline its lag, pending entries, consumers and dead letters), what ``weirflow
+        status`` prints. Safe to call from any thread, while the flow runs or not.
+
+        Raises:
+            ConfigError: the flow has no broker.
+            BrokerError: Redis did not answer within 5 s, or refused.
+        """
+        if self.distribution.broker is None:
+            raise ConfigError(f"flow {self.name!r} has no broker: its streams live in this process")
+        from ._redis_broker import RedisBroker
+
+        broker = RedisBroker.for_flow(self)
+        try:
+            return broker.flow_status()
+        finally:
+            broker.release()
+
+    def make_broker(self, context: Any = None) -> Broker:
+        """The broker of one launch: Redis when the flow has one, else local queues."""
+        topology = self.topology
+        if self.distribution.broker is not None:
+            from ._redis_broker import RedisBroker
+
+            return RedisBroker.for_flow(self)
+        if context is None:
+            return ThreadBroker(
+                topology.writer_counts(), readers=topology.readers, maxsizes=topology.maxsizes
+            )
+        return ProcessBroker(
+            topology.writer_counts(), context, readers=topology.readers, maxsizes=topology.maxsizes
+        )
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -280,7 +363,8 @@ class Flow:
             stop.set()
             waker.wake()
 
-        broker = ThreadBroker(self._streams)
+        broker = self.make_broker()
+        broker.start([pipeline.name for pipeline in self.pipelines])
         register_broker(self.flow_id, broker)
         self._broker = broker
         self._connections = self._local_connections
@@ -329,6 +413,7 @@ class Flow:
             left = join_all(threads, STOP_JOIN_SECONDS)
         self._runs = {}
         unregister_broker(self.flow_id)
+        broker.release()
         self.close_resources()
         if left:
             logger.warning("pipelines still busy in user code after stopping: %s", ", ".join(left))

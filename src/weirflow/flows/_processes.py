@@ -52,14 +52,14 @@ from ._schedule import SystemClock
 from ._signals import Waker, handling_signals, kill_group, signals_held
 from ._stages import StorageDirectory
 from ._statistics import source_connected
-from ._streams import ProcessBroker, register_broker, unregister_broker
+from ._streams import Broker, register_broker, unregister_broker
 from ._supervise import (
     STOP_JOIN_SECONDS,
     SupervisedRunner,
     close_continuous_sources,
-    finish_streams,
     grace_seconds,
     raise_failures,
+    run_leased,
     supervise,
 )
 
@@ -165,7 +165,8 @@ def _pipeline_context() -> Any:
 
 def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     context = _pipeline_context()
-    broker = ProcessBroker(flow._streams, context)
+    broker = flow.make_broker(context)
+    broker.start([pipeline.name for pipeline in flow.pipelines])
     failures: list[PipelineFailed] = []
     stop = threading.Event()
     counters = {p.name: SharedCounters(context) for p in flow.pipelines}
@@ -236,6 +237,7 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
             end_process(child.process)  # if it never led a group of its own
         collector.join(5)
     flow._connections = flow._local_connections
+    broker.release()
     flow.close_resources()
     raise_failures(failures)
 
@@ -311,7 +313,7 @@ def _pipeline_main(
     flow_id: str,
     stop: Connection,
     results: Connection,
-    broker: ProcessBroker,
+    broker: Broker,
     counters: Any,
     levels: dict[str, int],
     stage_counters: dict[str, StageCounters],
@@ -363,12 +365,12 @@ def _pipeline_main(
 
     start_thread(watch, name="weirflow stop watcher")
     try:
-        runner.loop()
+        run_leased(runner, broker)
     except BaseException as error:
         report(PipelineFailed(pipeline.name, None, error))
     finally:
-        finish_streams(pipeline, broker)
         send("done", None)
         unregister_broker(flow_id)
+        broker.release()
         close_all([*storages.values(), *pipeline.resources()])
         results.close()

@@ -430,7 +430,6 @@ class StorageCall:
         return result
 
     def _saved(self, items: list[Any]) -> list[Any]:
-        assert self.stage.storage is not None
         saving = [
             (position, item.value if isinstance(item, Tracked) else item)
             for position, item in enumerate(items)
@@ -455,10 +454,10 @@ class StorageCall:
             tag_stage(error, self.stage_name)
             raise
         failed: dict[int, tuple[Any, Exception, int]] = {}
-        storage = self.stage.storage.get()
+        save_many = self._target()
         for position, value in saving:  # one by one: only the items refused fail
             try:
-                storage.save_many([value])
+                save_many([value])
             except _NOT_ITEM_FAILURES:
                 raise
             except Exception as error:
@@ -466,14 +465,21 @@ class StorageCall:
                 failed[position] = (value, error, attempts + 1)
         return self._replace(items, failed)
 
+    def _target(self) -> Callable[[list[Any]], Any]:
+        """The storage's ``save_many``, or a batch sender's ``send_many`` (a stream's)."""
+        if self.stage.storage is not None:
+            return self.stage.storage.get().save_many
+        assert self.stage.sender is not None
+        send_many: Callable[[list[Any]], Any] = self.stage.sender.get().send_many  # type: ignore[attr-defined]
+        return send_many
+
     def _save(self, values: list[Any]) -> None:
-        assert self.stage.storage is not None
         retry = self.stage.retry
         attempt = 0
         while True:
             attempt += 1
             try:
-                self.stage.storage.get().save_many(values)
+                self._target()(values)
                 return
             except _NOT_ITEM_FAILURES:
                 raise
@@ -513,6 +519,11 @@ def _value(item: Any) -> Any:
     return item.value if isinstance(item, Tracked) else item
 
 
+def batch_sender(stage: StageDef) -> bool:
+    """Whether ``stage`` sends whole batches (a stream's sender: one pipelined write each)."""
+    return stage.sender is not None and stage.options.get("batches") is True
+
+
 def engine_stage(
     upstream: Any,
     stage: StageDef,
@@ -531,7 +542,7 @@ def engine_stage(
         else None
     )
     operation: Operation
-    if stage.role == "storage":
+    if stage.role == "storage" or batch_sender(stage):
         operation = MapBatch(StorageCall(stage, name, pipeline, item_level, counters))
     else:
         call = StageCall(stage, name, pipeline, directory, convention, item_level, counters)

@@ -1,27 +1,32 @@
 """Named streams between the pipelines of one flow: ``send("stream", name=...)`` in one,
 ``with_stream_connector(name)`` as the continuous source of another.
 
-The interface is a broker's (:class:`Broker`: ``publish``, ``subscribe``, ``close``) so the same two
-lines can later cross machines through a real broker. Two local brokers exist: one for pipelines
-in threads (bounded queues: a full stream blocks its publishers, which is backpressure; closing
-wakes them) and one for pipelines in processes (bounded multiprocessing queues; a closed flag in
-shared memory, which publishers and subscribers look at every half second while they wait). A
-stream ends for its reader once every pipeline writing to it has finished. A subscriber takes
-one item at a time, so when its run stops (``interrupt``: a restart) no item is held in it.
-Senders and sources find their flow's broker by the flow's id, in whichever process they run.
+The interface is a broker's (:class:`Broker`: ``publish``, ``subscribe``, ``finish``, ``close``)
+so the same two lines cross machines through a real broker (``_redis_broker.py``). Two local
+brokers live here: one for pipelines in threads (bounded queues: a full stream blocks its
+publishers, which is backpressure; closing wakes them) and one for pipelines in processes
+(bounded multiprocessing queues; a closed flag in shared memory, which publishers and
+subscribers look at every half second while they wait). Every pipeline reading a stream gets
+every item (fan-out: one queue per reader). A stream ends for its readers once every pipeline
+writing to it has finished. A subscriber takes one item at a time, so when its run stops
+(``interrupt``: a restart) no item is held in it. Senders and sources find their flow's broker
+by the flow's id, in whichever process they run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from .._errors import PayloadError
 from .._interfaces import Sender, Source
 
 STREAM_MAXSIZE = 1000
@@ -43,36 +48,77 @@ class StreamStatistics:
     dead_letters: int | None = None
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a pipeline reads a stream through a broker that redelivers (Redis).
+
+    Attributes:
+        claim_idle_seconds: an entry another consumer took and has not acknowledged for this
+            long is claimed (its consumer died); a live consumer keeps its claims fresh.
+        max_deliveries: an entry is tried at most this many times, then it goes to the
+            stream's dead letters.
+        in_flight: the most entries this consumer holds unacknowledged.
+    """
+
+    claim_idle_seconds: float = 30.0
+    max_deliveries: int = 5
+    in_flight: int = 1000
+
+
 class Broker(ABC):
-    """Named, bounded, first-in-first-out streams.
+    """Named, bounded, first-in-first-out streams; each reading pipeline gets every item.
 
     A stream ends (its subscriber's iteration returns) once every pipeline that writes to it
-    has called :meth:`finish`, or when the broker closes.
+    has called :meth:`finish`, or when the broker closes. ``reader`` names the pipeline that
+    subscribes: readers of one stream each get every item.
     """
+
+    at_least_once = False  # whether subscriptions yield Delivery objects to acknowledge
 
     @abstractmethod
     def publish(self, stream: str, item: Any) -> None:
         """Add ``item`` to ``stream``, waiting while the stream is full."""
 
-    @abstractmethod
-    def subscribe(self, stream: str) -> Iterator[Any]:
-        """Items of ``stream`` as they arrive, until the broker closes."""
+    def publish_many(self, stream: str, items: Sequence[Any]) -> None:
+        """Add ``items`` in order (a broker across machines sends them as one batch)."""
+        for item in items:
+            self.publish(stream, item)
 
     @abstractmethod
-    def finish(self, stream: str) -> None:
-        """One writer of ``stream`` will publish no more."""
+    def subscribe(
+        self, stream: str, reader: str = "", options: ReadOptions | None = None
+    ) -> Iterator[Any]:
+        """Items of ``stream`` for the pipeline ``reader`` as they arrive, until it ends."""
+
+    @abstractmethod
+    def finish(self, stream: str, writer: str = "") -> None:
+        """One writer of ``stream`` (the pipeline ``writer``) will publish no more."""
 
     @abstractmethod
     def close(self) -> None:
         """Stop every publisher and subscriber."""
 
-    def interrupt(self, stream: str) -> None:  # noqa: B027 - optional
+    def interrupt(self, stream: str, reader: str = "") -> None:  # noqa: B027 - optional
         """Make the subscription of ``stream`` in progress return soon (it may subscribe again)."""
 
     def stream_status(self) -> tuple[StreamStatistics, ...]:
         """Every stream's statistics now (safe from any thread; takes no lock a publisher holds
         for long). A broker that cannot tell returns ``()``."""
         return ()
+
+    def start(self, pipelines: Sequence[str]) -> None:  # noqa: B027 - optional
+        """The flow's ``pipelines`` are about to run in this process (the supervisor's)."""
+
+    def lease(self, pipeline: str, stop: threading.Event) -> AbstractContextManager[bool]:
+        """While inside, ``pipeline`` may run here (``True``); a local broker always agrees.
+
+        A broker shared by instances on several machines hands one instance at a time the
+        lease of a pipeline that must not run twice (scheduled and once pipelines).
+        """
+        return nullcontext(True)
+
+    def release(self) -> None:  # noqa: B027 - optional
+        """After the runners of this process ended: hand in what is left, let connections go."""
 
 
 class _StreamQueue:
@@ -150,19 +196,50 @@ class _StreamQueue:
             self._not_full.notify_all()
 
 
-class ThreadBroker(Broker):
-    """Streams between pipelines running in threads of one process."""
+def _readers(
+    writers: Mapping[str, int], readers: Mapping[str, Sequence[str]] | None
+) -> dict[str, tuple[str, ...]]:
+    """Each stream's reading pipelines (one unnamed reader when not told)."""
+    return {name: tuple((readers or {}).get(name, ("",))) for name in writers}
 
-    def __init__(self, writers: Mapping[str, int], maxsize: int = STREAM_MAXSIZE) -> None:
-        self._queues = {name: _StreamQueue(maxsize, n) for name, n in writers.items()}
+
+class ThreadBroker(Broker):
+    """Streams between pipelines running in threads of one process (a queue per reader)."""
+
+    def __init__(
+        self,
+        writers: Mapping[str, int],
+        maxsize: int = STREAM_MAXSIZE,
+        readers: Mapping[str, Sequence[str]] | None = None,
+        maxsizes: Mapping[str, int] | None = None,
+    ) -> None:
+        self._queues = {
+            (name, reader): _StreamQueue((maxsizes or {}).get(name, maxsize), writers[name])
+            for name, names in _readers(writers, readers).items()
+            for reader in names
+        }
+        self._by_stream: dict[str, list[_StreamQueue]] = {}
+        for (name, _reader), target in self._queues.items():
+            self._by_stream.setdefault(name, []).append(target)
 
     def publish(self, stream: str, item: Any) -> None:
-        if not self._queues[stream].put(item):
-            raise StreamClosed(stream)
+        for target in self._by_stream[stream]:
+            if not target.put(item):
+                raise StreamClosed(stream)
 
-    def subscribe(self, stream: str) -> Iterator[Any]:
-        target = self._queues[stream]
+    def subscribe(
+        self, stream: str, reader: str = "", options: ReadOptions | None = None
+    ) -> Iterator[Any]:
+        target = self._queue(stream, reader)
         return self._subscription(target, target.interrupts)  # interrupts from now on count
+
+    def _queue(self, stream: str, reader: str) -> _StreamQueue:
+        found = self._queues.get((stream, reader))
+        if found is None and len(self._by_stream[stream]) == 1:
+            return self._by_stream[stream][0]  # one reader: whoever asks
+        if found is None:
+            raise KeyError(f"pipeline {reader!r} does not read stream {stream!r}")
+        return found
 
     @staticmethod
     def _subscription(target: _StreamQueue, interrupts: int) -> Iterator[Any]:
@@ -181,17 +258,22 @@ class ThreadBroker(Broker):
             if position < len(taken):
                 target.unget(taken[position:])
 
-    def finish(self, stream: str) -> None:
-        self._queues[stream].writer_done()
+    def finish(self, stream: str, writer: str = "") -> None:
+        for target in self._by_stream[stream]:
+            target.writer_done()
 
     def stream_status(self) -> tuple[StreamStatistics, ...]:
-        return tuple(
-            StreamStatistics(name, len(target), target.maxsize)
-            for name, target in self._queues.items()
+        return tuple(  # what its slowest reader has waiting
+            StreamStatistics(
+                name,
+                max(len(target) for target in targets),
+                targets[0].maxsize,
+            )
+            for name, targets in self._by_stream.items()
         )
 
-    def interrupt(self, stream: str) -> None:
-        self._queues[stream].interrupt()
+    def interrupt(self, stream: str, reader: str = "") -> None:
+        self._queue(stream, reader).interrupt()
 
     def close(self) -> None:
         for target in self._queues.values():
@@ -202,16 +284,33 @@ class ProcessBroker(Broker):
     """Streams between pipelines running in separate processes (made before they start)."""
 
     def __init__(
-        self, writers: Mapping[str, int], context: BaseContext, maxsize: int = STREAM_MAXSIZE
+        self,
+        writers: Mapping[str, int],
+        context: BaseContext,
+        maxsize: int = STREAM_MAXSIZE,
+        readers: Mapping[str, Sequence[str]] | None = None,
+        maxsizes: Mapping[str, int] | None = None,
     ) -> None:
-        self._queues: dict[str, Any] = {name: context.Queue(maxsize) for name in writers}
-        self._maxsize = maxsize
-        self._writers = dict(writers)
+        self._readers = _readers(writers, readers)
+        self._queues: dict[tuple[str, str], Any] = {
+            (name, reader): context.Queue((maxsizes or {}).get(name, maxsize))
+            for name, names in self._readers.items()
+            for reader in names
+        }
+        self._writers = {key: writers[key[0]] for key in self._queues}
+        self._capacity = {name: (maxsizes or {}).get(name, maxsize) for name in self._readers}
         self._closed = context.RawValue("b", 0)  # shared memory: no lock, nothing to leak
-        self._interrupts: dict[str, int] = {}  # of this process's subscriptions
+        self._interrupts: dict[tuple[str, str], int] = {}  # of this process's subscriptions
+
+    def _key(self, stream: str, reader: str) -> tuple[str, str]:
+        names = self._readers[stream]
+        return (stream, names[0]) if reader not in names and len(names) == 1 else (stream, reader)
 
     def publish(self, stream: str, item: Any) -> None:
-        target = self._queues[stream]
+        for reader in self._readers[stream]:
+            self._put(self._queues[stream, reader], stream, item)
+
+    def _put(self, target: Any, stream: str, item: Any) -> None:
         while not self._closed.value:
             try:
                 target.put(item, timeout=_PUT_CHECK_SECONDS)
@@ -220,42 +319,46 @@ class ProcessBroker(Broker):
                 continue
         raise StreamClosed(stream)
 
-    def subscribe(self, stream: str) -> Iterator[Any]:
-        # interrupts from now on count
-        return self._subscription(stream, self._interrupts.get(stream, 0))
+    def subscribe(
+        self, stream: str, reader: str = "", options: ReadOptions | None = None
+    ) -> Iterator[Any]:
+        key = self._key(stream, reader)
+        return self._subscription(key, self._interrupts.get(key, 0))  # interrupts from now on
 
-    def _subscription(self, stream: str, interrupts: int) -> Iterator[Any]:
-        source = self._queues[stream]
+    def _subscription(self, key: tuple[str, str], interrupts: int) -> Iterator[Any]:
+        source = self._queues[key]
         while (
             not self._closed.value
-            and self._interrupts.get(stream, 0) == interrupts
-            and self._writers[stream] > 0  # this process's count: a later subscription keeps it
+            and self._interrupts.get(key, 0) == interrupts
+            and self._writers[key] > 0  # this process's count: a later subscription keeps it
         ):
             try:
                 item = source.get(timeout=_PUT_CHECK_SECONDS)
             except queue.Empty:
                 continue  # look at the closed flag again
             if isinstance(item, _EndOfStream):
-                self._writers[stream] -= 1
+                self._writers[key] -= 1
                 continue
             yield item
 
-    def finish(self, stream: str) -> None:
-        self._queues[stream].put(_EndOfStream())
+    def finish(self, stream: str, writer: str = "") -> None:
+        for reader in self._readers[stream]:
+            self._queues[stream, reader].put(_EndOfStream())
 
     def stream_status(self) -> tuple[StreamStatistics, ...]:
         found = []
-        for name, target in self._queues.items():
-            try:
-                length = target.qsize()
-            except NotImplementedError:  # macOS has no sem_getvalue
-                length = 0
-            found.append(StreamStatistics(name, length, self._maxsize))
+        for name, readers in self._readers.items():
+            length = 0
+            for reader in readers:
+                with contextlib.suppress(NotImplementedError):  # macOS has no sem_getvalue
+                    length = max(length, self._queues[name, reader].qsize())
+            found.append(StreamStatistics(name, length, self._capacity[name]))
         return tuple(found)
 
-    def interrupt(self, stream: str) -> None:
+    def interrupt(self, stream: str, reader: str = "") -> None:
         """The subscription sees it within half a second."""
-        self._interrupts[stream] = self._interrupts.get(stream, 0) + 1
+        key = self._key(stream, reader)
+        self._interrupts[key] = self._interrupts.get(key, 0) + 1
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_interrupts": {}}
@@ -299,44 +402,78 @@ def _broker(flow_id: str) -> Broker:
 
 
 class StreamSender(Sender):
-    """Publishes items to a named stream of the flow."""
+    """Publishes items to a named stream of the flow (``send_many``: one batch)."""
 
-    def __init__(self, flow_id: str, name: str) -> None:
+    def __init__(self, flow_id: str, name: str, pipeline: str = "", stage: str = "") -> None:
         self.flow_id = flow_id
         self.name = name
+        self.pipeline = pipeline
+        self.stage = stage
 
     def send(self, item: Any) -> None:
-        _broker(self.flow_id).publish(self.name, item)
+        self.send_many([item])
+
+    def send_many(self, items: Sequence[Any]) -> None:
+        """Publish ``items`` in order; an item without a JSON form is a ``PayloadError``."""
+        try:
+            _broker(self.flow_id).publish_many(self.name, items)
+        except TypeError as error:  # the broker's serializer refused an item
+            raise PayloadError(
+                f"pipeline {self.pipeline!r}, stage {self.stage!r}: an item for stream "
+                f"{self.name!r} does not serialise: {error}",
+                self.pipeline or None,
+            ) from error
 
     def __repr__(self) -> str:
         return f"StreamSender(stream={self.name!r})"
 
 
 class StreamSource(Source):
-    """Reads a named stream of the flow, for as long as the flow runs."""
+    """Reads a named stream of the flow, for as long as the flow runs.
+
+    ``reader`` is the reading pipeline (each reading pipeline gets every item); the other
+    options are for a broker that redelivers (:class:`ReadOptions`).
+    """
 
     continuous = True
 
     _unpicklable = ("_lock",)
 
-    def __init__(self, flow_id: str, name: str) -> None:
+    def __init__(
+        self,
+        flow_id: str,
+        name: str,
+        reader: str = "",
+        claim_idle_seconds: float = 30.0,
+        max_deliveries: int = 5,
+        in_flight: int = 1000,
+    ) -> None:
         self.flow_id = flow_id
         self.name = name
+        self.reader = reader
+        self.options = ReadOptions(claim_idle_seconds, max_deliveries, in_flight)
         self._reset()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def at_least_once(self) -> bool:
+        """Whether the flow's broker redelivers what was not acknowledged (Redis does)."""
+        with _brokers_lock:
+            broker = _brokers.get(self.flow_id)
+        return broker is not None and broker.at_least_once
+
     def read(self, parameters: Mapping[str, Any]) -> Iterator[Any]:
         with self._lock:  # a close() cannot fall between the check and the subscription
             if self._closed:
                 return iter(())
-            return _broker(self.flow_id).subscribe(self.name)
+            return _broker(self.flow_id).subscribe(self.name, self.reader, self.options)
 
     def interrupt_read(self) -> None:
         """Make a ``read`` in progress return soon (for a restart of its pipeline)."""
-        _broker(self.flow_id).interrupt(self.name)
+        _broker(self.flow_id).interrupt(self.name, self.reader)
 
     def close(self) -> None:
         """End a ``read`` in progress (from any thread); a later ``read`` yields nothing."""
@@ -345,7 +482,7 @@ class StreamSource(Source):
             with _brokers_lock:
                 broker = _brokers.get(self.flow_id)
             if broker is not None:
-                broker.interrupt(self.name)
+                broker.interrupt(self.name, self.reader)
 
     def __repr__(self) -> str:
         return f"StreamSource(stream={self.name!r})"

@@ -170,24 +170,39 @@ class Ticks:
 
 def run_and_wake(runner: PipelineRunner, waker: Waker, broker: Broker, ended: set[str]) -> None:
     try:
-        runner.loop()
+        run_leased(runner, broker)
     except BaseException as error:  # a bug in a runner must still stop the flow
         runner.report(PipelineFailed(runner.pipeline.name, None, error))
     finally:
-        finish_streams(runner.pipeline, broker)
         ended.add(runner.pipeline.name)
         waker.wake()
 
 
-def finish_streams(pipeline: Pipeline, broker: Broker) -> None:
-    """A pipeline that ended writes no more to its streams."""
+def run_leased(runner: PipelineRunner, broker: Broker) -> None:
+    """Run ``runner`` while it holds its pipeline's lease (a broker shared by instances hands
+    scheduled and once pipelines to one instance at a time); its streams end with it."""
+    try:
+        with broker.lease(runner.pipeline.name, runner.stop) as held:
+            if held:
+                runner.loop()
+    finally:
+        finish_streams(runner.pipeline, broker)
+
+
+def stream_names(pipeline: Pipeline) -> list[str]:
+    """The streams ``pipeline`` writes to."""
     names = {
-        stage.sender.options.get("name")
+        str(stage.sender.options.get("name"))
         for stage in pipeline.stages
         if stage.sender is not None and stage.sender.factory is StreamSender
     }
-    for name in names:
-        broker.finish(str(name))
+    return sorted(names)
+
+
+def finish_streams(pipeline: Pipeline, broker: Broker) -> None:
+    """A pipeline that ended writes no more to its streams."""
+    for name in stream_names(pipeline):
+        broker.finish(name, pipeline.name)
 
 
 def join_all(threads: list[threading.Thread], seconds: float) -> list[str]:

@@ -55,9 +55,17 @@ class TicketBook:
         with _books_lock:
             _books[self.key] = self
 
-    def ticket(self, delivery: Delivery, redelivers: bool = True) -> Ticket:
-        """A ticket acknowledging ``delivery``."""
-        return Ticket(self, next(self._numbers), delivery.ack, redelivers)
+    def ticket(
+        self,
+        delivery: Delivery,
+        redelivers: bool = True,
+        acknowledge: Callable[[], None] | None = None,
+    ) -> Ticket:
+        """A ticket acknowledging ``delivery`` (through ``acknowledge`` when given: a wrapper
+        of ``delivery.ack`` that counts, say)."""
+        reject = getattr(delivery, "reject", None)  # told why an item of it failed, if it asks
+        ack = delivery.ack if acknowledge is None else acknowledge
+        return Ticket(self, next(self._numbers), ack, redelivers, reject)
 
     def local_ticket(self, acknowledge: Callable[[], None]) -> Ticket:
         """A ticket of an item that is not redelivered: ``acknowledge`` lets it go."""
@@ -93,7 +101,9 @@ class Ticket:
     __slots__ = (
         "_acknowledge",
         "_failed",
+        "_failure",
         "_lock",
+        "_reject",
         "_returned",
         "book",
         "kept",
@@ -108,6 +118,7 @@ class Ticket:
         number: int,
         acknowledge: Callable[[], None],
         redelivers: bool,
+        reject: Callable[[Any], None] | None = None,
     ) -> None:
         self.book = book
         self.number = number
@@ -116,6 +127,8 @@ class Ticket:
         self._acknowledge = acknowledge
         self._returned: Weight = 0
         self._failed: Weight = 0
+        self._reject = reject
+        self._failure: Any = None
         self._lock = threading.Lock()
 
     def settle(self, weight: Weight) -> None:
@@ -125,14 +138,20 @@ class Ticket:
             return
         self._add(weight, failed=False)
 
-    def fail(self, weight: Weight) -> None:
-        """Items of this weight failed and were kept nowhere: never acknowledge the delivery."""
-        self._add(weight, failed=True)
+    def fail(self, weight: Weight, failure: Any = None) -> None:
+        """Items of this weight failed and were kept nowhere: never acknowledge the delivery.
 
-    def _add(self, weight: Weight, failed: bool) -> None:
+        ``failure`` (an :class:`~weirflow.flows._dead_letters.ItemFailure`) is handed to the
+        delivery's ``reject`` once all its items are back, so a broker can record why.
+        """
+        self._add(weight, failed=True, failure=failure)
+
+    def _add(self, weight: Weight, failed: bool, failure: Any = None) -> None:
         with self._lock:
             if failed:
                 self._failed += weight
+                if self._failure is None:
+                    self._failure = failure
             else:
                 self._returned += weight
             complete = self._returned + self._failed == 1
@@ -141,6 +160,8 @@ class Ticket:
             self.book.forget(self.number)
         if acknowledge:
             self._acknowledge()
+        elif complete and self._reject is not None:
+            self._reject(self._failure)
 
     def __reduce__(self) -> tuple[Any, ...]:
         if not self.kept:
@@ -161,7 +182,7 @@ class RemoteTicket:
     def settle(self, weight: Weight) -> None:
         """Nothing to do: the run that made the ticket is over (its delivery comes again)."""
 
-    def fail(self, weight: Weight) -> None:
+    def fail(self, weight: Weight, failure: Any = None) -> None:
         """Nothing to do, as for :meth:`settle`."""
 
     def __reduce__(self) -> tuple[Any, ...]:
