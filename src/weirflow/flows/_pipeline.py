@@ -96,7 +96,7 @@ class Pipeline:
 
 @dataclass
 class PipelineStatistics:
-    """Counters of one pipeline in one launch of a flow."""
+    """Counters of one pipeline in one launch of a flow (``seconds``: time spent in its runs)."""
 
     runs: int = 0
     failures: int = 0
@@ -104,6 +104,7 @@ class PipelineStatistics:
     items: int = 0
     failed_items: int = 0
     dead_letters: int = 0
+    seconds: float = 0.0
     last_error: str | None = None
 
 

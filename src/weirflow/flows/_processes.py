@@ -70,6 +70,7 @@ _COUNTERS = {
     "items": 3,
     "failed_items": 4,
     "dead_letters": 5,
+    "seconds": 6,
 }
 
 
@@ -77,11 +78,12 @@ class SharedCounters:
     """A pipeline's counters in shared memory (written by its process, read by the parent)."""
 
     def __init__(self, context: Any) -> None:
-        self.array = context.RawArray("q", len(_COUNTERS))
+        self.array = context.RawArray("d", len(_COUNTERS))  # exact for counts below 2**53
         self.last_error: str | None = None
 
     def snapshot(self) -> PipelineStatistics:
-        counts = dict(zip(_COUNTERS, self.array[:]))
+        counts: dict[str, Any] = {name: int(value) for name, value in zip(_COUNTERS, self.array)}
+        counts["seconds"] = float(self.array[_COUNTERS["seconds"]])
         return PipelineStatistics(**counts, last_error=self.last_error)
 
 
@@ -137,7 +139,9 @@ def _pipeline_context() -> Any:
     return context
 
 
-def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+def launch_in_processes(
+    flow: Flow, execution_seconds: float | None, handle_signals: bool = True
+) -> None:
     context = _pipeline_context()
     broker = ProcessBroker(flow._streams, context)
     failures: list[PipelineFailed] = []
@@ -178,32 +182,43 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
         collected,
         name="weirflow flow results",
     )
-    with handling_signals(flow._waker) as signals:
-        with _main_module_not_reimported():
-            for child in children:
-                child.process.start()
-                signals.processes.append(child.process.pid)
-        for end in child_ends:
-            end.close()
-        with signals_held():
-            collector.start()
-        reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
-        stop.set()
-        broker.close()
-        if not failures:
-            for child in children:
-                child.say("graceful")
-            _join(children, grace_seconds(reason))  # let runs in progress finish
-        for child in children:
-            child.say_cancel()
-        _join(children, STOP_JOIN_SECONDS + 1)
-        for child in children:
-            kill_group(child.process.pid)  # it, if still there, its workers, their forkserver
-            child.process.join(1)
-            end_process(child.process)  # if it never led a group of its own
-        collector.join(5)
-    flow.close_resources()
+    reason = "interrupted"  # unless supervise returns: a signal handler's exception
+    with handling_signals(flow._waker, handle_signals) as signals:
+        try:
+            with _main_module_not_reimported():
+                for child in children:
+                    child.process.start()
+                    signals.processes.append(child.process.pid)
+            for end in child_ends:
+                end.close()
+            with signals_held():
+                collector.start()
+            reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
+        finally:
+            stop.set()
+            broker.close()
+            _stop_children(children, grace_seconds(reason) if not failures else None)
+            if collector.ident is not None:
+                collector.join(5)
+            flow.close_resources()
     raise_failures(failures)
+
+
+def _stop_children(children: list[_Child], grace: float | None) -> None:
+    """Stop the pipeline processes: gracefully first unless ``grace`` is None, then cancel,
+    then kill their groups (they, if still there, their workers, their forkserver)."""
+    started = [child for child in children if child.process.pid is not None]
+    if grace is not None:
+        for child in started:
+            child.say("graceful")
+        _join(started, grace)  # let runs in progress finish
+    for child in children:
+        child.say_cancel()
+    _join(started, STOP_JOIN_SECONDS + 1)
+    for child in started:
+        kill_group(child.process.pid)
+        child.process.join(1)
+        end_process(child.process)  # if it never led a group of its own
 
 
 def _join(children: list[_Child], seconds: float) -> None:

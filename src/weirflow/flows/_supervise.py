@@ -30,13 +30,22 @@ FINISH_SECONDS = 0.5  # at the time limit or stop(): a run in progress that ends
 
 def grace_seconds(reason: str) -> float:
     """How long runs in progress may finish before they are cancelled."""
-    return {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0}.get(reason, FINISH_SECONDS)
+    graces = {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0, "interrupted": 0.0}
+    return graces.get(reason, FINISH_SECONDS)
 
 
 class SupervisedRunner(PipelineRunner):
-    """The runner a flow's supervisor uses: each finished scheduled run is one INFO line."""
+    """The runner a flow's supervisor uses: each finished scheduled run is one INFO line, and
+    the time spent in runs adds up in ``statistics.seconds``."""
 
     def run_once(self) -> None:
+        started = time.monotonic()
+        try:
+            self._run_once_logged()
+        finally:
+            self.statistics.seconds += time.monotonic() - started
+
+    def _run_once_logged(self) -> None:
         if self.pipeline.continuous:
             super().run_once()
             return

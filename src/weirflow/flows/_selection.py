@@ -1,0 +1,108 @@
+"""Which flow and which of its pipelines to run: :func:`as_flow`, :func:`select_pipelines`.
+
+A selection is a new :class:`~weirflow.flows.Flow` holding the chosen pipelines, in the flow's
+order, with every storage of the flow (core logic may read another pipeline's storage through
+``db_connectors``). A stream joins its writers and its reader: a selection takes all of them
+or none, since a reader without its writers would wait for ever and writers without their
+reader would fill the stream and block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .._errors import ConfigError
+from .._hints import did_you_mean, shown
+from ._builder import FlowBuilder
+from ._flow import Flow
+from ._pipeline import Pipeline
+from ._streams import StreamSender, StreamSource
+
+
+def as_flow(flow_or_builder: Any, where: str) -> Flow:
+    """A :class:`Flow`: ``flow_or_builder`` itself, or a :class:`FlowBuilder` built.
+
+    Raises:
+        ConfigError: anything else (``where`` names the call).
+    """
+    if isinstance(flow_or_builder, FlowBuilder):
+        flow: Flow = flow_or_builder.build()
+        return flow
+    if isinstance(flow_or_builder, Flow):
+        return flow_or_builder
+    raise ConfigError(
+        f"{where} takes a Flow or a FlowBuilder, got {type(flow_or_builder).__name__} "
+        f"{shown(flow_or_builder)}"
+    )
+
+
+def select_pipelines(flow: Flow, names: Iterable[str] | str | None) -> Flow:
+    """``flow`` with only the pipelines ``names`` (``None``: ``flow`` itself).
+
+    Raises:
+        ConfigError: an unknown name (with a "did you mean"), an empty selection, or one
+            that splits a stream's writers and reader.
+
+    Example:
+        >>> from weirflow import FlowBuilder
+        >>> builder = FlowBuilder()
+        >>> _ = builder.add_pipeline("a").with_core_logic(lambda: 1)
+        >>> _ = builder.add_pipeline("b").with_core_logic(lambda: 2)
+        >>> [p.name for p in select_pipelines(builder.build(), ["b"]).pipelines]
+        ['b']
+    """
+    if names is None:
+        return flow
+    wanted = [names] if isinstance(names, str) else list(names)
+    known = [pipeline.name for pipeline in flow.pipelines]
+    for name in wanted:
+        if name not in known:
+            raise ConfigError(
+                f"pipelines: the flow has no pipeline {shown(name)}{did_you_mean(name, known)}; "
+                f"its pipelines are {', '.join(map(repr, known))}"
+            )
+    if not wanted:
+        raise ConfigError(
+            f"pipelines: select at least one pipeline (of {', '.join(map(repr, known))}), "
+            "or give None to run them all"
+        )
+    chosen = tuple(pipeline for pipeline in flow.pipelines if pipeline.name in wanted)
+    _check_streams(flow.pipelines, {pipeline.name for pipeline in chosen})
+    writers: dict[str, int] = {}
+    for pipeline in chosen:
+        for stream in _streams(pipeline, StreamSender):
+            writers[stream] = writers.get(stream, 0) + 1
+    return Flow(
+        chosen,
+        storages=flow._storages,
+        streams=writers,
+        use_threads=flow.use_threads,
+        flow_id=flow.flow_id,
+        clock=flow.clock,
+    )
+
+
+def _streams(pipeline: Pipeline, factory: type) -> set[str]:
+    """The streams ``pipeline`` writes (``StreamSender``) or reads (``StreamSource``)."""
+    found: set[str] = set()
+    for stage in pipeline.stages:
+        for lazy in (stage.sender, stage.source):
+            if lazy is not None and lazy.factory is factory:
+                found.add(str(lazy.options.get("name")))
+    return found
+
+
+def _check_streams(pipelines: tuple[Pipeline, ...], chosen: set[str]) -> None:
+    ends: dict[str, set[str]] = {}
+    for pipeline in pipelines:
+        for stream in _streams(pipeline, StreamSender) | _streams(pipeline, StreamSource):
+            ends.setdefault(stream, set()).add(pipeline.name)
+    for stream, names in sorted(ends.items()):
+        inside, outside = sorted(names & chosen), sorted(names - chosen)
+        if inside and outside:
+            raise ConfigError(
+                f"pipelines: stream {stream!r} joins {', '.join(map(repr, sorted(names)))}; "
+                f"select {', '.join(map(repr, outside))} too, or leave out "
+                f"{', '.join(map(repr, inside))}"
+            )
