@@ -122,6 +122,8 @@ class PipelineRunner:
     _cancelled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: Pending | None = None
+    on_item: Callable[[Any], None] | None = None
+    """Called with each item that passed the last stage (``weirflow.testing.run_once``)."""
 
     def __post_init__(self) -> None:
         if self.pipeline.continuous and _replays(self.pipeline):
@@ -262,6 +264,8 @@ class PipelineRunner:
             for value in iterate_values(run, 0, with_index=False):
                 if value is not NOT_AN_ITEM:
                     self.statistics.items += 1
+                    if self.on_item is not None:
+                        self.on_item(value)
         finally:
             with self._lock:
                 self._current = None
