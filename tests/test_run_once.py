@@ -75,7 +75,8 @@ def test_a_failed_run_is_raised_or_returned() -> None:
     assert failed.value.stage == "bad.core_logic"
     results = run_once(builder, raise_failures=False)
     bad = results["bad"]
-    assert bad.error is not None and isinstance(bad.error.__cause__, ValueError)
+    assert bad.error is not None
+    assert isinstance(bad.error.__cause__, ValueError)
     assert (bad.statistics.runs, bad.statistics.failures) == (0, 1)
     assert bad.statistics.last_error == "ValueError: two is refused"
     assert results["good"].items == (1,)
