@@ -95,3 +95,4 @@ def _name(function: Any) -> str:
 register_sender("http_post", "weirflow.senders._kinds:HTTP_POST")
 register_sender("http_put", "weirflow.senders._kinds:HTTP_PUT")
 register_sender("mqtt", "weirflow.senders._kinds:MQTT")
+register_sender("airflow_dag_run", "weirflow.connectors.airflow:AirflowDagRunSender")
