@@ -18,9 +18,10 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 def test_the_example_test_file_passes() -> None:
     if mosquitto_command() is None:  # its MQTT test would skip
         skip_or_fail("the mosquitto program is not installed (apt install mosquitto)")
+    # a user's project: its own options (none here), pytest's default way of importing
+    command = ["-m", "pytest", "test_my_service.py", "-p", "no:cacheprovider", "-o", "addopts="]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_my_service.py", "-p", "no:cacheprovider", "-rs"]
-        + ["-o", "addopts=", "-q"],  # a user's project: its own options, the default imports
+        [sys.executable, *command, "-q", "-rs"],
         cwd=EXAMPLE,
         capture_output=True,
         text=True,
