@@ -14,7 +14,11 @@ from weirflow import ConfigError, FlowBuilder, HttpRequestError, PayloadError
 from weirflow.connectors.airflow import AirflowDagRunSender
 from weirflow.testing import ListSource, LocalHTTPServer, Request, Response, run_once
 
+from ..http.test_tls import _server_context as server_context
+from ..http.test_tls import certificates
 from .conftest import require
+
+__all__ = ["certificates"]  # the fixture: certificates made with openssl
 
 PASSWORD = "pa55-w0rd-never-logged"
 TOKEN = "eyJ-access-token-never-logged"
@@ -210,3 +214,22 @@ def test_mistakes_are_config_errors_at_build_time(options: dict[str, Any], messa
     builder = FlowBuilder()
     with pytest.raises(ConfigError, match=message):
         builder.add_pipeline("p").with_source(ListSource([1])).send("airflow_dag_run", **options)
+
+
+def test_tls_options_reach_the_connection(certificates: Any) -> None:
+    """A real TLS handshake: the server's CA bundle as ``verify``, or a refusal without it."""
+    context = server_context(certificates, client_auth=False)
+    state = FakeAirflowState()
+    with LocalHTTPServer(ssl_context=context) as server:
+        server.route("POST", "/auth/token", state.token)
+        server.route("POST", "/api/v2/dags/report/dagRuns", state.trigger)
+        trusting = AirflowDagRunSender(
+            server.url, "report", auth=("ops", PASSWORD), verify=str(certificates.server_cert)
+        )
+        trusting.send(days("mon")[0])
+        distrusting = AirflowDagRunSender(server.url, "report", auth=("ops", PASSWORD))
+        with pytest.raises(HttpRequestError, match="certificate"):
+            distrusting.send(days("tue")[0])
+        trusting.close()
+        distrusting.close()
+    assert len(state.runs) == 1
