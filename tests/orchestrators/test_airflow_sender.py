@@ -233,3 +233,18 @@ def test_tls_options_reach_the_connection(certificates: Any) -> None:
         trusting.close()
         distrusting.close()
     assert len(state.runs) == 1
+
+
+def test_weirflow_check_shows_what_the_triggers_talk_to() -> None:
+    builder = FlowBuilder()
+    builder.add_pipeline("a").with_source(ListSource([1])).send(
+        "airflow_dag_run", url="https://airflow.example.com", dag_id="report", auth=("u", PASSWORD)
+    )
+    builder.add_pipeline("p").with_source(ListSource([1])).send(
+        "prefect_deployment", name="flow/daily", api_url="http://127.0.0.1:4200/api", api_key=TOKEN
+    )
+    shown = builder.build().describe()
+    assert "-> https://airflow.example.com, dag_id 'report'" in shown
+    assert "-> http://127.0.0.1:4200/api, name 'flow/daily'" in shown
+    assert PASSWORD not in shown
+    assert TOKEN not in shown

@@ -50,8 +50,9 @@ def create_sender(
     """The sender for ``send(kind, **options)`` in pipeline ``pipeline``.
 
     Args:
-        kind: a registered kind (``"http_post"``, ``"http_put"``, ``"mqtt"``, see
-            :data:`SENDERS`), a :class:`~weirflow.Sender`, or a function called with each item.
+        kind: a registered kind (``"http_post"``, ``"http_put"``, ``"mqtt"``,
+            ``"airflow_dag_run"``, ``"prefect_deployment"``, see :data:`SENDERS`), a
+            :class:`~weirflow.Sender`, or a function called with each item.
         pipeline: the pipeline's name, shown in errors and log lines.
         options: the kind's options, e.g. ``destination`` and ``label_to_send``; a function
             takes only ``label_to_send``, a Sender instance none.
