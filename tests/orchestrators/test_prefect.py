@@ -4,9 +4,10 @@ deployment, once per item, on the API of Prefect's test harness (a temporary loc
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
-import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,9 +44,21 @@ def prefect_api() -> Iterator[str]:
     require("prefect")
     utilities = require("prefect.testing.utilities")
     settings = require("prefect.settings")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with utilities.prefect_test_harness(server_startup_timeout=180):
-        yield str(settings.PREFECT_API_URL.value())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # nothing leaves the machine
+        with contextlib.ExitStack() as stack:
+            for attempt in range(1, 4):
+                # the harness picks a free port before its server binds it: on a busy machine
+                # another process may take it first, and the server does not start
+                harness = utilities.prefect_test_harness(server_startup_timeout=180)
+                try:
+                    stack.enter_context(harness)
+                    break
+                except Exception as error:
+                    if attempt == 3:
+                        raise
+                    print(f"Prefect's test server did not start, again: {error!r}", file=sys.stderr)
+            yield str(settings.PREFECT_API_URL.value())
 
 
 @pytest.fixture(scope="module")
