@@ -4,10 +4,12 @@ clock, in schedule order, with frozen results; stand-ins shared by worker proces
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
+import weirflow
 from weirflow import ConfigError, FlowBuilder, PipelineFailed
 from weirflow.testing import (
     ListSender,
@@ -130,3 +132,17 @@ def test_list_stand_ins_with_process_stages(use_threads: bool) -> None:
     result = run_once(builder)["p"]
     assert sorted(result.items) == expected
     assert sorted(storage.items) == sorted(sender.items) == expected
+
+
+def test_reading_a_list_storage_while_processes_append_sees_whole_records() -> None:
+    """Big records appended by worker processes while the test reads: never half a record."""
+    storage = ListStorage()
+    big = ["x" * 100_000]
+    stage = weirflow.process.each(lambda _: storage.save_many(big * 3), range(12), workers=3)
+    seen: list[int] = []
+    reader = threading.Thread(target=lambda: [seen.append(len(storage.items)) for _ in range(50)])
+    reader.start()
+    weirflow.process.run(stage)
+    reader.join(60)
+    assert all(count % 3 == 0 for count in seen)
+    assert len(storage.items) == 36
