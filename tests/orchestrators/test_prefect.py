@@ -24,6 +24,10 @@ from .conftest import require
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "prefect" / "weirflow_flow.py"
 
+# importing Prefect and starting its server take a minute on a busy machine (counted in the
+# first test's time)
+pytestmark = pytest.mark.timeout(600)
+
 
 @pytest.fixture(autouse=True)
 def no_thread_left_behind() -> Iterator[None]:
