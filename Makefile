@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ORCHESTRATORS := $(VENV)/.orchestrators
 
 .PHONY: demo test lint typecheck unit bench docs clean
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The Airflow and Prefect tests need the heavy `orchestrators` extra: only the tests install it.
+$(ORCHESTRATORS): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[orchestrators]"
+	touch $(ORCHESTRATORS)
 
 demo: $(STAMP)
 	$(PY) examples/demo_service.py
@@ -24,7 +30,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(ORCHESTRATORS)
 	$(PY) -m pytest
 
 test: lint typecheck unit

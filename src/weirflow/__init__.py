@@ -63,6 +63,7 @@ from ._stage import Stage as Stage
 from ._version import __version__ as __version__
 from .flows import Flow as Flow
 from .flows import FlowBuilder as FlowBuilder
+from .flows import run_flow as run_flow
 from .observe import progress as progress
 
 __all__ = [
@@ -103,6 +104,7 @@ __all__ = [
     "register_connector",
     "register_sender",
     "register_storage",
+    "run_flow",
     "sync",
     "task",
     "thread",

@@ -16,6 +16,7 @@ Example:
 
 from ._builder import FlowBuilder as FlowBuilder
 from ._builder import PipelineBuilder as PipelineBuilder
+from ._embedded import run_flow as run_flow
 from ._flow import Flow as Flow
 from ._pipeline import Pipeline as Pipeline
 from ._pipeline import PipelineStatistics as PipelineStatistics
@@ -25,6 +26,7 @@ from ._schedule import Interval as Interval
 from ._schedule import Once as Once
 from ._schedule import SystemClock as SystemClock
 from ._schedule import VirtualClock as VirtualClock
+from ._selection import select_pipelines as select_pipelines
 from ._statistics import DeliveryStatistics as DeliveryStatistics
 from ._statistics import ErrorStatistics as ErrorStatistics
 from ._statistics import FlowStatistics as FlowStatistics

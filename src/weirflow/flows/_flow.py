@@ -285,7 +285,13 @@ class Flow:
 
     # -- running ------------------------------------------------------------------------------
 
-    def launch_flow(self, execution_seconds: float | None = None, http: str | None = None) -> None:
+    def launch_flow(
+        self,
+        execution_seconds: float | None = None,
+        http: str | None = None,
+        *,
+        handle_signals: bool = True,
+    ) -> None:
         """Run the flow until it finishes, fails, the time limit passes or it is stopped.
 
         While ``weirflow run`` or ``weirflow check`` loads a service file, a call at the file's
@@ -303,6 +309,11 @@ class Flow:
                 ``/healthz``, ``/readyz``, ``/api/status`` and a live status page at ``/``
                 (``"127.0.0.1:8000"``; port 0 picks a free one). Bind to an address other
                 than localhost only on a network you trust: nothing is authenticated.
+            handle_signals: stop gracefully on SIGINT/SIGTERM (the default, for a service of
+                its own). ``False`` leaves signals to the program around the flow (an
+                orchestrator's task): no handler is installed, and whatever the program's
+                handler raises (``KeyboardInterrupt`` included) cancels the runs in progress,
+                closes everything and comes out of this call.
 
         Raises:
             ConfigError: ``execution_seconds`` is not a finite number > 0, or ``http`` is not
@@ -329,9 +340,9 @@ class Flow:
             self._started, self._ended = time.time(), None
             logger.info("%s", banner(self, server.url if server is not None else None))
             if self.use_threads:
-                self._launch_in_threads(execution_seconds)
+                self._launch_in_threads(execution_seconds, handle_signals)
             else:
-                launch_in_processes(self, execution_seconds)
+                launch_in_processes(self, execution_seconds, handle_signals)
             logger.info("flow stopped after %.1fs", time.monotonic() - started)
         finally:
             self._ended = time.time()
@@ -348,7 +359,7 @@ class Flow:
         self._counters = FlowCounters(self.pipelines)
         return self._counters
 
-    def _launch_in_threads(self, execution_seconds: float | None) -> None:
+    def _launch_in_threads(self, execution_seconds: float | None, handle_signals: bool) -> None:
         stop = threading.Event()
         failures: list[PipelineFailed] = []
         failures_lock = threading.Lock()
@@ -396,25 +407,28 @@ class Flow:
             )
             for runner in runners
         ]
-        with handling_signals(waker) as signals:
-            with signals_held():
-                for thread in threads:
-                    thread.start()
-            reason = supervise(
-                self, signals, stop, lambda: len(ended) < len(threads), execution_seconds
-            )
-            stop.set()
-            broker.close()
-            close_continuous_sources(self.pipelines)
-            if not failures:
-                join_all(threads, grace_seconds(reason))  # let runs in progress finish
-            for runner in runners:
-                runner.cancel()
-            left = join_all(threads, STOP_JOIN_SECONDS)
-        self._runs = {}
-        unregister_broker(self.flow_id)
-        broker.release()
-        self.close_resources()
+        reason = "interrupted"  # unless supervise returns: a signal handler's exception
+        with handling_signals(waker, handle_signals) as signals:
+            try:
+                with signals_held():
+                    for thread in threads:
+                        thread.start()
+                reason = supervise(
+                    self, signals, stop, lambda: len(ended) < len(threads), execution_seconds
+                )
+            finally:
+                stop.set()
+                broker.close()
+                close_continuous_sources(self.pipelines)
+                if not failures:
+                    join_all(threads, grace_seconds(reason))  # let runs in progress finish
+                for runner in runners:
+                    runner.cancel()
+                left = join_all(threads, STOP_JOIN_SECONDS)
+                self._runs = {}
+                unregister_broker(self.flow_id)
+                broker.release()
+                self.close_resources()
         if left:
             logger.warning("pipelines still busy in user code after stopping: %s", ", ".join(left))
         raise_failures(failures)

@@ -31,8 +31,13 @@ def parse_pipelines(text: str) -> list[str]:
     return names
 
 
-def select_part(flow: Flow, pipelines: Sequence[str] | None, broker: str | None) -> Flow:
+def select_part(
+    flow: Flow, pipelines: Sequence[str] | None, broker: str | None, option: str = "--pipelines"
+) -> Flow:
     """The part of ``flow`` made of ``pipelines`` (all when ``None``), with ``broker`` if given.
+
+    ``option`` names where the names came from in errors (``run_flow(pipelines=...)`` says
+    ``pipelines``).
 
     Raises:
         ConfigError: an unknown pipeline (with a "did you mean"), or a cut stream without a
@@ -44,7 +49,7 @@ def select_part(flow: Flow, pipelines: Sequence[str] | None, broker: str | None)
     for name in chosen:
         if name not in known:
             raise ConfigError(
-                f"--pipelines: the flow has no pipeline {name!r}{did_you_mean(name, known)}; "
+                f"{option}: the flow has no pipeline {name!r}{did_you_mean(name, known)}; "
                 f"its pipelines: {', '.join(known)}"
             )
     if distribution.broker is None:

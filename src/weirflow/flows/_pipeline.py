@@ -110,8 +110,9 @@ class PipelineStatistics:
     """Counters of one pipeline in one launch of a flow (written by its runner).
 
     ``state`` is one of :data:`STATES` by position; times are nanoseconds since the epoch (0:
-    never). ``delivered``/``acked``/``redelivered`` count the deliveries of a source that
-    acknowledges (at least once): in flight are the others.
+    never); ``seconds`` is the time spent in its runs. ``delivered``/``acked``/``redelivered``
+    count the deliveries of a source that acknowledges (at least once): in flight are the
+    others.
     """
 
     runs: int = 0
@@ -120,6 +121,7 @@ class PipelineStatistics:
     items: int = 0
     failed_items: int = 0
     dead_letters: int = 0
+    seconds: float = 0.0
     state: int = 0
     last_outcome: int = 0
     last_run_started_ns: int = 0
@@ -156,6 +158,8 @@ class PipelineRunner:
     _cancelled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: Pending | None = None
+    on_item: Callable[[Any], None] | None = None
+    """Called with each item that passed the last stage (``weirflow.testing.run_once``)."""
 
     def __post_init__(self) -> None:
         if self.pipeline.continuous and _replays(self.pipeline):
@@ -346,6 +350,8 @@ class PipelineRunner:
             for value in iterate_values(run, 0, with_index=False):
                 if value is not NOT_AN_ITEM:
                     self.statistics.items += 1
+                    if self.on_item is not None:
+                        self.on_item(value)
         finally:
             with self._lock:
                 self._current = None

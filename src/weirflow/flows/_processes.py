@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from ._flow import Flow
 
 _TEXTS = ("last_error", "last_error_type", "last_error_stage")  # sent over the results pipe
+_FLOATS = ("seconds",)
 _COUNTERS = {
     name: index
     for index, name in enumerate(f.name for f in fields(PipelineStatistics) if f.name not in _TEXTS)
@@ -77,13 +78,17 @@ class SharedCounters:
     """A pipeline's counters in shared memory (written by its process, read by the parent)."""
 
     def __init__(self, context: Any) -> None:
-        self.array = context.RawArray("q", len(_COUNTERS))
+        self.array = context.RawArray("d", len(_COUNTERS))  # exact for counts below 2**53
         self.texts: dict[str, str | None] = dict.fromkeys(_TEXTS)
         self.connected: bool | None = None  # its continuous source's, as last asked
         self.answered = threading.Event()
 
     def snapshot(self) -> PipelineStatistics:
-        values: dict[str, Any] = {**dict(zip(_COUNTERS, self.array[:])), **self.texts}
+        values: dict[str, Any] = {
+            name: value if name in _FLOATS else int(value)
+            for name, value in zip(_COUNTERS, self.array[:])
+        }
+        values.update(self.texts)
         return PipelineStatistics(**values)
 
 
@@ -163,7 +168,9 @@ def _pipeline_context() -> Any:
     return context
 
 
-def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
+def launch_in_processes(
+    flow: Flow, execution_seconds: float | None, handle_signals: bool = True
+) -> None:
     context = _pipeline_context()
     broker = flow.make_broker(context)
     broker.start([pipeline.name for pipeline in flow.pipelines])
@@ -212,34 +219,45 @@ def launch_in_processes(flow: Flow, execution_seconds: float | None) -> None:
     flow._connections = _asking(
         children, counters, {p.name for p in flow.pipelines if p.continuous}
     )
-    with handling_signals(flow._waker) as signals:
-        with _main_module_not_reimported():
-            for child in children:
-                child.process.start()
-                signals.processes.append(child.process.pid)
-        for end in child_ends:
-            end.close()
-        with signals_held():
-            collector.start()
-        reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
-        stop.set()
-        broker.close()
-        if not failures:
-            for child in children:
-                child.say("graceful")
-            _join(children, grace_seconds(reason))  # let runs in progress finish
-        for child in children:
-            child.say_cancel()
-        _join(children, STOP_JOIN_SECONDS + 1)
-        for child in children:
-            kill_group(child.process.pid)  # it, if still there, its workers, their forkserver
-            child.process.join(1)
-            end_process(child.process)  # if it never led a group of its own
-        collector.join(5)
-    flow._connections = flow._local_connections
-    broker.release()
-    flow.close_resources()
+    reason = "interrupted"  # unless supervise returns: a signal handler's exception
+    with handling_signals(flow._waker, handle_signals) as signals:
+        try:
+            with _main_module_not_reimported():
+                for child in children:
+                    child.process.start()
+                    signals.processes.append(child.process.pid)
+            for end in child_ends:
+                end.close()
+            with signals_held():
+                collector.start()
+            reason = supervise(flow, signals, stop, lambda: not collected, execution_seconds)
+        finally:
+            stop.set()
+            broker.close()
+            _stop_children(children, grace_seconds(reason) if not failures else None)
+            if collector.ident is not None:
+                collector.join(5)
+            flow._connections = flow._local_connections
+            broker.release()
+            flow.close_resources()
     raise_failures(failures)
+
+
+def _stop_children(children: list[_Child], grace: float | None) -> None:
+    """Stop the pipeline processes: gracefully first unless ``grace`` is None, then cancel,
+    then kill their groups (they, if still there, their workers, their forkserver)."""
+    started = [child for child in children if child.process.pid is not None]
+    if grace is not None:
+        for child in started:
+            child.say("graceful")
+        _join(started, grace)  # let runs in progress finish
+    for child in children:
+        child.say_cancel()
+    _join(started, STOP_JOIN_SECONDS + 1)
+    for child in started:
+        kill_group(child.process.pid)
+        child.process.join(1)
+        end_process(child.process)  # if it never led a group of its own
 
 
 def _join(children: list[_Child], seconds: float) -> None:

@@ -50,6 +50,16 @@ class SystemClock:
 class VirtualClock:
     """A clock for tests: waiting advances virtual time at once.
 
+    A schedule test never sleeps: give the clock to :func:`weirflow.testing.run_once`
+    (``clock=VirtualClock(datetime(2030, 5, 1, 5, 30, tzinfo=UTC))``: a ``cron="0 6 * * *"``
+    pipeline then starts at 06:00, half an hour of virtual time later, at once), or set it as
+    a flow's ``clock`` before :meth:`~weirflow.Flow.launch_flow`. ``now()`` and
+    ``monotonic()`` read it; ``advance(seconds)`` moves it on (in core logic, to play a run
+    that takes an hour); ``wait(stop, seconds)`` advances it and says whether ``stop`` is set.
+
+    Args:
+        start: the time it shows first (timezone-aware); 2030-01-01 00:00 UTC by default.
+
     Example:
         >>> import threading
         >>> clock = VirtualClock()

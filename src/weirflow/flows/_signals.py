@@ -133,10 +133,14 @@ def keep_handlers_after_a_signal() -> None:
 
 
 @contextlib.contextmanager
-def handling_signals(waker: Waker) -> Iterator[SignalStop]:
-    """Install :class:`SignalStop` for SIGINT and SIGTERM (main thread only) while inside."""
+def handling_signals(waker: Waker, install: bool = True) -> Iterator[SignalStop]:
+    """Install :class:`SignalStop` for SIGINT and SIGTERM (main thread only) while inside.
+
+    With ``install=False`` nothing about signals changes: the program around the flow (an
+    orchestrator's task runner) keeps its own handlers, and what they raise ends the flow.
+    """
     stop = SignalStop(waker)
-    if threading.current_thread() is not threading.main_thread():
+    if not install or threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = {sig: signal.signal(sig, stop.handle) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -31,7 +31,8 @@ FINISH_SECONDS = 0.5  # at the time limit or stop(): a run in progress that ends
 
 def grace_seconds(reason: str) -> float:
     """How long runs in progress may finish before they are cancelled."""
-    return {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0}.get(reason, FINISH_SECONDS)
+    graces = {"signal": SIGNAL_GRACE_SECONDS, "failure": 0.0, "done": 0.0, "interrupted": 0.0}
+    return graces.get(reason, FINISH_SECONDS)
 
 
 class SupervisedRunner(PipelineRunner):
@@ -40,10 +41,17 @@ class SupervisedRunner(PipelineRunner):
     The line names the pipeline, the items that passed, the duration and the outcome
     (``finished``, ``cut short`` by a stop, ``failed``: the failure itself is logged as the
     pipeline's policy says), also as record fields (``items``, ``duration_seconds``,
-    ``outcome``) for JSON logs.
+    ``outcome``) for JSON logs. The time spent in runs adds up in ``statistics.seconds``.
     """
 
     def run_once(self) -> None:
+        started = time.monotonic()
+        try:
+            self._run_once_logged()
+        finally:
+            self.statistics.seconds += time.monotonic() - started
+
+    def _run_once_logged(self) -> None:
         if self.pipeline.continuous:
             super().run_once()
             return

@@ -54,7 +54,7 @@ def stage_target(stage: StageDef) -> str:
     if broker is not None:
         parts.append(f"broker {broker[0]}:{broker[1]}")
     else:
-        for key in ("source", "destination", "url"):
+        for key in ("source", "destination", "url", "api_url"):
             value = options.get(key)
             if isinstance(value, str):
                 parts.append(redact_url(value, rules))
@@ -62,11 +62,12 @@ def stage_target(stage: StageDef) -> str:
                 parts.append(f"URL from {getattr(value, '__name__', 'a function')}()")
     if "configuration" in options:
         parts.append(f"parameters from the configuration {options['configuration']!r}")
-    for key in ("table", "path", "topic", "name"):
+    stream = getattr(lazy.factory, "__name__", "") in ("StreamSource", "StreamSender")
+    for key in ("table", "path", "topic", "name", "dag_id"):
         value = options.get(key)
         if value is not None and not callable(value):
             shown = value if isinstance(value, str) else ", ".join(map(str, value))
-            parts.append(f"{'stream' if key == 'name' else key} {shown!r}")
+            parts.append(f"{'stream' if key == 'name' and stream else key} {shown!r}")
     return ", ".join(parts)
 
 
@@ -145,7 +146,7 @@ def _probe(stage: StageDef, lazy: Lazy[Any]) -> tuple[bool | None, str]:
     broker = _broker(stage, options)
     if broker is not None:
         return _try_mqtt(*broker, options)
-    url = options.get("url") or options.get("destination")
+    url = options.get("url") or options.get("destination") or options.get("api_url")
     if isinstance(url, str) and kind == "sql":
         return _try_sql(url)
     if isinstance(url, str) and "://" in url:

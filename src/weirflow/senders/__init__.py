@@ -50,8 +50,9 @@ def create_sender(
     """The sender for ``send(kind, **options)`` in pipeline ``pipeline``.
 
     Args:
-        kind: a registered kind (``"http_post"``, ``"http_put"``, ``"mqtt"``, see
-            :data:`SENDERS`), a :class:`~weirflow.Sender`, or a function called with each item.
+        kind: a registered kind (``"http_post"``, ``"http_put"``, ``"mqtt"``,
+            ``"airflow_dag_run"``, ``"prefect_deployment"``, see :data:`SENDERS`), a
+            :class:`~weirflow.Sender`, or a function called with each item.
         pipeline: the pipeline's name, shown in errors and log lines.
         options: the kind's options, e.g. ``destination`` and ``label_to_send``; a function
             takes only ``label_to_send``, a Sender instance none.
@@ -95,3 +96,5 @@ def _name(function: Any) -> str:
 register_sender("http_post", "weirflow.senders._kinds:HTTP_POST")
 register_sender("http_put", "weirflow.senders._kinds:HTTP_PUT")
 register_sender("mqtt", "weirflow.senders._kinds:MQTT")
+register_sender("airflow_dag_run", "weirflow.connectors.airflow:AirflowDagRunSender")
+register_sender("prefect_deployment", "weirflow.connectors.prefect:PrefectDeploymentSender")

@@ -7,6 +7,8 @@ once weirflow is installed. What lives where:
 - ``_lists.py``: :class:`ListSource`, :class:`ListStorage`, :class:`ListSender`, stand-ins
   that record what a flow stored or sent, across threads and worker processes (file-backed).
 - ``_recorder.py``: :class:`Recorder`, a function that records its calls the same way.
+- ``_run_once.py``: :func:`run_once`, one run of each scheduled pipeline on a virtual clock,
+  and its frozen results (:class:`PipelineResult`, :class:`RunStatistics`).
 - ``_http_server.py``: :class:`LocalHTTPServer` (with :class:`Request`, :class:`Response`),
   a real HTTP(S) server on 127.0.0.1 for HTTP sources and senders.
 - ``_servers.py``: :func:`reachable`, :func:`free_port`, :class:`Mosquitto` (a private MQTT
@@ -43,6 +45,9 @@ from ._lists import ListSender as ListSender
 from ._lists import ListSource as ListSource
 from ._lists import ListStorage as ListStorage
 from ._recorder import Recorder as Recorder
+from ._run_once import PipelineResult as PipelineResult
+from ._run_once import RunStatistics as RunStatistics
+from ._run_once import run_once as run_once
 from ._servers import Mosquitto as Mosquitto
 from ._servers import free_port as free_port
 from ._servers import mosquitto_command as mosquitto_command
@@ -55,9 +60,11 @@ __all__ = [
     "ListStorage",
     "LocalHTTPServer",
     "Mosquitto",
+    "PipelineResult",
     "Recorder",
     "Request",
     "Response",
+    "RunStatistics",
     "VirtualClock",
     "check_sender",
     "check_source",
@@ -65,4 +72,5 @@ __all__ = [
     "free_port",
     "mosquitto_command",
     "reachable",
+    "run_once",
 ]

@@ -67,7 +67,13 @@ class _Records:
             os.close(fd)  # releases the lock
 
     def read(self) -> list[Any]:
-        data = self.path.read_bytes()
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # never half a record being appended
+            with os.fdopen(os.dup(fd), "rb") as file:
+                data = file.read()
+        finally:
+            os.close(fd)
         values: list[Any] = []
         offset = 0
         while offset < len(data):

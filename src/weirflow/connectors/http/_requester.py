@@ -232,12 +232,16 @@ class Requester:
         data: Any = None,
         content: bytes | None = None,
         need_body: bool = True,
+        secrets: tuple[str, ...] = (),
     ) -> httpx.Response:
         """Send one request, retrying transient failures; a non-2xx answer raises.
 
         Returns the answer with its whole body read and decoded (at most ``max_body_bytes``).
         With ``need_body=False`` (a sender, which only needs to know the request was
-        accepted) a longer body is cut at the limit instead of being an error.
+        accepted) a longer body is cut at the limit instead of being an error. ``secrets``:
+        more values to mask in logs and errors (a password sent in the body, which a server's
+        error answer may echo); the request's secret headers, query values and user info are
+        masked anyway.
 
         Raises:
             HttpRequestError: the request failed for good; the httpx error is its cause.
@@ -247,7 +251,8 @@ class Requester:
         """
         client = self.client()
         request = self._build_request(client, method, url, params, headers, json, data, content)
-        return self._send_handling_retries(self._redacted_call(client, request, need_body))
+        call = self._redacted_call(client, request, need_body, secrets)
+        return self._send_handling_retries(call)
 
     def _build_request(
         self,
@@ -271,11 +276,15 @@ class Requester:
         )
 
     def _redacted_call(
-        self, client: httpx.Client, request: httpx.Request, need_body: bool
+        self,
+        client: httpx.Client,
+        request: httpx.Request,
+        need_body: bool,
+        extra_secrets: tuple[str, ...] = (),
     ) -> _Call:
         """The request in progress: what its messages show and mask, and its deadline."""
         shown = redact_url(str(request.url), self.rules)
-        secrets = tuple(request_secrets(request, self.rules))
+        secrets = (*request_secrets(request, self.rules), *(s for s in extra_secrets if s))
         failures = RequestFailures(self.site, request.method, shown, self.rules, secrets)
         until = time.monotonic() + self.deadline_seconds
         return _Call(client, request, failures, until, need_body)
