@@ -67,6 +67,7 @@ def over_threshold(reading: dict[str, Any]) -> dict[str, Any] | None:
     return reading if reading["celsius"] > THRESHOLD else None
 
 
+# --8<-- [start:flow]
 builder = FlowBuilder(name=NAME, broker=BROKER)
 builder.add_pipeline("readings").with_core_logic(collect).send("stream", name="readings")
 (
@@ -81,6 +82,7 @@ builder.add_pipeline("readings").with_core_logic(collect).send("stream", name="r
     .with_core_logic(over_threshold)
     .with_storage("jsonl", path=str(FOLDER / "alerts.jsonl"))
 )
+# --8<-- [end:flow]
 
 
 def main() -> int:
