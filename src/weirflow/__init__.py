@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from . import process as process
+from . import ray as ray
 from . import sync as sync
 from . import task as task
 from . import thread as thread
@@ -85,6 +86,7 @@ __all__ = [
     "WorkerInfo",
     "__version__",
     "process",
+    "ray",
     "register_connector",
     "register_sender",
     "register_storage",

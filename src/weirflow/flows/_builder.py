@@ -9,6 +9,7 @@ pipeline, the stage and the field, and saying what to change.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from .._interfaces import Sender, Source, Storage
 from .._registry import SENDERS, STORAGES, Recipe
 from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
+from .._runtime.executors._ray_options import check_ray_options
 from ..connectors import CONNECTORS
 from ..senders import create_sender
 from ..storages import create_storage
@@ -53,7 +55,7 @@ class PipelineBuilder:
 
     - keywords: a misspelt or unknown one gets a "did you mean" (``worker=`` → ``workers``,
       ``url=`` → ``destination``), as do the options passed on to a connector, storage or sender;
-    - ``kind``: one of sync, thread, task, process; ``workers``: a whole number from 1 to 1024;
+    - ``kind``: one of sync, thread, task, process, ray; ``workers``: a whole number from 1 to 1024;
       ``maxsize``: a whole number >= 0 (0: unbounded); never a bool, a float or NaN;
     - option values: no NaN or infinity; seconds (``timeout``, ``backoff``, ``*_delay``...) at
       most ten years, ``retries`` at most 10,000;
@@ -433,12 +435,14 @@ class PipelineBuilder:
         on_done: Callable[..., Any] | None = None,
         retries: int | Retry = 0,
         retry_backoff: float = 0.5,
+        ray_options: Mapping[str, Any] | None = None,
     ) -> PipelineBuilder:
         """Your function: returns one item, yields many, or returns None to drop.
 
         ``retries``: how many more times an item is tried when the function raises, waiting
         ``retry_backoff`` seconds, doubling each time (or a :class:`~weirflow.Retry`); a
-        generator that fails after yielding is not tried again.
+        generator that fails after yielding is not tried again. ``ray_options`` (``kind="ray"``
+        only): where each actor goes, e.g. ``{"num_cpus": 0.5}`` (``weirflow.ray``'s options).
         """
         return self._function_stage(
             "core_logic",
@@ -449,6 +453,7 @@ class PipelineBuilder:
             on_start,
             on_done,
             _retry(retries, retry_backoff, self._where(self._peek_label("core_logic"))),
+            ray_options,
         )
 
     def _function_stage(
@@ -461,6 +466,7 @@ class PipelineBuilder:
         on_start: Callable[..., Any] | None,
         on_done: Callable[..., Any] | None,
         retry: Retry = NO_RETRY,
+        ray_options: Mapping[str, Any] | None = None,
     ) -> PipelineBuilder:
         label = self._label(role)
         where = self._where(label)
@@ -481,6 +487,7 @@ class PipelineBuilder:
                 on_done=on_done,
                 description=f"{role.replace('_', ' ')} {_name(function)}",
                 retry=retry,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -493,6 +500,7 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        ray_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> PipelineBuilder:
         """Save every item: a storage kind, a Storage or a function.
@@ -553,6 +561,7 @@ class PipelineBuilder:
                 storage=lazy,
                 description=description,
                 retry=retry,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -565,6 +574,7 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        ray_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> PipelineBuilder:
         """Deliver every item: a sender kind, ``"stream"``, a Sender or a function.
@@ -634,6 +644,7 @@ class PipelineBuilder:
                 sender=lazy,
                 description=description,
                 retry=retry,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -891,6 +902,17 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
                 )
         if stage.role in ("source", "core_logic", "storage", "sender"):
             seen_data = True
+
+
+def _ray_options(kind: str, options: Any, where: str) -> dict[str, Any]:
+    """``ray_options=``: checked for a ray stage, refused for any other kind."""
+    if kind != "ray":
+        if options is not None:
+            raise ConfigError(f"{where}: ray_options= is for kind='ray' stages, not {kind!r}")
+        return {}
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(f"{where}: kind='ray' needs Ray: pip install 'weirflow[ray]'")
+    return check_ray_options({} if options is None else options, where)
 
 
 def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:

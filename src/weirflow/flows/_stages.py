@@ -60,6 +60,7 @@ class StageDef:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     retry: Retry = NO_RETRY
+    ray_options: dict[str, Any] = field(default_factory=dict)  # kind="ray": where actors go
 
 
 @dataclass(frozen=True)
@@ -488,7 +489,7 @@ def engine_stage(
         operation = FlatMap(StageCall(stage, name, pipeline, directory, convention, item_level))
     else:
         operation = Map(StageCall(stage, name, pipeline, directory, convention, item_level))
-    operators = _api.Operators(stage.kind)
+    operators = _api.Operators(stage.kind, extra={"ray_options": stage.ray_options})
     return operators.named(
         operation,
         upstream,
