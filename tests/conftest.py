@@ -12,6 +12,8 @@ changes, and the rest of the suite uses the default start method.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +27,7 @@ import weirflow
 from weirflow._runtime.executors import KINDS as REGISTERED_KINDS
 from weirflow._runtime.executors import executor_traits
 from weirflow.testing import Recorder
+from weirflow.testing.pytest_plugin import skip_or_fail
 
 KINDS = list(REGISTERED_KINDS)
 CONCURRENT_KINDS = [kind for kind in KINDS if not executor_traits(kind).pulled]
@@ -34,10 +37,10 @@ SLOW_VARIANTS = {"spawn"}
 
 
 def variants(kinds: list[str]) -> list[Any]:
-    """One ``pytest.param`` per kind, and per start method for kinds crossing a process."""
+    """One ``pytest.param`` per kind, and per start method for kinds with start methods."""
     params = []
     for kind in kinds:
-        if executor_traits(kind).crosses_process:
+        if hasattr(getattr(weirflow, kind), "set_start_method"):
             params += [pytest.param((kind, m), id=f"{kind}+{m}") for m in START_METHODS]
         else:
             params.append(pytest.param((kind, None), id=kind))
@@ -83,13 +86,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+RAY_INSTALLED = importlib.util.find_spec("ray") is not None
+RAY_TEST_CPUS = 16  # logical CPUs: the tests' actors mostly wait, and stages ask for 4 workers
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Any]:
+    """A local Ray for the tests of one module (skipped without Ray; in CI, a failure).
+
+    Started here, before any test of the module snapshots the running threads, with more
+    logical CPUs than the machine has; weirflow uses it as a program's own ``ray.init``.
+    """
+    if not RAY_INSTALLED:
+        skip_or_fail("Ray is not installed: pip install 'weirflow[ray]'")
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=RAY_TEST_CPUS,
+        resources={"weirflow_test": 4},
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _runs_on_a_cluster(request: pytest.FixtureRequest) -> bool:
+    """Whether the test is parametrised with a kind that crosses processes without start methods
+    (Ray's): its cluster must be up before the running threads are counted."""
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return any(
+        isinstance(param, tuple)
+        and len(param) == 2
+        and param[0] in REGISTERED_KINDS
+        and param[1] is None
+        and executor_traits(param[0]).crosses_process
+        for param in params
+    )
+
+
 @pytest.fixture(autouse=True)
-def no_thread_left_behind() -> Iterator[None]:
+def no_thread_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves a thread running once its pipelines have been consumed.
 
     Runs join their workers before iteration returns, so the check is immediate; only the
     helper threads of timed-out calls (abandoned, finishing the user's call) get a moment.
     """
+    if _runs_on_a_cluster(request):
+        request.getfixturevalue("ray_cluster")
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 5
@@ -137,3 +187,8 @@ def consume_with_async_for(stage: Any, until: Until = None) -> list[Any]:
 def consume(request: pytest.FixtureRequest) -> Consume:
     """How a test reads a stage: a ``for`` loop, or ``async for`` on an event loop."""
     return consume_with_for if request.param == "for" else consume_with_async_for
+
+
+def crosses_process(module: ModuleType) -> bool:
+    """Whether the workers of ``module``'s kind live in other processes (process, ray)."""
+    return executor_traits(module.__name__.rsplit(".", 1)[-1]).crosses_process

@@ -104,6 +104,7 @@ class _ActorWorker:
         self.reserved: collections.deque[int] = collections.deque()
         self.reserved_lock = threading.Lock()
         self.abandoned = False
+        self.needs = _needs(actor_options(spec.extra.get("ray_options", {})))
 
     def serve(self, inp: Channel, out: BlockingOutput, start: Any) -> None:
         for target, label in ((self._feed, "feeder"), (self._collect, "collector")):
@@ -188,20 +189,34 @@ class _ActorWorker:
     def _started(self, start: Any) -> bool:
         """Wait for the actor to be placed and its ``on_start`` to end; False if it never was.
 
-        An actor still waiting for resources once the stage's input has ended (or the stage
-        stops) is dropped: it never ran anything.
+        An actor still waiting for resources once the stage's input has ended or the stage
+        stops (the cluster cannot place it while its siblings hold theirs) is dropped: it never
+        ran anything. One that is only slow to start is waited for (until the grace period
+        ends: then every actor is killed).
         """
         while True:
             ready, _ = self.ray.wait([start], timeout=START_CHECK_SECONDS)
             if ready:
                 return True
-            if self.stage.input_ended.is_set() or self.executor.stopping:
+            ending = self.executor.stopping or self.stage.input_ended.is_set()
+            if ending and self._waiting_for_resources():
                 ready, _ = self.ray.wait([start], timeout=0)
                 if ready:
                     return True
                 self.abandoned = True
                 self.kill()
                 return False
+
+    def _waiting_for_resources(self) -> bool:
+        """Whether the actor has no worker process yet, and the cluster lacks what it asks."""
+        try:
+            info = self.ray._private.state.actors(self.handle._actor_id.hex())
+            if info.get("Pid"):
+                return False
+        except Exception:  # the control store's layout changed: go by the resources alone
+            pass
+        available = self.ray.available_resources()
+        return any(available.get(name, 0.0) < amount for name, amount in self.needs.items())
 
     def _reply(self, call: Any, out: BlockingOutput) -> int | None:
         """Handle one call's reply; the batch size the actor asks for next, or None at its end."""
@@ -256,6 +271,13 @@ class _ActorWorker:
             left = sum(self.reserved)
             self.reserved.clear()
             return left
+
+
+def _needs(options: dict[str, Any]) -> dict[str, float]:
+    """The cluster resources an actor placed with ``options`` takes."""
+    needs = {"CPU": float(options.get("num_cpus", 0)), "GPU": float(options.get("num_gpus", 0))}
+    needs.update(options.get("resources", {}))
+    return {name: amount for name, amount in needs.items() if amount > 0}
 
 
 class RayExecutor:
