@@ -36,6 +36,7 @@ CASE_MODULES = (
     "cases_io",
     "cases_memory",
     "cases_process",
+    "cases_ray",
     "mqtt_to_database",
 )
 

@@ -2,11 +2,19 @@
 
 The kind matrix is built from the executor registry (``weirflow._runtime.executors.KINDS``) and
 the traits each back end declares, as anyio builds its matrix from ``get_all_backends()``: a new
-back end is tested by every stage test without touching this file. A back end that crosses a
-process boundary runs once per start method (``process+forkserver``, ``process+spawn``); the
-``spawn`` variant (the slowest: each worker imports weirflow afresh) runs only for the operator
-and failure tests (:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method
-changes, and the rest of the suite uses the default start method.
+back end is tested by every stage test without touching this file. A back end with start
+methods (its module has ``set_start_method``) runs once per start method
+(``process+forkserver``, ``process+spawn``); the ``spawn`` variant (the slowest: each worker
+imports weirflow afresh) runs only for the operator and failure tests
+(:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method changes, and the rest
+of the suite uses the default start method.
+
+``ray`` runs every stage test too, on one local Ray per module (:func:`ray_cluster`: it starts
+in seconds, and each test's actors in about a second more), with one cut to keep the suite
+fast: a test that reads its stage both with ``for`` and ``async for`` (the ``consume``
+fixture) reads a ray stage with ``for`` only, in every module. How a run is consumed is the
+supervisor's business, the same for every back end with workers of its own. What only Ray has
+is in ``tests/test_ray.py`` and ``tests/test_ray_processes.py``.
 """
 
 from __future__ import annotations
@@ -72,6 +80,19 @@ def cpl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     yield from _kind_module(request)
 
 
+def _async_for_on_a_cluster(callspec: Any) -> bool:
+    """A test reading a stage of a cluster kind (Ray's) with ``async for``: see the docstring."""
+    params = callspec.params
+    return params.get("consume") == "async for" and any(
+        isinstance(param, tuple)
+        and len(param) == 2
+        and param[1] is None
+        and param[0] in REGISTERED_KINDS
+        and executor_traits(param[0]).crosses_process
+        for param in params.values()
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep the slow variants to the modules that run every variant (see the docstring)."""
     kept, dropped = [], []
@@ -80,6 +101,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         slow = callspec is not None and any(
             f"+{variant}" in callspec.id for variant in SLOW_VARIANTS
         )
+        if callspec is not None and _async_for_on_a_cluster(callspec):
+            dropped.append(item)
+            continue
         (dropped if slow and item.path.stem not in EVERY_VARIANT_MODULES else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

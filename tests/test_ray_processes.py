@@ -2,7 +2,8 @@
 
 Each test runs a real program: one that starts a local Ray on first use (and must never touch
 Redis's port, 6379, where a Redis server may run), one without Ray installed, ``weirflow run``
-stopped by SIGTERM, Ctrl-C in a consumer, and a driver reaching a cluster started with
+stopped by SIGTERM (to it, or to its process group: the local Ray, in a session of its own, is
+not hit), Ctrl-C in a consumer, and a driver reaching a cluster started with
 ``ray start --head --port N`` through ``RAY_ADDRESS``. That cluster is stopped by ending its
 ``ray start --block`` process (and its process group): ``ray stop`` would stop every Ray on the
 machine, other programs' included.
@@ -174,22 +175,31 @@ builder.add_pipeline("ticks", timedelta_seconds=0.2).with_core_logic(tick).with_
 """
 
 
-@pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
-def test_sigterm_stops_weirflow_run_with_a_ray_stage(tmp_path: Path, use_threads: bool) -> None:
+@pytest.mark.parametrize(
+    ("use_threads", "to_group"),
+    [
+        pytest.param(True, True, id="threads-group"),  # a terminal's or a service manager's
+        pytest.param(False, False, id="processes-pid"),  # ``kill PID``
+    ],
+)
+def test_sigterm_stops_weirflow_run_with_a_ray_stage(
+    tmp_path: Path, use_threads: bool, to_group: bool
+) -> None:
     service = write(tmp_path, SERVICE.format(use_threads=use_threads))
     process = weirflow("run", str(service), cwd=tmp_path)
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "tick"
-    # wait until a run went through the actors, then signal as ``kill PID`` does
+    # wait until a run went through the actors, then signal the process or its group
     deadline = time.monotonic() + 120
     stored = tmp_path / "ticks.jsonl"
     while not (stored.exists() and stored.read_text().strip()):
         assert time.monotonic() < deadline, "no item stored"
         time.sleep(0.1)
-    os.kill(process.pid, signal.SIGTERM)
+    (os.killpg if to_group else os.kill)(process.pid, signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "received SIGTERM: stopping the flow" in stderr
+    assert "SIGTERM received" not in stderr  # Ray's own handler stays out of the way
     rows = stored.read_text().splitlines()
     assert summary_items(stdout, "ticks") == len(rows) >= 1
     assert '"value": 49' in rows[0]
@@ -201,9 +211,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def head_node() -> Iterator[str]:
-    """A Ray cluster of its own, ``ray start --head --port N``; its address."""
+    """A Ray cluster of its own, ``ray start --head --port N``; its address (one per module)."""
     port = _free_port()
     assert port != 6379
     temp_dir = tempfile.mkdtemp(prefix="wfray", dir="/tmp")  # short: Ray's sockets live there
@@ -278,3 +288,20 @@ print("alive", settled_alive_actors())
     assert seen["started_here"] == "False"  # joined, not started: left running at exit
     assert seen["address"].rsplit(":", 1)[1] == head_node.rsplit(":", 1)[1]  # the head's port
     assert seen["alive"] == "0"  # nothing of the stage left running in the cluster
+
+
+def test_the_ray_example_sends_its_heavy_stage_to_the_cluster_of_ray_address(
+    head_node: str, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "ray_images.py"
+    result = subprocess.run(
+        [sys.executable, str(example), "12"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": SRC, "RAY_ADDRESS": head_node, "RAY_AUTH_MODE": "token"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "blurred 12 images on" in result.stdout
+    assert f"Ray actor(s) of {head_node}" in result.stdout

@@ -8,15 +8,16 @@
    forwarded (``WEIRFLOW_RAY_LOG_TO_DRIVER=1`` forwards it), as many CPUs as the machine has,
    bound to the loopback interface, and never on Redis's port: a new local instance is asked
    for explicitly (``address="local"``, so a cluster someone else started on this machine is
-   not picked up) and its GCS takes a free port of the system's choosing. Only a Ray started
-   here is shut down at interpreter exit (:func:`shutdown`).
+   not picked up) and its GCS takes a free port of the system's choosing. It runs in a process
+   of its own session (``_ray_head.py``), so signals sent to the program's process group do
+   not kill Ray under a flow that is stopping, and it ends with the program. Only a Ray
+   started here is shut down at interpreter exit (:func:`shutdown`).
 
 ``ray.init`` on the main thread replaces the SIGTERM handler (with one that calls
 ``sys.exit``): :func:`connect` puts the previous handler back, so a flow's own signal handling
-(``flows/_signals.py``) keeps working, and threads deaf to SIGINT/SIGTERM (``_threads.py``) hear
-them again while a local Ray starts, so Ray's own processes are not born deaf to them.
-:func:`share_with_children` exports the address, so pipeline processes of a
-``use_threads=False`` flow connect to the same cluster (one connection per process).
+(``flows/_signals.py``) keeps working. :func:`share_with_children` exports the address, so
+pipeline processes of a ``use_threads=False`` flow connect to the same cluster (one connection
+per process).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
-
-from ..._threads import start_thread
 
 logger = logging.getLogger("weirflow")
 
@@ -41,12 +42,16 @@ LOG_TO_DRIVER_VARIABLE = "WEIRFLOW_RAY_LOG_TO_DRIVER"
 _lock = threading.Lock()
 _started_here = False
 _exported: str | None = None  # the RAY_ADDRESS this module set, to take back on shutdown
-_keeper_stop = threading.Event()  # ends the thread that started a local Ray off the main thread
+_head: subprocess.Popen[str] | None = None  # the process holding the local Ray started here
+HEAD_EXIT_SECONDS = 30.0
 
 
 def ray_module() -> ModuleType:
     """``ray``, imported on first use; a clear error naming the extra when it is missing."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's C++ core would take SIGTERM (and SIGSEGV...) over in this process: the signals are
+    # the program's (flows/_signals.py), and a SIGTERM it handled ended it with SIGABRT at exit
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError as error:
@@ -77,54 +82,64 @@ def connect() -> ModuleType:
 
 
 def _start_local(ray: ModuleType) -> None:
-    """Start a local Ray from a thread that lives as long as it does.
-
-    Ray's own processes die with the thread that started them (Linux's parent-death signal is
-    per thread): started from a pipeline's thread, they would die when that run ends. So off the
-    main thread a keeper thread starts them and waits for :func:`shutdown`.
-    """
-    global _started_here
-    port = os.environ.get("RAY_GCS_SERVER_PORT")
-    if port == "6379":
+    """Start a local Ray in a process of its own (``_ray_head.py``) and connect to it."""
+    global _head, _started_here
+    if os.environ.get("RAY_GCS_SERVER_PORT") == "6379":
         raise RuntimeError(
             "RAY_GCS_SERVER_PORT=6379 is Redis's port; unset it to let a local Ray pick a free one"
         )
-    if threading.current_thread() is threading.main_thread():
-        _init_local(ray)
-    else:
-        started = threading.Event()
-        failures: list[BaseException] = []
-
-        def keep() -> None:
-            try:
-                _init_local(ray)
-            except BaseException as error:
-                failures.append(error)
-                return
-            finally:
-                started.set()
-            _keeper_stop.wait()
-
-        _keeper_stop.clear()
-        start_thread(keep, name="weirflow local Ray")
-        started.wait()
-        if failures:
-            raise failures[0]
+    # token authentication (Ray's default for a local start) unless told otherwise, said to
+    # the head and kept here, where this process and its children connect with it
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    head = subprocess.Popen(
+        [sys.executable, "-m", f"{__package__}._ray_head", str(os.cpu_count() or 1)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # group signals (Ctrl-C, a service manager's) stay ours
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert head.stdout is not None
+    said = head.stdout.readline().split()
+    if not said or said[0] != "address":
+        _end_head(head)
+        raise RuntimeError(f"a local Ray could not start: {' '.join(said[1:]) or 'no answer'}")
+    try:
+        if os.environ["RAY_AUTH_MODE"] == "token":
+            _token_mode_here()
+        ray.init(address=said[1], log_to_driver=_log_to_driver())
+    except BaseException:
+        _end_head(head)
+        raise
+    _head = head
     _started_here = True
     atexit.register(shutdown)
-    logger.info("started a local Ray for ray stages (at %s)", gcs_address())
+    logger.info("started a local Ray for ray stages (at %s)", said[1])
 
 
-def _init_local(ray: ModuleType) -> None:
-    with _signals_heard():
-        ray.init(
-            address="local",
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            log_to_driver=_log_to_driver(),
-            logging_level=logging.WARNING,
-            _node_ip_address="127.0.0.1",
-        )
+def _token_mode_here() -> None:
+    """Token authentication for this process too (Ray caches its mode: refresh it)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    except ImportError:  # a Ray without token authentication
+        return
+    _enable_token_auth()
+
+
+def _end_head(head: subprocess.Popen[str]) -> None:
+    """Close the head's input (it shuts Ray down and exits); kill its session if it lingers."""
+    if head.stdin is not None:
+        with contextlib.suppress(OSError):
+            head.stdin.close()
+    try:
+        head.wait(HEAD_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait(5)
+    if head.stdout is not None:
+        head.stdout.close()
 
 
 def gcs_address() -> str:
@@ -147,7 +162,7 @@ def share_with_children() -> None:
 
 def shutdown() -> None:
     """Shut down the local Ray this module started; a cluster it only joined is left alone."""
-    global _started_here, _exported
+    global _started_here, _exported, _head
     with _lock:
         if _exported is not None and os.environ.get("RAY_ADDRESS") == _exported:
             del os.environ["RAY_ADDRESS"]
@@ -156,7 +171,9 @@ def shutdown() -> None:
             return
         _started_here = False
         ray_module().shutdown()
-        _keeper_stop.set()
+        if _head is not None:
+            _end_head(_head)
+            _head = None
 
 
 def _log_to_driver() -> bool:
@@ -175,19 +192,6 @@ def _sigterm_kept() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _signals_heard() -> Iterator[None]:
-    """Unblock SIGINT/SIGTERM in this thread while Ray's processes start (they inherit it)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _NotMainThreadFilter(logging.Filter):
