@@ -9,7 +9,6 @@ pipeline, the stage and the field, and saying what to change.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from .._interfaces import Sender, Source, Storage
 from .._registry import SENDERS, STORAGES, Recipe
 from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
-from .._runtime.executors._ray_options import check_ray_options
+from .._runtime.executors import get_executor_class
 from ..connectors import CONNECTORS
 from ..senders import create_sender
 from ..storages import create_storage
@@ -905,14 +904,14 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
 
 
 def _ray_options(kind: str, options: Any, where: str) -> dict[str, Any]:
-    """``ray_options=``: checked for a ray stage, refused for any other kind."""
-    if kind != "ray":
+    """``ray_options=``: checked by a back end that takes options, refused by the others."""
+    check = getattr(get_executor_class(kind), "check_options", None) if kind in KINDS else None
+    if check is None:
         if options is not None:
             raise ConfigError(f"{where}: ray_options= is for kind='ray' stages, not {kind!r}")
         return {}
-    if importlib.util.find_spec("ray") is None:
-        raise ConfigError(f"{where}: kind='ray' needs Ray: pip install 'weirflow[ray]'")
-    return check_ray_options({} if options is None else options, where)
+    checked: dict[str, Any] = check({} if options is None else options, where)
+    return checked
 
 
 def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:

@@ -108,7 +108,7 @@ def _start_local(ray: ModuleType) -> None:
     try:
         if os.environ["RAY_AUTH_MODE"] == "token":
             _token_mode_here()
-        ray.init(address=said[1], log_to_driver=_log_to_driver())
+        ray.init(address=said[1], log_to_driver=_log_to_driver(), logging_level=logging.WARNING)
     except BaseException:
         _end_head(head)
         raise

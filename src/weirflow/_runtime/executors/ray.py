@@ -27,6 +27,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import importlib.util
 import logging
 import pickle
 import queue
@@ -35,7 +36,7 @@ import time
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._errors import SerializationError, WorkerDied
+from ..._errors import ConfigError, SerializationError, WorkerDied
 from ..._logforward import handle_forwarded, logging_levels
 from ..._threads import make_thread
 from .._batch import Batch
@@ -48,7 +49,7 @@ from . import _ray_cluster
 from ._process_child import RemoteTraceback, _rebuild_exception
 from ._protocol import Report, Traits, join_in_thread
 from ._ray_actor import StageActor
-from ._ray_options import actor_options
+from ._ray_options import actor_options, check_ray_options
 
 logger = logging.getLogger("weirflow")
 
@@ -292,6 +293,13 @@ class RayExecutor:
         self.ray: ModuleType = _ray_cluster.ray_module()
         self._workers: list[_ActorWorker] = []
         self._lock = threading.Lock()
+
+    @staticmethod
+    def check_options(options: Any, where: str) -> dict[str, Any]:
+        """A flow stage's ``ray_options``, checked when it is built (Ray must be installed)."""
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"{where}: kind='ray' needs Ray: pip install 'weirflow[ray]'")
+        return check_ray_options(options, where)
 
     @staticmethod
     def prepare_processes() -> None:
