@@ -18,7 +18,9 @@ Example:
     >>> import weirflow as wf
     >>> sorted(wf.ray.map(lambda x: x * x, range(6), workers=2, num_cpus=0.5))
     [0, 1, 4, 9, 16, 25]
-    >>> wf.ray.shutdown()  # the local Ray started above (else: at exit)
+
+    The local Ray started on first use stays up for the next stages, until the program exits
+    or :func:`shutdown` is called.
 """
 
 from __future__ import annotations
