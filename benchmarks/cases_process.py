@@ -229,6 +229,7 @@ class SpeedupCase:
     expected: Callable[[int], Check]
     reference: str
     versus: str
+    versus_name: str = "Pool.imap"
 
     def measure(self, settings: Settings, progress: Progress) -> list[Result]:
         n = self.quick_n if settings.quick else self.n
@@ -248,7 +249,7 @@ class SpeedupCase:
             progress(result)
         set_ideal(results, None, self.reference)
         set_vs_pypeln(results)
-        annotate_speedups(results, self.reference, self.versus)
+        annotate_speedups(results, self.reference, self.versus, self.versus_name)
         return results
 
     def _run(self, impl: Impl, result: Result, n: int) -> None:
@@ -264,7 +265,9 @@ class SpeedupCase:
             result.runs.append(seconds)
 
 
-def annotate_speedups(results: list[Result], reference: str, versus: str) -> None:
+def annotate_speedups(
+    results: list[Result], reference: str, versus: str, versus_name: str = "Pool.imap"
+) -> None:
     """Note each row's speed-up over ``reference``; weirflow's also as a share of ``versus``'s."""
     rates = {r.implementation: r.value for r in results if r.value is not None}
     base = rates.get(reference)
@@ -277,7 +280,7 @@ def annotate_speedups(results: list[Result], reference: str, versus: str) -> Non
         speedup = result.value / base
         parts = [f"speed-up {speedup:.2f}x"]
         if result.library == "weirflow" and other:
-            parts.append(f"{speedup / (other / base):.0%} of Pool.imap's speed-up")
+            parts.append(f"{speedup / (other / base):.0%} of {versus_name}'s speed-up")
         if result.note:
             parts.append(result.note)
         result.note = "; ".join(parts)

@@ -38,6 +38,7 @@ CASE_MODULES = (
     "cases_io",
     "cases_memory",
     "cases_process",
+    "cases_ray",
     "mqtt_to_database",
     "cases_redis",
 )

@@ -2,16 +2,26 @@
 
 The kind matrix is built from the executor registry (``weirflow._runtime.executors.KINDS``) and
 the traits each back end declares, as anyio builds its matrix from ``get_all_backends()``: a new
-back end is tested by every stage test without touching this file. A back end that crosses a
-process boundary runs once per start method (``process+forkserver``, ``process+spawn``); the
-``spawn`` variant (the slowest: each worker imports weirflow afresh) runs only for the operator
-and failure tests (:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method
-changes, and the rest of the suite uses the default start method.
+back end is tested by every stage test without touching this file. A back end with start
+methods (its module has ``set_start_method``) runs once per start method
+(``process+forkserver``, ``process+spawn``); the ``spawn`` variant (the slowest: each worker
+imports weirflow afresh) runs only for the operator and failure tests
+(:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method changes, and the rest
+of the suite uses the default start method.
+
+``ray`` runs every stage test too, on one local Ray per module (:func:`ray_cluster`: it starts
+in seconds, and each test's actors in about a second more), with one cut to keep the suite
+fast: a test that reads its stage both with ``for`` and ``async for`` (the ``consume``
+fixture) reads a ray stage with ``for`` only, in every module. How a run is consumed is the
+supervisor's business, the same for every back end with workers of its own. What only Ray has
+is in ``tests/test_ray.py`` and ``tests/test_ray_processes.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +35,7 @@ import weirflow
 from weirflow._runtime.executors import KINDS as REGISTERED_KINDS
 from weirflow._runtime.executors import executor_traits
 from weirflow.testing import Recorder
-from weirflow.testing.pytest_plugin import require_server
+from weirflow.testing.pytest_plugin import require_server, skip_or_fail
 
 KINDS = list(REGISTERED_KINDS)
 CONCURRENT_KINDS = [kind for kind in KINDS if not executor_traits(kind).pulled]
@@ -35,10 +45,10 @@ SLOW_VARIANTS = {"spawn"}
 
 
 def variants(kinds: list[str]) -> list[Any]:
-    """One ``pytest.param`` per kind, and per start method for kinds crossing a process."""
+    """One ``pytest.param`` per kind, and per start method for kinds with start methods."""
     params = []
     for kind in kinds:
-        if executor_traits(kind).crosses_process:
+        if hasattr(getattr(weirflow, kind), "set_start_method"):
             params += [pytest.param((kind, m), id=f"{kind}+{m}") for m in START_METHODS]
         else:
             params.append(pytest.param((kind, None), id=kind))
@@ -70,6 +80,19 @@ def cpl(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     yield from _kind_module(request)
 
 
+def _async_for_on_a_cluster(callspec: Any) -> bool:
+    """A test reading a stage of a cluster kind (Ray's) with ``async for``: see the docstring."""
+    params = callspec.params
+    return params.get("consume") == "async for" and any(
+        isinstance(param, tuple)
+        and len(param) == 2
+        and param[1] is None
+        and param[0] in REGISTERED_KINDS
+        and executor_traits(param[0]).crosses_process
+        for param in params.values()
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep the slow variants to the modules that run every variant (see the docstring)."""
     kept, dropped = [], []
@@ -78,19 +101,69 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         slow = callspec is not None and any(
             f"+{variant}" in callspec.id for variant in SLOW_VARIANTS
         )
+        if callspec is not None and _async_for_on_a_cluster(callspec):
+            dropped.append(item)
+            continue
         (dropped if slow and item.path.stem not in EVERY_VARIANT_MODULES else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 
+RAY_INSTALLED = importlib.util.find_spec("ray") is not None
+RAY_TEST_CPUS = 16  # logical CPUs: the tests' actors mostly wait, and stages ask for 4 workers
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[Any]:
+    """A local Ray for the tests of one module (skipped without Ray; in CI, a failure).
+
+    Started here, before any test of the module snapshots the running threads, with more
+    logical CPUs than the machine has; weirflow uses it as a program's own ``ray.init``.
+    """
+    if not RAY_INSTALLED:
+        skip_or_fail("Ray is not installed: pip install 'weirflow[ray]'")
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=RAY_TEST_CPUS,
+        resources={"weirflow_test": 4},
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _runs_on_a_cluster(request: pytest.FixtureRequest) -> bool:
+    """Whether the test is parametrised with a kind that crosses processes without start methods
+    (Ray's): its cluster must be up before the running threads are counted."""
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return any(
+        isinstance(param, tuple)
+        and len(param) == 2
+        and param[0] in REGISTERED_KINDS
+        and param[1] is None
+        and executor_traits(param[0]).crosses_process
+        for param in params
+    )
+
+
 @pytest.fixture(autouse=True)
-def no_thread_left_behind() -> Iterator[None]:
+def no_thread_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test that leaves a thread running once its pipelines have been consumed.
 
     Runs join their workers before iteration returns, so the check is immediate; only the
     helper threads of timed-out calls (abandoned, finishing the user's call) get a moment.
     """
+    if _runs_on_a_cluster(request):
+        request.getfixturevalue("ray_cluster")
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 5
@@ -150,5 +223,10 @@ def redis_url() -> str:
     try:
         import redis  # noqa: F401
     except ImportError:
-        pytest.skip("redis-py is not installed (pip install 'weirflow[redis]')")
+        skip_or_fail("redis-py is not installed (pip install 'weirflow[redis]')")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+def crosses_process(module: ModuleType) -> bool:
+    """Whether the workers of ``module``'s kind live in other processes (process, ray)."""
+    return executor_traits(module.__name__.rsplit(".", 1)[-1]).crosses_process

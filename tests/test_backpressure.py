@@ -7,8 +7,9 @@ import tracemalloc
 from collections.abc import Iterator
 from types import ModuleType
 
-import weirflow
 from weirflow.testing import Recorder
+
+from .conftest import crosses_process
 
 
 class Lag:
@@ -34,7 +35,7 @@ class Lag:
 
 def _held_per_worker(pl: ModuleType) -> int:
     """Batches a worker may hold besides the channels: process workers keep one queued."""
-    return 5 if pl is weirflow.process else 1
+    return 5 if crosses_process(pl) else 1
 
 
 def test_a_bounded_first_stage_is_not_drained_by_an_unbounded_second(
@@ -97,7 +98,7 @@ def test_memory_stays_bounded_by_maxsize_not_by_the_input(cpl: ModuleType) -> No
     assert total == 3000 * payload
     # the input is 188 MiB; bounded channels hold a few dozen blobs at most (the process
     # back end also holds pickled copies of the batches crossing to and from its workers)
-    limit = (160 if cpl is weirflow.process else 80) * payload
+    limit = (160 if crosses_process(cpl) else 80) * payload
     assert peak < limit, f"peak {peak / 2**20:.1f} MiB"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,17 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from weirflow.testing.pytest_plugin import skip_or_fail
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def run(tmp_path: Path, script: str, *args: str) -> str:
+def run(tmp_path: Path, script: str, *args: str, timeout: float = 120) -> str:
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, "PYTHONPATH": SRC},
     )
     assert result.returncode == 0, result.stderr
@@ -68,6 +71,17 @@ def test_local_storages(tmp_path: Path) -> None:
     for kind in ("json", "jsonl", "csv", "sql"):
         assert f"letters_{kind}: " in output
     assert ": 0 rows" not in output
+
+
+@pytest.mark.timeout(300)  # it starts a local Ray (seconds; a minute on a busy machine)
+def test_ray_images_on_a_local_ray(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is None:
+        skip_or_fail("Ray is not installed: pip install 'weirflow[ray]'")
+    output = run(tmp_path, "ray_images.py", "6", timeout=280)
+    assert "blurred 6 images on" in output
+    assert "Ray actor(s) of a local Ray" in output
+    rows = (tmp_path / "data" / "ray_images" / "blurred.jsonl").read_text().splitlines()
+    assert sorted(json.loads(row)["number"] for row in rows) == list(range(6))
 
 
 def test_weirflow_check_on_the_demo_service(tmp_path: Path) -> None:

@@ -30,13 +30,13 @@ def test_every_kind_is_a_back_end_implementing_the_protocol(kind: str) -> None:
 def test_the_traits_say_how_each_built_in_kind_behaves() -> None:
     assert [k for k in KINDS if executor_traits(k).pulled] == ["sync"]
     assert [k for k in KINDS if executor_traits(k).awaits] == ["task"]
-    assert [k for k in KINDS if executor_traits(k).crosses_process] == ["process"]
-    assert [k for k in KINDS if not executor_traits(k).shares_memory] == ["process"]
+    assert [k for k in KINDS if executor_traits(k).crosses_process] == ["process", "ray"]
+    assert [k for k in KINDS if not executor_traits(k).shares_memory] == ["process", "ray"]
 
 
 def test_an_unknown_kind_names_the_registered_ones() -> None:
-    with pytest.raises(LookupError, match="no worker kind 'ray'; the kinds are sync, thread"):
-        get_executor_class("ray")
+    with pytest.raises(LookupError, match="no worker kind 'dask'; the kinds are sync, thread"):
+        get_executor_class("dask")
 
 
 def test_the_test_matrix_comes_from_the_registry() -> None:
@@ -45,12 +45,12 @@ def test_the_test_matrix_comes_from_the_registry() -> None:
     assert list(KINDS) == conftest.KINDS
     assert [k for k in KINDS if not executor_traits(k).pulled] == conftest.CONCURRENT_KINDS
     ids = [param.id for param in conftest.variants(conftest.KINDS)]
-    assert ids == ["sync", "thread", "task", "process+forkserver", "process+spawn"]
+    assert ids == ["sync", "thread", "task", "process+forkserver", "process+spawn", "ray"]
 
 
 KIND_NAME_COMPARISON = re.compile(
-    r"""kind\s*(?:==|!=|is|in)\s*\(?\s*["'](?:sync|thread|task|process)["']"""
-    r"""|is weirflow\.(?:sync|thread|task|process)\b"""
+    r"""kind\s*(?:==|!=|is|in)\s*\(?\s*["'](?:sync|thread|task|process|ray)["']"""
+    r"""|is weirflow\.(?:sync|thread|task|process|ray)\b"""
 )
 
 

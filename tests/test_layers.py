@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "weirflow.thread",
         "weirflow.task",
         "weirflow.process",
+        "weirflow.ray",
     ),
     ("weirflow._runtime",),
 )

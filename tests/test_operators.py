@@ -14,7 +14,7 @@ from typing import Any
 import weirflow
 from weirflow.testing import Recorder
 
-from .conftest import Consume
+from .conftest import Consume, crosses_process
 
 
 def test_map_applies_the_function_to_every_element(pl: ModuleType, consume: Consume) -> None:
@@ -213,7 +213,7 @@ def _slow_on(cpl: ModuleType, slow_value: int, release: threading.Event) -> Any:
 
         return slow_async
 
-    if cpl is weirflow.process:
+    if crosses_process(cpl):
         return functools.partial(_sleep_on, slow_value)
 
     def slow(x: int) -> int:

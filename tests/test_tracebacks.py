@@ -21,6 +21,8 @@ import pytest
 import weirflow
 from weirflow._runtime._pickling import dumps_by_value
 
+from .conftest import crosses_process
+
 HERE = str(Path(__file__).resolve())
 ENGINE = str(Path(weirflow.__file__).resolve().parent / "_runtime")
 
@@ -48,7 +50,7 @@ def test_the_worker_part_of_a_traceback_starts_at_the_users_frame(pl: ModuleType
 
     with pytest.raises(ValueError, match="bad record") as info:
         list(pl.map(parse, range(10)))
-    if pl is weirflow.process:
+    if crosses_process(pl):
         remote = str(info.value.__cause__)
         worker_part = remote.split("Traceback (most recent call last):\n", 1)[1]
         first = worker_part.splitlines()[0]
@@ -85,7 +87,7 @@ def test_the_full_traceback_is_logged_at_debug(
         if record.levelno == logging.DEBUG
     )
     assert "full traceback" in logged
-    if cpl is not weirflow.process:
+    if not crosses_process(cpl):
         formatted = "".join(
             "".join(traceback.format_exception(*record.exc_info))
             for record in caplog.records

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from . import process as process
+from . import ray as ray
 from . import sync as sync
 from . import task as task
 from . import thread as thread
@@ -101,6 +102,7 @@ __all__ = [
     "__version__",
     "process",
     "progress",
+    "ray",
     "register_connector",
     "register_sender",
     "register_storage",

@@ -9,7 +9,7 @@ line that made them rather than inside a worker.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar, cast, overload
 
@@ -47,9 +47,10 @@ Hook = Callable[..., Any] | None
 class Operators:
     """The operators of one worker kind."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, extra: Mapping[str, Any] | None = None) -> None:
         self.kind = kind
         self.traits = executor_traits(kind)
+        self.extra = dict(extra or {})  # kept in each transform's spec (a back end's options)
 
     # -- transforms ---------------------------------------------------------------------------
 
@@ -495,6 +496,7 @@ class Operators:
                 signature=signature,
                 on_start_signature=on_start_signature,
                 on_done_signature=on_done_signature,
+                extra=dict(self.extra),
             )
         )
 

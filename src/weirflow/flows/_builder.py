@@ -20,6 +20,7 @@ from .._interfaces import Sender, Source, Storage
 from .._registry import SENDERS, STORAGES, Recipe
 from .._retry import NO_RETRY, Retry
 from .._runtime._spec import KINDS, Kind
+from .._runtime.executors import get_executor_class
 from ..connectors import CONNECTORS
 from ..senders import create_sender
 from ..storages import create_storage
@@ -54,7 +55,7 @@ class PipelineBuilder:
 
     - keywords: a misspelt or unknown one gets a "did you mean" (``worker=`` → ``workers``,
       ``url=`` → ``destination``), as do the options passed on to a connector, storage or sender;
-    - ``kind``: one of sync, thread, task, process; ``workers``: a whole number from 1 to 1024;
+    - ``kind``: one of sync, thread, task, process, ray; ``workers``: a whole number from 1 to 1024;
       ``maxsize``: a whole number >= 0 (0: unbounded); never a bool, a float or NaN;
     - option values: no NaN or infinity; seconds (``timeout``, ``backoff``, ``*_delay``...) at
       most ten years, ``retries`` at most 10,000;
@@ -488,6 +489,7 @@ class PipelineBuilder:
         on_done: Callable[..., Any] | None = None,
         retries: int | Retry = 0,
         retry_backoff: float = 0.5,
+        ray_options: Mapping[str, Any] | None = None,
     ) -> PipelineBuilder:
         """Your function: returns one item, yields many, or returns None to drop.
 
@@ -498,7 +500,8 @@ class PipelineBuilder:
 
         ``retries``: how many more times an item is tried when the function raises, waiting
         ``retry_backoff`` seconds, doubling each time (or a :class:`~weirflow.Retry`); a
-        generator that fails after yielding is not tried again.
+        generator that fails after yielding is not tried again. ``ray_options`` (``kind="ray"``
+        only): where each actor goes, e.g. ``{"num_cpus": 0.5}`` (``weirflow.ray``'s options).
 
         Example:
             >>> from weirflow import FlowBuilder
@@ -525,6 +528,7 @@ class PipelineBuilder:
             on_start,
             on_done,
             _retry(retries, retry_backoff, self._where(self._peek_label("core_logic"))),
+            ray_options,
         )
 
     def _function_stage(
@@ -537,6 +541,7 @@ class PipelineBuilder:
         on_start: Callable[..., Any] | None,
         on_done: Callable[..., Any] | None,
         retry: Retry = NO_RETRY,
+        ray_options: Mapping[str, Any] | None = None,
     ) -> PipelineBuilder:
         label = self._label(role)
         where = self._where(label)
@@ -557,6 +562,7 @@ class PipelineBuilder:
                 on_done=on_done,
                 description=f"{role.replace('_', ' ')} {_name(function)}",
                 retry=retry,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -569,6 +575,7 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        ray_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> PipelineBuilder:
         """Save every item: a storage kind, a Storage or a function.
@@ -629,6 +636,7 @@ class PipelineBuilder:
                 storage=lazy,
                 description=description,
                 retry=retry,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -641,6 +649,7 @@ class PipelineBuilder:
         kind: str = "thread",
         workers: int = 1,
         maxsize: int = 0,
+        ray_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> PipelineBuilder:
         """Deliver every item: a sender kind, ``"stream"``, a Sender or a function.
@@ -725,6 +734,7 @@ class PipelineBuilder:
                 description=description,
                 retry=retry,
                 options=stage_options,
+                ray_options=_ray_options(kind, ray_options, where),
             )
         )
 
@@ -1059,6 +1069,17 @@ def _check_order(pipeline: str, stages: tuple[StageDef, ...]) -> None:
                 )
         if stage.role in ("source", "core_logic", "storage", "sender"):
             seen_data = True
+
+
+def _ray_options(kind: str, options: Any, where: str) -> dict[str, Any]:
+    """``ray_options=``: checked by a back end that takes options, refused by the others."""
+    check = getattr(get_executor_class(kind), "check_options", None) if kind in KINDS else None
+    if check is None:
+        if options is not None:
+            raise ConfigError(f"{where}: ray_options= is for kind='ray' stages, not {kind!r}")
+        return {}
+    checked: dict[str, Any] = check({} if options is None else options, where)
+    return checked
 
 
 def _retry(retries: Any, retry_backoff: Any, where: str) -> Retry:

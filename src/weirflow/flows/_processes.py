@@ -38,6 +38,7 @@ from .._errors import PipelineFailed, WorkerDied
 from .._logforward import forward_logging, handle_forwarded, logging_levels
 from .._runtime._pickling import dumps_by_value
 from .._runtime._stats import StageCounters
+from .._runtime.executors import get_executor_class
 from .._runtime.executors.process import (
     _context,
     _exception_payload,
@@ -168,9 +169,18 @@ def _pipeline_context() -> Any:
     return context
 
 
+def _prepare_back_ends(flow: Flow) -> None:
+    """Let back ends that need it (Ray: one cluster for all) prepare before processes start."""
+    for kind in sorted({stage.kind for pipeline in flow.pipelines for stage in pipeline.stages}):
+        prepare = getattr(get_executor_class(kind), "prepare_processes", None)
+        if prepare is not None:
+            prepare()
+
+
 def launch_in_processes(
     flow: Flow, execution_seconds: float | None, handle_signals: bool = True
 ) -> None:
+    _prepare_back_ends(flow)
     context = _pipeline_context()
     broker = flow.make_broker(context)
     broker.start([pipeline.name for pipeline in flow.pipelines])

@@ -61,6 +61,7 @@ class StageDef:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     retry: Retry = NO_RETRY
+    ray_options: dict[str, Any] = field(default_factory=dict)  # kind="ray": where actors go
 
 
 @dataclass(frozen=True)
@@ -547,7 +548,7 @@ def engine_stage(
     else:
         call = StageCall(stage, name, pipeline, directory, convention, item_level, counters)
         operation = FlatMap(call) if stage.role in ("source", "core_logic") else Map(call)
-    operators = _api.Operators(stage.kind)
+    operators = _api.Operators(stage.kind, extra={"ray_options": stage.ray_options})
     return operators.named(
         operation,
         upstream,

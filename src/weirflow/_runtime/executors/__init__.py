@@ -27,7 +27,7 @@ __all__ = [
     "get_executor_class",
 ]
 
-Kind = Literal["sync", "thread", "task", "process"]
+Kind = Literal["sync", "thread", "task", "process", "ray"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
