@@ -39,7 +39,7 @@ def wait_until(done: Callable[[], bool], deadline: float = 30.0) -> None:
     give_up = time.monotonic() + deadline
     while not done():
         assert time.monotonic() < give_up, "the flow did not get there in time"
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
 
 
 # --8<-- [start:launch]
@@ -85,8 +85,11 @@ status = flow.status()  # FlowStatistics
 for pipeline in status.pipelines:  # PipelineStatus
     print(pipeline.name, pipeline.state, pipeline.runs, pipeline.last_error)
     for stage in pipeline.stages:  # StageStatistics
-        print(" ", stage.stage, stage.ok, stage.errors, stage.busy_workers, "/", stage.workers,
-              stage.queue_items, "/", stage.queue_capacity, stage.quantile(0.95))  # fmt: skip
+        print(
+            f"  {stage.stage}: {stage.ok} ok, {stage.errors} error(s),",
+            f"{stage.busy_workers}/{stage.workers} worker(s) busy,",
+            f"queue {stage.queue_items}/{stage.queue_capacity}, p95 {stage.quantile(0.95)}s",
+        )
 # --8<-- [end:status]
 
 readings = status.pipelines[0]
