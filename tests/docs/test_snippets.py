@@ -85,6 +85,67 @@ def test_the_first_service_does_what_getting_started_says(tmp_path: Path) -> Non
     assert " run(s), " in ran.stdout
 
 
+def _on_a_terminal(tmp_path: Path, snippet: Path) -> tuple[int, str]:
+    """Run ``snippet`` with stderr on a pseudo-terminal of 120 x 40: its exit code and what it
+    drew there (read until the program closes its end)."""
+    pty = pytest.importorskip("pty", reason="no pseudo-terminals on this system")
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, str(snippet)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+            env={**os.environ, "PYTHONPATH": SRC},
+        )
+    finally:
+        os.close(terminal)
+    drawn = b""
+    try:
+        while select.select([controller], [], [], 60)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the program ended: its side of the terminal is closed
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        return process.wait(timeout=60), drawn.decode(errors="replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_progress_draws_what_the_guide_shows(tmp_path: Path) -> None:
+    snippet = SNIPPETS / "progress.py"
+    piped = run(tmp_path, str(snippet))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == ""  # stderr is not a terminal: nothing at all is written
+    code, drawn = _on_a_terminal(tmp_path, snippet)
+    assert code == 0, drawn
+    # the lines as last drawn: each redraw starts with a carriage return (and moves up with ESC [A)
+    final = [line.strip() for line in drawn.replace("\x1b[A", "\n").split("\r") if line.strip()]
+    page = (ROOT / "docs" / "guides" / "logs-and-progress.md").read_text()
+    for name, count, queue in (
+        ("thread.map(fetch)", 2000, ", queue 0/32]"),
+        ("process.map(parse)", 2000, ", queue 0/16]"),
+        ("process.map(parse) (output)", 2000, " items/s]"),
+    ):
+        assert f"\n{name.ljust(27)}: " in page, f"the guide shows no line for {name}"
+        assert any(
+            line.startswith(f"{name.ljust(27)}: {count} items [") and line.endswith(queue)
+            for line in final
+        ), (name, final[-3:])
+
+
 def _example(name: str) -> ModuleType:
     sys.path.insert(0, str(EXAMPLES))
     try:

@@ -3,6 +3,7 @@ parsed by prometheus_client's parser; the counts grow while the flow runs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -154,3 +155,32 @@ def test_an_ipv6_localhost_address_serves_too(tmp_path: Path) -> None:
     finally:
         flow.stop()
         thread.join(30)
+
+
+BROKER_ONLY = {"weirflow_stream_lag", "weirflow_stream_pending", "weirflow_stream_dead_letters"}
+"""Metrics of brokers that can tell (Redis): the local brokers leave them out."""
+
+
+def test_the_metrics_reference_lists_each_metric_with_its_type_and_labels(tmp_path: Path) -> None:
+    reference = Path(__file__).resolve().parents[2] / "docs" / "reference" / "metrics.md"
+    documented = {
+        name: (kind, set(re.findall(r"`(\w+)`", labels)))
+        for name, kind, labels in re.findall(
+            r"^\| `(weirflow_\w+)` \| (\w+) \|([^|]*)\|", reference.read_text(), re.M
+        )
+    }
+    flow = streaming_flow(tmp_path)
+    with serving(flow) as url:
+        families = wait_for(
+            lambda: (f := scrape(url)) and sample(f, "weirflow_stream_capacity", stream="n") and f,
+            what="the stream's metrics",
+        )
+    served = {
+        family.name + ("_total" if family.type == "counter" else ""): (
+            family.type,
+            {label for s in family.samples for label in s.labels} - {"le"},
+        )
+        for family in families.values()
+    }
+    assert served == {name: documented[name] for name in served}, "metrics.md says otherwise"
+    assert set(documented) - set(served) == BROKER_ONLY
