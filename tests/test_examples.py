@@ -81,3 +81,25 @@ def test_weirflow_check_on_the_demo_service(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "report.send: send 'http_post'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "example", sorted(path.name for path in EXAMPLES.glob("*.py")), ids=lambda name: name
+)
+def test_weirflow_check_on_every_example_is_ok_or_a_clear_error(
+    tmp_path: Path, example: str
+) -> None:
+    """Files meant to run as scripts (their flow needs a base URL their __main__ block makes)
+    get a message saying so, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "weirflow", "check", str(EXAMPLES / example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    if result.returncode == 2:
+        assert result.stderr.startswith(f"weirflow: {EXAMPLES / example}"), result.stderr
