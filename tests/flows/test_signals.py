@@ -95,7 +95,10 @@ def test_gnu_timeout_stops_the_flow_gracefully(tmp_path: Path) -> None:
     then, on a machine of any speed (the 60 s limit itself only bounds the test)."""
     service = write(tmp_path, TICKS.format(use_threads=False))
     process = weirflow(
-        "run", str(service), cwd=tmp_path, prefix=("timeout", "--preserve-status", "-s", "INT", "60")
+        "run",
+        str(service),
+        cwd=tmp_path,
+        prefix=("timeout", "--preserve-status", "-s", "INT", "60"),
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "tick"
