@@ -9,7 +9,10 @@
 
 It needs the local Mosquitto (127.0.0.1:1883) and PostgreSQL (127.0.0.1:5432, database ``test``;
 ``WEIRFLOW_DATABASE_URL`` overrides it, e.g. ``sqlite:///data/iot.sqlite``). It starts its own HTTP
-endpoint and a publisher of numbers on ``demo/integers``.
+endpoint and a publisher of numbers on ``demo/integers``. ``WEIRFLOW_IOT_NAME=NAME`` (default
+``iot``) renames what it shares with other runs on the same servers: the tables
+``NAME_http_numbers`` and ``NAME_mqtt_numbers``, the topics ``demo/NAME/...`` and the MQTT
+client id.
 
     python examples/iot_mqtt_postgres.py [seconds]
 """
@@ -29,6 +32,8 @@ from weirflow.senders.mqtt import MqttSender
 
 DATABASE = os.environ.get("WEIRFLOW_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
 BROKER = "127.0.0.1"
+NAME = os.environ.get("WEIRFLOW_IOT_NAME", "iot")
+TOPICS = "demo" if NAME == "iot" else f"demo/{NAME}"
 
 
 def merge_and_sort(db_connectors: Any) -> dict[str, Any] | None:
@@ -46,21 +51,27 @@ def build_flow(base_url: str) -> Flow:
     builder = FlowBuilder()
     builder.add_pipeline("http_numbers", timedelta_seconds=1).with_http_connector(
         source=f"{base_url}/integers", headers={"apikey": "custom_key_1234"}
-    ).with_storage("sql", url=DATABASE, table="iot_http_numbers")
+    ).with_storage("sql", url=DATABASE, table=f"{NAME}_http_numbers")
     builder.add_pipeline("mqtt_numbers").with_mqtt_connector(
-        BROKER, port=1883, topic="demo/integers", qos=1, client_id="weirflow-iot-demo"
-    ).with_storage("sql", url=DATABASE, table="iot_mqtt_numbers", upsert_on=["id"])
+        BROKER, port=1883, topic=f"{TOPICS}/integers", qos=1, client_id=f"weirflow-{NAME}-demo"
+    ).with_storage("sql", url=DATABASE, table=f"{NAME}_mqtt_numbers", upsert_on=["id"])
     builder.add_pipeline("core_logic", timedelta_seconds=2, delay_seconds=1).with_core_logic(
         merge_and_sort
-    ).send("mqtt", destination=BROKER, port=1883, topic="demo/sorted", label_to_send="sorted").send(
-        "mqtt", destination=BROKER, port=1883, topic="demo/subtraction", label_to_send="subtraction"
+    ).send(
+        "mqtt", destination=BROKER, port=1883, topic=f"{TOPICS}/sorted", label_to_send="sorted"
+    ).send(
+        "mqtt",
+        destination=BROKER,
+        port=1883,
+        topic=f"{TOPICS}/subtraction",
+        label_to_send="subtraction",
     )
     return builder.build()
 
 
 def publish_numbers(stop: threading.Event) -> int:
     """A stand-in for the devices: a number on ``demo/integers`` every 50 ms."""
-    sender = MqttSender(BROKER, port=1883, topic="demo/integers", qos=1, pipeline="devices")
+    sender = MqttSender(BROKER, port=1883, topic=f"{TOPICS}/integers", qos=1, pipeline="devices")
     sent = 0
     try:
         while not stop.wait(0.05):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,11 +63,46 @@ def test_http_with_configuration(tmp_path: Path) -> None:
     assert len(lines) >= 5  # the first run asks for five rows
 
 
+def stored_integers(path: Path) -> int:
+    """Rows in the example's ``integers`` table (0 before the pipeline has made it)."""
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(path, timeout=5)) as connection:
+            return int(connection.execute("SELECT count(*) FROM integers").fetchone()[0])
+    except sqlite3.OperationalError:  # no table yet
+        return 0
+
+
 @pytest.mark.parametrize("mode", [[], ["--processes"]], ids=["threads", "processes"])
 def test_multiple_pipelines(tmp_path: Path, mode: list[str]) -> None:
-    output = run(tmp_path, "multiple_pipelines.py", "3", *mode)
+    """Stopped with Ctrl-C once integers are stored, however long its processes took to start."""
+    database = tmp_path / "data" / "multiple_pipelines" / "integers.sqlite"
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "multiple_pipelines.py"), "120", *mode],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if stored_integers(database):
+                break
+            time.sleep(0.05)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # as a terminal sends Ctrl-C
+        output, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
     assert output.startswith("sent ")
-    assert (tmp_path / "data" / "multiple_pipelines" / "integers.sqlite").exists()
+    assert stored_integers(database) >= 1
 
 
 def test_local_storages(tmp_path: Path) -> None:
@@ -148,3 +187,23 @@ def test_scaling_out_runs_its_heavy_pipeline_in_a_second_process(
         for key in client.scan_iter(match=f"{name}:*"):
             client.delete(key)
         client.close()
+@pytest.mark.parametrize(
+    "example", sorted(path.name for path in EXAMPLES.glob("*.py")), ids=lambda name: name
+)
+def test_weirflow_check_on_every_example_is_ok_or_a_clear_error(
+    tmp_path: Path, example: str
+) -> None:
+    """Files meant to run as scripts (their flow needs a base URL their __main__ block makes)
+    get a message saying so, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "weirflow", "check", str(EXAMPLES / example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    assert result.returncode in (0, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    if result.returncode == 2:
+        assert result.stderr.startswith(f"weirflow: {EXAMPLES / example}"), result.stderr

@@ -11,6 +11,7 @@ An error while loading names the file and the line.
 
 from __future__ import annotations
 
+import inspect
 import runpy
 import sys
 import traceback
@@ -70,12 +71,17 @@ def load_service(target: str) -> Service:
         candidate = _the_flow(path, target, namespace, [flow for flow, *_ in launched])
     try:
         if callable(candidate) and not isinstance(candidate, (Flow, FlowBuilder)):
+            _check_no_arguments_needed(path, candidate)
             candidate = candidate()
         if isinstance(candidate, FlowBuilder):
             built = [flow for flow, *_ in launched if flow.flow_id == candidate.flow_id]
             candidate = built[0] if built else candidate.build()
     except ConfigError as error:
         raise ServiceConfigError(_where(path, error), error) from error
+    except LoadError:
+        raise
+    except Exception as error:
+        raise LoadError(f"{_where(path, error)}: {type(error).__name__}: {error}") from error
     if not isinstance(candidate, Flow):
         raise LoadError(f"{target} is a {type(candidate).__name__}, not a Flow or FlowBuilder")
     return Service(candidate, limits.get(id(candidate)), served.get(id(candidate)))
@@ -107,6 +113,42 @@ def _the_flow(path: Path, target: str, namespace: dict[str, Any], launched: list
             f"{path} exposes no Flow, FlowBuilder or factory function ({', '.join(FACTORY_NAMES)})"
         )
     return namespace[factories[0]]
+
+
+def _check_no_arguments_needed(path: Path, factory: Any) -> None:
+    """The command line calls a factory without arguments: one that needs some is an error.
+
+    >>> def build_flow(base_url, seconds=5): ...
+    >>> _check_no_arguments_needed(Path("service.py"), build_flow)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    weirflow.LoadError: service.py: build_flow(base_url, seconds=...) needs base_url; ...
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call tell
+        return
+    required = [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    if required:
+        name = getattr(factory, "__name__", repr(factory))
+        raise LoadError(
+            f"{path}: {name}{_shown(signature)} needs {', '.join(required)}; the command line "
+            "calls it without arguments: give them defaults, or expose a Flow or FlowBuilder "
+            f"(a file that builds its flow in its __main__ block runs as: python {path})"
+        )
+
+
+def _shown(signature: inspect.Signature) -> str:
+    """The parameters, defaults elided: ``(base_url, data=...)``."""
+    shown = [
+        name if parameter.default is parameter.empty else f"{name}=..."
+        for name, parameter in signature.parameters.items()
+    ]
+    return f"({', '.join(shown)})"
 
 
 def _identity(value: Any) -> str:

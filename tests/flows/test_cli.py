@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 SERVICE = """
@@ -167,3 +169,46 @@ def test_unknown_file_and_missing_flow(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "exposes no Flow" in stderr
+
+
+FACTORIES = """
+from weirflow import FlowBuilder
+
+def build_flow(base_url, period=0.05):
+    builder = FlowBuilder()
+    builder.add_pipeline("poll", timedelta_seconds=period).with_core_logic(lambda: base_url)
+    return builder
+
+def make(period=0.05):
+    return build_flow("http://127.0.0.1:1", period)
+
+def broken():
+    raise TypeError("not like this")
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "graph", "run"])
+def test_a_factory_that_needs_arguments_is_a_clear_error(tmp_path: Path, command: str) -> None:
+    service = write(tmp_path, FACTORIES)
+    process = weirflow(command, str(service), cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    assert f"{service}: build_flow(base_url, period=...) needs base_url" in stderr
+
+
+def test_a_factory_whose_parameters_have_defaults_is_called(tmp_path: Path) -> None:
+    service = write(tmp_path, FACTORIES)
+    process = weirflow("check", f"{service}:make", cwd=tmp_path)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "pipeline 'poll': every 0.05s" in stdout
+
+
+def test_a_factory_that_raises_names_the_file_and_line(tmp_path: Path) -> None:
+    service = write(tmp_path, FACTORIES)
+    process = weirflow("check", f"{service}:broken", cwd=tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    assert f"{service}:13: TypeError: not like this" in stderr

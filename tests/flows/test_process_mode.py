@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -130,6 +131,22 @@ def test_nothing_outlives_the_cli_and_a_piping_caller_reaches_end_of_file(
     assert marked(mark) == [], "processes left behind"
 
 
+class UntilStored:
+    """A flow observer whose first tick, 0.4 s in (before a 0.5 s limit is checked), holds the
+    supervisor until ``path`` has a line: the limit then passes with the pipeline running,
+    however long its process took to start on a busy machine."""
+
+    every = 0.4
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def tick(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (self.path.exists() and self.path.read_text()):
+            time.sleep(0.01)
+
+
 @pytest.mark.parametrize("use_threads", [True, False], ids=["threads", "processes"])
 def test_counts_at_the_time_limit_match_what_was_stored(tmp_path: Path, use_threads: bool) -> None:
     builder = FlowBuilder(use_threads=use_threads)
@@ -137,6 +154,7 @@ def test_counts_at_the_time_limit_match_what_was_stored(tmp_path: Path, use_thre
         lambda: {"n": 1}
     ).with_storage("jsonl", path=str(tmp_path / "ticks.jsonl"))
     flow = builder.build()
+    flow.observers.append(UntilStored(tmp_path / "ticks.jsonl"))
     flow.launch_flow(execution_seconds=0.5)
     stored = (tmp_path / "ticks.jsonl").read_text().splitlines()
     statistics = flow.statistics()["ticks"]

@@ -255,3 +255,22 @@ def test_the_index_upsert_on_needs_is_built_without_statement_timeout(
     storage.open()  # builds the index: well over 10 ms for 200,000 rows
     storage.save({"n": 7, "label": "seven"})
     assert storage.load(where={"n": 7}) == [{"n": 7, "label": "seven"}]
+
+
+def test_catalog_reads_run_without_statement_timeout_and_leave_it_set(pg_url: str) -> None:
+    """Reflecting a table is preparation: a busy server's catalog may answer slower than a save
+    may take. The exemption ends with the catalog read."""
+    from weirflow.storages import _sqltable
+    from weirflow.storages._sqlengine import make_engine
+
+    engine = make_engine(sqlalchemy.make_url(pg_url), 1, 0, statement_timeout=0.05)
+    slow = sqlalchemy.text("SELECT pg_sleep(0.2)")
+    try:
+        with engine.connect() as connection:
+            with _sqltable._catalog(connection):
+                connection.execute(slow)  # as slow as a catalog read on a loaded machine
+            assert not connection.in_transaction()
+            with pytest.raises(sqlalchemy.exc.OperationalError, match="statement timeout"):
+                connection.execute(slow)
+    finally:
+        engine.dispose()

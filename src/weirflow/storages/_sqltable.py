@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -135,10 +136,14 @@ def upsert_index_name(table: str, keys: Sequence[str]) -> str:
 
 
 def reflect(connection: Connection, name: str) -> Table | None:
-    """The existing table ``name``, or ``None``."""
-    if not inspect(connection).has_table(name):
-        return None
-    return Table(name, MetaData(), autoload_with=connection)
+    """The existing table ``name``, or ``None``.
+
+    Catalog queries are preparation, as DDL is: a busy server may take longer over them than a
+    save may take, so they run without ``statement_timeout`` (in a transaction of their own)."""
+    with _catalog(connection):
+        if not inspect(connection).has_table(name):
+            return None
+        return Table(name, MetaData(), autoload_with=connection)
 
 
 def create(engine: Engine, table: Table) -> None:
@@ -150,7 +155,7 @@ def create(engine: Engine, table: Table) -> None:
     except DBAPIError:
         # PostgreSQL can still fail when two sessions create the same table at once; the
         # winner's table is as good as ours.
-        with engine.connect() as connection:
+        with engine.connect() as connection, _catalog(connection):
             if not inspect(connection).has_table(table.name):
                 raise
     for index in table.indexes:
@@ -165,10 +170,21 @@ def create_index(engine: Engine, table: Table, index: Index) -> None:
             connection.execute(CreateIndex(index, if_not_exists=True))
     except DBAPIError:
         # Two PostgreSQL sessions creating the same index at once: one of them fails.
-        with engine.connect() as connection:
+        with engine.connect() as connection, _catalog(connection):
             names = {found["name"] for found in inspect(connection).get_indexes(table.name)}
         if index.name not in names:
             raise
+
+
+@contextmanager
+def _catalog(connection: Connection) -> Iterator[None]:
+    """A transaction without ``statement_timeout`` for reading the catalog (ended after)."""
+    if connection.in_transaction():  # the caller's transaction: leave its settings alone
+        yield
+        return
+    with connection.begin():
+        _no_statement_timeout(connection)
+        yield
 
 
 def _no_statement_timeout(connection: Connection) -> None:
