@@ -187,6 +187,8 @@ def test_scaling_out_runs_its_heavy_pipeline_in_a_second_process(
         for key in client.scan_iter(match=f"{name}:*"):
             client.delete(key)
         client.close()
+
+
 @pytest.mark.parametrize(
     "example", sorted(path.name for path in EXAMPLES.glob("*.py")), ids=lambda name: name
 )
