@@ -54,10 +54,12 @@ def blur(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_flow(count: int, data: Path = DATA) -> Flow:
+    # --8<-- [start:flow]
     builder = FlowBuilder()
     builder.add_pipeline("images").with_core_logic(lambda: make_images(count)).with_core_logic(
         blur, kind="ray", workers=2, maxsize=8, ray_options={"num_cpus": 0.5}
     ).with_storage("jsonl", path=str(data / "blurred.jsonl"))
+    # --8<-- [end:flow]
     return builder.build()
 
 

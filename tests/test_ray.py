@@ -198,10 +198,14 @@ def test_a_service_stage_on_ray_in_both_flow_modes(tmp_path: Path, use_threads: 
         _image_like, kind="ray", workers=2, maxsize=6, ray_options={"num_cpus": 0.5}
     ).with_storage("jsonl", path=str(path), kind="ray", ray_options={"num_cpus": 0.25})
     flow = builder.build()
+    address_before = os.environ.get("RAY_ADDRESS")
     flow.launch_flow(execution_seconds=120)
     rows = flow.storage("images").load()
     assert sorted(row["square"] for row in rows) == [x * x for x in range(30)]
     assert os.getpid() not in {row["pid"] for row in rows}
+    # the pipeline processes were told the cluster's address; the program's environment was
+    # not (a later program's child would try a cluster that is gone)
+    assert os.environ.get("RAY_ADDRESS") == address_before
 
 
 def test_ray_options_are_checked_when_the_flow_is_built() -> None:

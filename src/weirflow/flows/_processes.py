@@ -30,6 +30,7 @@ import pickle
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -169,18 +170,37 @@ def _pipeline_context() -> Any:
     return context
 
 
-def _prepare_back_ends(flow: Flow) -> None:
-    """Let back ends that need it (Ray: one cluster for all) prepare before processes start."""
+def _prepare_back_ends(flow: Flow) -> dict[str, str]:
+    """Let back ends that need it (Ray: one cluster for all) prepare before processes start;
+    the environment variables they give are for the pipeline processes only."""
+    environment: dict[str, str] = {}
     for kind in sorted({stage.kind for pipeline in flow.pipelines for stage in pipeline.stages}):
         prepare = getattr(get_executor_class(kind), "prepare_processes", None)
         if prepare is not None:
-            prepare()
+            environment.update(prepare())
+    return environment
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` set while the pipeline processes start (they copy the environment), then
+    put back: the program's own environment is left as it was."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def launch_in_processes(
     flow: Flow, execution_seconds: float | None, handle_signals: bool = True
 ) -> None:
-    _prepare_back_ends(flow)
+    environment = _prepare_back_ends(flow)
     context = _pipeline_context()
     broker = flow.make_broker(context)
     broker.start([pipeline.name for pipeline in flow.pipelines])
@@ -232,7 +252,7 @@ def launch_in_processes(
     reason = "interrupted"  # unless supervise returns: a signal handler's exception
     with handling_signals(flow._waker, handle_signals) as signals:
         try:
-            with _main_module_not_reimported():
+            with _main_module_not_reimported(), _environment(environment):
                 for child in children:
                     child.process.start()
                     signals.processes.append(child.process.pid)

@@ -41,7 +41,6 @@ LOG_TO_DRIVER_VARIABLE = "WEIRFLOW_RAY_LOG_TO_DRIVER"
 
 _lock = threading.Lock()
 _started_here = False
-_exported: str | None = None  # the RAY_ADDRESS this module set, to take back on shutdown
 _head: subprocess.Popen[str] | None = None  # the process holding the local Ray started here
 HEAD_EXIT_SECONDS = 30.0
 
@@ -148,25 +147,24 @@ def gcs_address() -> str:
     return str(ray.get_runtime_context().gcs_address)
 
 
-def share_with_children() -> None:
-    """Connect (starting a local Ray if need be) and export its address as ``RAY_ADDRESS``.
+def share_with_children() -> dict[str, str]:
+    """Connect (starting a local Ray if need be); the environment children need to join it.
 
     Called before a flow starts its pipeline processes, so each connects to this cluster
-    instead of starting its own.
+    instead of starting its own: ``RAY_ADDRESS`` (unless the program set it), given to those
+    processes only. This process's own environment is left as it was, so nothing points at a
+    cluster after it is shut down.
     """
-    global _exported
     connect()
-    if not os.environ.get("RAY_ADDRESS"):
-        _exported = os.environ["RAY_ADDRESS"] = gcs_address()
+    if os.environ.get("RAY_ADDRESS"):
+        return {}
+    return {"RAY_ADDRESS": gcs_address()}
 
 
 def shutdown() -> None:
     """Shut down the local Ray this module started; a cluster it only joined is left alone."""
-    global _started_here, _exported, _head
+    global _started_here, _head
     with _lock:
-        if _exported is not None and os.environ.get("RAY_ADDRESS") == _exported:
-            del os.environ["RAY_ADDRESS"]
-        _exported = None
         if not _started_here:
             return
         _started_here = False

@@ -300,9 +300,10 @@ class RayExecutor:
         return check_ray_options(options, where)
 
     @staticmethod
-    def prepare_processes() -> None:
-        """Before a flow starts pipeline processes: they all join this process's cluster."""
-        _ray_cluster.share_with_children()
+    def prepare_processes() -> dict[str, str]:
+        """Before a flow starts pipeline processes: the environment that has them all join this
+        process's cluster."""
+        return _ray_cluster.share_with_children()
 
     def start_stage(
         self,
