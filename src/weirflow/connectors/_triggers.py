@@ -4,7 +4,9 @@ Each item becomes a JSON object for the other system (:func:`object_from`: the w
 of its keys, or what a function makes of it) and a deterministic key (:func:`item_key`: a
 hash of the item's canonical JSON, or one of its keys), so an item delivered again, as
 at-least-once sources do, triggers nothing new: the other system sees the same run id or
-idempotency key and keeps the run it has.
+idempotency key and keeps the run it has. What they read from the other system's answers
+(:func:`answer_text`, :func:`answered_without`) and the token they send (:func:`bearer`) are
+here too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._errors import InvalidArgumentError, PayloadError
+from .._errors import HttpRequestError, InvalidArgumentError, PayloadError
 from .._hints import shown
 
 Picker = str | Callable[[Any], Any] | None
@@ -117,3 +119,35 @@ def item_key(
         return value
     text = f"{scope}\n{canonical(item, where, pipeline)}"
     return f"{prefix}__{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    """The ``authorization`` header for ``token`` (none without one).
+
+    Example:
+        >>> bearer("t0ken"), bearer(None)
+        ({'authorization': 'Bearer t0ken'}, {})
+    """
+    return {} if token is None else {"authorization": f"Bearer {token}"}
+
+
+def answer_text(answer: Any, key: str) -> str | None:
+    """The non-empty text at ``key`` of a JSON object answer; None if there is none."""
+    try:
+        value = answer.json().get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def answered_without(
+    where: str, pipeline: str, method: str, url: str, what: str, hint: str, answer: Any
+) -> HttpRequestError:
+    """The error for an answer to ``method url`` (redacted) that lacks ``what``."""
+    return HttpRequestError(
+        f"{where}: {method} {url} answered without {what}; {hint}",
+        pipeline,
+        method,
+        url,
+        answer.status_code,
+    )

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -110,85 +111,131 @@ class FlowCollector(Collector):
             "Runs of a pipeline, by outcome",
             labels=["pipeline", "outcome"],
         )
-        restarts = CounterMetricFamily(
-            "weirflow_pipeline_restarts", "Restarts of a pipeline", labels=["pipeline"]
-        )
-        success = GaugeMetricFamily(
-            "weirflow_pipeline_last_success_timestamp_seconds",
-            "When the pipeline's last successful run ended (seconds since the epoch; 0: never)",
-            labels=["pipeline"],
-        )
         state = GaugeMetricFamily(
             "weirflow_pipeline_state",
             "1 for the pipeline's state now",
             labels=["pipeline", "state"],
         )
-        failed = CounterMetricFamily(
-            "weirflow_pipeline_failed_items", "Items set aside after failing", labels=["pipeline"]
-        )
-        dead = CounterMetricFamily(
-            "weirflow_pipeline_dead_letters", "Items kept as dead letters", labels=["pipeline"]
-        )
-        in_flight = GaugeMetricFamily(
-            "weirflow_deliveries_in_flight",
-            "Deliveries handed to the pipeline, not yet acknowledged",
-            labels=["pipeline"],
-        )
-        acked = CounterMetricFamily(
-            "weirflow_deliveries_acked", "Deliveries acknowledged", labels=["pipeline"]
-        )
-        redelivered = CounterMetricFamily(
-            "weirflow_deliveries_redelivered",
-            "Items left unacknowledged so the source delivers them again",
-            labels=["pipeline"],
-        )
         for pipeline in status.pipelines:
-            name = [pipeline.name]
             runs.add_metric([pipeline.name, "ok"], pipeline.runs)
             runs.add_metric([pipeline.name, "error"], pipeline.failures)
-            restarts.add_metric(name, pipeline.restarts)
-            success.add_metric(name, pipeline.last_success or 0)
             for known in STATES:
                 state.add_metric([pipeline.name, known], 1 if pipeline.state == known else 0)
-            failed.add_metric(name, pipeline.failed_items)
-            dead.add_metric(name, pipeline.dead_letters)
-            in_flight.add_metric(name, pipeline.deliveries.in_flight)
-            acked.add_metric(name, pipeline.deliveries.acked)
-            redelivered.add_metric(name, pipeline.deliveries.redelivered)
-        yield from (runs, restarts, success, state, failed, dead, in_flight, acked, redelivered)
+        restarts, success, *rest = _families(PIPELINE_NUMBERS, "pipeline", status.pipelines)
+        yield from (runs, restarts, success, state, *rest)
 
     def _streams(self, status: FlowStatistics) -> Iterator[Metric]:
-        length = GaugeMetricFamily(
-            "weirflow_stream_items", "Items waiting in a stream", labels=["stream"]
-        )
-        capacity = GaugeMetricFamily(
-            "weirflow_stream_capacity", "Capacity of a stream (0: unbounded)", labels=["stream"]
-        )
-        lag = GaugeMetricFamily(
-            "weirflow_stream_lag",
-            "Entries not yet delivered to the stream's readers",
-            labels=["stream"],
-        )
-        pending = GaugeMetricFamily(
-            "weirflow_stream_pending", "Entries delivered, not yet acknowledged", labels=["stream"]
-        )
-        dead = GaugeMetricFamily(
-            "weirflow_stream_dead_letters",
-            "Entries moved to the stream's dead letters",
-            labels=["stream"],
-        )
-        for stream in status.streams:
-            length.add_metric([stream.name], stream.length)
-            capacity.add_metric([stream.name], stream.capacity)
-            for family, value in (
-                (lag, stream.lag),
-                (pending, stream.pending),
-                (dead, stream.dead_letters),
-            ):
-                if value is not None:
-                    family.add_metric([stream.name], value)
-        yield from (length, capacity)
-        yield from (family for family in (lag, pending, dead) if family.samples)
+        yield from _families(STREAM_NUMBERS, "stream", status.streams)
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A metric family with one label (the pipeline's or the stream's name) and its value."""
+
+    family: type[CounterMetricFamily] | type[GaugeMetricFamily]
+    name: str
+    documentation: str
+    value: Callable[[Any], float | None]
+    optional: bool = False  # a family without samples (every value None) is left out
+
+
+PIPELINE_NUMBERS = (
+    _Number(
+        CounterMetricFamily,
+        "weirflow_pipeline_restarts",
+        "Restarts of a pipeline",
+        lambda pipeline: pipeline.restarts,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_pipeline_last_success_timestamp_seconds",
+        "When the pipeline's last successful run ended (seconds since the epoch; 0: never)",
+        lambda pipeline: pipeline.last_success or 0,
+    ),
+    _Number(
+        CounterMetricFamily,
+        "weirflow_pipeline_failed_items",
+        "Items set aside after failing",
+        lambda pipeline: pipeline.failed_items,
+    ),
+    _Number(
+        CounterMetricFamily,
+        "weirflow_pipeline_dead_letters",
+        "Items kept as dead letters",
+        lambda pipeline: pipeline.dead_letters,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_deliveries_in_flight",
+        "Deliveries handed to the pipeline, not yet acknowledged",
+        lambda pipeline: pipeline.deliveries.in_flight,
+    ),
+    _Number(
+        CounterMetricFamily,
+        "weirflow_deliveries_acked",
+        "Deliveries acknowledged",
+        lambda pipeline: pipeline.deliveries.acked,
+    ),
+    _Number(
+        CounterMetricFamily,
+        "weirflow_deliveries_redelivered",
+        "Items left unacknowledged so the source delivers them again",
+        lambda pipeline: pipeline.deliveries.redelivered,
+    ),
+)
+"""The pipeline families with the pipeline's name as their only label, in the order served."""
+
+STREAM_NUMBERS = (
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_stream_items",
+        "Items waiting in a stream",
+        lambda stream: stream.length,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_stream_capacity",
+        "Capacity of a stream (0: unbounded)",
+        lambda stream: stream.capacity,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_stream_lag",
+        "Entries not yet delivered to the stream's readers",
+        lambda stream: stream.lag,
+        optional=True,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_stream_pending",
+        "Entries delivered, not yet acknowledged",
+        lambda stream: stream.pending,
+        optional=True,
+    ),
+    _Number(
+        GaugeMetricFamily,
+        "weirflow_stream_dead_letters",
+        "Entries moved to the stream's dead letters",
+        lambda stream: stream.dead_letters,
+        optional=True,
+    ),
+)
+"""The stream families (the stream's name their label); a broker without a number omits it."""
+
+
+def _families(numbers: tuple[_Number, ...], label: str, rows: Iterable[Any]) -> list[Metric]:
+    """One family per number, with a sample per row (a pipeline or a stream) labelled by name."""
+    rows = list(rows)
+    families: list[Metric] = []
+    for number in numbers:
+        family = number.family(number.name, number.documentation, labels=[label])
+        for row in rows:
+            value = number.value(row)
+            if value is not None:
+                family.add_metric([row.name], value)
+        if family.samples or not number.optional:
+            families.append(family)
+    return families
 
 
 def new_registry(flow: Any) -> CollectorRegistry:

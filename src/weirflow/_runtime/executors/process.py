@@ -25,9 +25,7 @@ the worker process's entry point, its ports and the exception wire format are in
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -42,13 +40,12 @@ from importlib.machinery import ModuleSpec
 from multiprocessing.context import BaseContext
 from typing import ClassVar
 
-from ..._errors import SerializationError, WorkerDied, tag_stage
+from ..._errors import WorkerDied, tag_stage
 from ..._logforward import handle_forwarded, logging_levels
 from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
-from .._pickling import dumps_by_value
-from .._ports import BlockingOutput, Mapper, reserved_need
+from .._ports import BlockingOutput, Mapper
 from .._spec import StageSpec
 from ._process_child import (
     _exception_payload as _exception_payload,  # re-exported for the flows' process mode
@@ -56,6 +53,8 @@ from ._process_child import (
 from ._process_child import _rebuild_exception as _rebuild_exception
 from ._process_child import _SharedCounter, _worker_main
 from ._protocol import Report, Traits, join_in_thread
+from ._reserving import Reservations, batch_limit
+from ._shipping import element_bytes, stage_bytes
 
 logger = logging.getLogger("weirflow")
 Connection = multiprocessing.connection.Connection
@@ -148,8 +147,7 @@ class _Worker:
         self.wants: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
         # room reserved downstream for the results of each batch sent and not yet finished
-        self.reserved: collections.deque[int] = collections.deque()
-        self.reserved_lock = threading.Lock()
+        self.reservations = Reservations()
 
     def serve(self, inp: Channel, out: BlockingOutput) -> None:
         name = f"{self.spec.name}[{self.index}]"
@@ -165,25 +163,18 @@ class _Worker:
         share = self.spec.workers
         try:
             while (limit := self.wants.get()) is not None:
-                if out.bounded:  # no more than downstream can take: see ``_worker._work``
-                    limit = max(1, min(limit, int(out.room())))
-                batch = inp.get(limit, share)
-                if batch is not None and out.bounded:
-                    out.reserve_blocking(len(batch.values))
-                    with self.reserved_lock:
-                        self.reserved.append(len(batch.values))
+                batch = inp.get(batch_limit(out, limit), share)
                 if batch is None:
                     # said, not only implied by closing: under fork, sibling workers may hold
                     # copies of this pipe and the worker would never see it close
                     self.to_child.send_bytes(pickle.dumps(("end", None)))
                     break
-                try:
-                    data = pickle.dumps(("batch", (batch.indices, batch.values, batch.marks)))
-                except (pickle.PicklingError, TypeError, AttributeError) as error:
-                    raise SerializationError(
-                        f"stage {self.spec.name!r}: an element cannot be pickled to reach the "
-                        f"worker process: {error}"
-                    ) from error
+                self.reservations.reserve(out, len(batch.values))
+                data = element_bytes(
+                    ("batch", (batch.indices, batch.values, batch.marks)),
+                    self.spec.name,
+                    "the worker process",
+                )
                 self.to_child.send_bytes(data)
         except (Cancelled, OSError):
             pass
@@ -206,14 +197,10 @@ class _Worker:
                 if tag == "want":
                     wants += 1
                     if wants > 2:  # the worker asks again: it is done with its oldest batch
-                        out.release(self._reserved_left(finished_batch=True))
+                        out.release(self.reservations.left(finished_batch=True))
                     self.wants.put(payload)
                 elif tag == "batch" and not discarding:
-                    batch = Batch(*payload)
-                    try:
-                        out.put_blocking(batch, self._use_reserved(reserved_need(batch)))
-                    except Cancelled:
-                        discarding = True
+                    discarding = not self.reservations.put(out, Batch(*payload))
                 elif tag == "log":
                     handle_forwarded(payload)
                 elif tag == "error":
@@ -223,39 +210,12 @@ class _Worker:
                     break
         finally:
             self.wants.put(None)
-            with contextlib.suppress(Cancelled):
-                out.release(self._reserved_left(finished_batch=False))
+            self.reservations.release(out, finished_batch=False)
             self.from_child.close()
             self.process.join(None if finished else 5)
             if not finished and not self.executor.stopping:
                 self.executor.report(self._died())
             out.done()
-
-    def _use_reserved(self, n: int) -> int:
-        """How many of ``n`` results go into room this worker reserved.
-
-        The oldest batch's reservation first, then the next ones': a ``flat_map`` batch may
-        give more results than it had room for, and they must not wait for room this worker
-        holds for its queued batch.
-        """
-        with self.reserved_lock:
-            used = 0
-            for position, left in enumerate(self.reserved):
-                take = min(n - used, left)
-                self.reserved[position] = left - take
-                used += take
-                if used >= n:
-                    break
-            return used
-
-    def _reserved_left(self, finished_batch: bool) -> int:
-        """Reserved room no result will use: the oldest batch's rest, or all of it at the end."""
-        with self.reserved_lock:
-            if finished_batch:
-                return self.reserved.popleft() if self.reserved else 0
-            left = sum(self.reserved)
-            self.reserved.clear()
-            return left
 
     def _died(self) -> WorkerDied:
         """The failure of a worker process that ended without saying "done"."""
@@ -294,14 +254,7 @@ class ProcessExecutor:
         track_order: bool,
     ) -> None:
         context = _context()
-        child_spec = dataclasses.replace(spec, upstreams=(), iterable=None)
-        try:
-            spec_bytes = dumps_by_value(child_spec)
-        except Exception as error:
-            raise SerializationError(
-                f"stage {spec.name!r}: the stage function or its hooks cannot be pickled for "
-                f"the worker processes: {error}"
-            ) from error
+        spec_bytes = stage_bytes(spec, "the worker processes")
         active = _SharedCounter(context, spec.workers)
         self._counters.append(active)  # alive until the workers are joined
         levels = logging_levels()  # the workers log at this process's levels, through it

@@ -24,9 +24,7 @@ accepts are checked in ``_ray_options.py``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import importlib.util
 import logging
 import pickle
@@ -36,19 +34,20 @@ import time
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..._errors import ConfigError, SerializationError, WorkerDied, tag_stage
+from ..._errors import ConfigError, WorkerDied, tag_stage
 from ..._logforward import handle_forwarded, logging_levels
 from ..._threads import make_thread
 from .._batch import Batch
 from .._channel import Cancelled, Channel
-from .._pickling import dumps_by_value
-from .._ports import BlockingOutput, Mapper, reserved_need
+from .._ports import BlockingOutput, Mapper
 from .._spec import StageSpec
 from . import _ray_cluster
 from ._process_child import RemoteTraceback, _rebuild_exception
 from ._protocol import Report, Traits, join_in_thread
 from ._ray_actor import StageActor
 from ._ray_options import actor_options, check_ray_options
+from ._reserving import Reservations, batch_limit
+from ._shipping import element_bytes, stage_bytes
 
 logger = logging.getLogger("weirflow")
 
@@ -101,8 +100,7 @@ class _ActorWorker:
         self.wants: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self.calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
-        self.reserved: collections.deque[int] = collections.deque()
-        self.reserved_lock = threading.Lock()
+        self.reservations = Reservations()
         self.abandoned = False
         self.needs = _needs(actor_options(spec.extra.get("ray_options", {})))
 
@@ -125,32 +123,21 @@ class _ActorWorker:
         share = self.spec.workers
         try:
             while (limit := self.wants.get()) is not None:
-                if out.bounded:  # no more than downstream can take: see ``_worker._work``
-                    limit = max(1, min(limit, int(out.room())))
-                batch = inp.get(limit, share)
+                batch = inp.get(batch_limit(out, limit), share)
                 if batch is None:
                     self.stage.input_ended.set()
                     break
-                if out.bounded:
-                    out.reserve_blocking(len(batch.values))
-                    with self.reserved_lock:
-                        self.reserved.append(len(batch.values))
-                self.calls.put(self.handle.process.remote(self._pickled(batch)))
+                self.reservations.reserve(out, len(batch.values))
+                data = element_bytes(
+                    (batch.indices, batch.values, batch.marks), self.spec.name, "the Ray actor"
+                )
+                self.calls.put(self.handle.process.remote(data))
         except Cancelled:
             pass
         except BaseException as error:
             self.executor.report(error)
         finally:
             self.calls.put(_END)
-
-    def _pickled(self, batch: Batch) -> bytes:
-        try:
-            return pickle.dumps((batch.indices, batch.values, batch.marks))
-        except (pickle.PicklingError, TypeError, AttributeError) as error:
-            raise SerializationError(
-                f"stage {self.spec.name!r}: an element cannot be pickled to reach the Ray "
-                f"actor: {error}"
-            ) from error
 
     # -- collecting -----------------------------------------------------------------------
 
@@ -170,8 +157,7 @@ class _ActorWorker:
                     self._reply(self.handle.finish.remote(self.stage.finishing()), out)
                     return
                 reply = self._reply(call, out)
-                with contextlib.suppress(Cancelled):
-                    out.release(self._reserved_left(finished_batch=True))
+                self.reservations.release(out, finished_batch=True)
                 if reply is None:
                     return
                 self.wants.put(reply)
@@ -182,8 +168,7 @@ class _ActorWorker:
             self.executor.report(error)
         finally:
             self.wants.put(None)
-            with contextlib.suppress(Cancelled):
-                out.release(self._reserved_left(finished_batch=False))
+            self.reservations.release(out, finished_batch=False)
             out.done()
 
     def _started(self, start: Any) -> bool:
@@ -226,10 +211,7 @@ class _ActorWorker:
         for data in batches:
             if self._discarding:
                 break
-            batch = Batch(*data)
-            try:
-                out.put_blocking(batch, self._use_reserved(reserved_need(batch)))
-            except Cancelled:
+            if not self.reservations.put(out, Batch(*data)):
                 self._discarding = True
         if error is not None:
             self.executor.report(_rebuild_exception(error))
@@ -249,27 +231,6 @@ class _ActorWorker:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         died.add_note(f"weirflow: the Ray actor is gone ({type(error).__name__}: {first_line})")
         return died
-
-    def _use_reserved(self, n: int) -> int:
-        """How many of ``n`` results go into room reserved for the oldest batches in flight."""
-        with self.reserved_lock:
-            used = 0
-            for position, left in enumerate(self.reserved):
-                take = min(n - used, left)
-                self.reserved[position] = left - take
-                used += take
-                if used >= n:
-                    break
-            return used
-
-    def _reserved_left(self, finished_batch: bool) -> int:
-        """Reserved room no result will use: the oldest batch's rest, or all of it at the end."""
-        with self.reserved_lock:
-            if finished_batch:
-                return self.reserved.popleft() if self.reserved else 0
-            left = sum(self.reserved)
-            self.reserved.clear()
-            return left
 
 
 def _needs(options: dict[str, Any]) -> dict[str, float]:
@@ -315,14 +276,7 @@ class RayExecutor:
         ray = _ray_cluster.connect()
         options = actor_options(spec.extra.get("ray_options", {}))
         self._warn_if_too_big(spec, options)
-        child_spec = dataclasses.replace(spec, upstreams=(), iterable=None)
-        try:
-            spec_ref = ray.put(dumps_by_value(child_spec))
-        except Exception as error:
-            raise SerializationError(
-                f"stage {spec.name!r}: the stage function or its hooks cannot be pickled for "
-                f"the Ray actors: {error}"
-            ) from error
+        spec_ref = ray.put(stage_bytes(spec, "the Ray actors"))
         actor_class = _remote_actor_class(ray).options(
             **options, max_restarts=0, max_task_retries=0
         )

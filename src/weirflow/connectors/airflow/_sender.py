@@ -21,9 +21,17 @@ from ..._hints import shown
 from ..._redact import redact_url
 from ..._retry import Retry
 from ...abc import Sender
-from .._triggers import Picker, check_picker, item_key, object_from
+from .._triggers import (
+    Picker,
+    answer_text,
+    answered_without,
+    bearer,
+    check_picker,
+    item_key,
+    object_from,
+)
 from ..http._options import DEFAULT_BACKOFF, DEFAULT_RETRIES, Cert, Site, Verify, check_url
-from ..http._requester import Requester
+from ..http._requester import requester_from
 
 __all__ = ["AirflowDagRunSender"]
 
@@ -112,16 +120,7 @@ class AirflowDagRunSender(Sender):
         self.note = note
         self.pipeline = pipeline
         self._where = where
-        self._http = Requester(
-            site,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            verify=verify,
-            cert=cert,
-            deadline_seconds=deadline_seconds,
-            redact=redact,
-        )
+        self._http = requester_from(site, locals())
         self._token: str | None = auth if isinstance(auth, str) else None
         self._reset()
 
@@ -165,12 +164,12 @@ class AirflowDagRunSender(Sender):
         """POST with the token; a 401 (an expired token) asks for a new one, once."""
         token = self._current_token(renew=False)
         try:
-            self._http.request("POST", target, headers=_bearer(token), json=body, need_body=False)
+            self._http.request("POST", target, headers=bearer(token), json=body, need_body=False)
         except HttpRequestError as error:
             if error.status_code != 401 or not isinstance(self._auth, tuple):
                 raise
             token = self._current_token(renew=True, stale=token)
-            self._http.request("POST", target, headers=_bearer(token), json=body, need_body=False)
+            self._http.request("POST", target, headers=bearer(token), json=body, need_body=False)
 
     def _current_token(self, renew: bool, stale: str | None = None) -> str | None:
         if not isinstance(self._auth, tuple):
@@ -187,15 +186,16 @@ class AirflowDagRunSender(Sender):
             json={"username": username, "password": password},
             secrets=(password,),
         )
-        token = _token_of(answer)
+        token = answer_text(answer, "access_token")
         if token is None:
-            raise HttpRequestError(
-                f"{self._where}: POST {redact_url(self.url)}/auth/token answered without an "
-                "access_token; check url (the Airflow API server) and auth",
+            raise answered_without(
+                self._where,
                 self.pipeline,
                 "POST",
                 f"{redact_url(self.url)}/auth/token",
-                answer.status_code,
+                "an access_token",
+                "check url (the Airflow API server) and auth",
+                answer,
             )
         return token
 
@@ -229,15 +229,3 @@ def _check_auth(auth: Any, site: Site) -> Auth:
         f"{site.field('auth')}: give (username, password), an access token (a string) or "
         f"None, got a {type(auth).__name__}"  # never the value: it may hold a password
     )
-
-
-def _bearer(token: str | None) -> dict[str, str]:
-    return {} if token is None else {"authorization": f"Bearer {token}"}
-
-
-def _token_of(answer: Any) -> str | None:
-    try:
-        token = answer.json().get("access_token")
-    except (ValueError, AttributeError):
-        return None
-    return token if isinstance(token, str) and token else None

@@ -48,7 +48,13 @@ from ._options import (
     tls_context,
 )
 
-__all__ = ["DEADLINE_TIMEOUTS", "MAX_BODY_BYTES", "Requester"]
+__all__ = [
+    "DEADLINE_TIMEOUTS",
+    "MAX_BODY_BYTES",
+    "REQUESTER_OPTIONS",
+    "Requester",
+    "requester_from",
+]
 
 logger = logging.getLogger("weirflow.http")
 
@@ -64,6 +70,19 @@ DEADLINE_TIMEOUTS = 5
 _ERROR_BODY = 4096  # bytes of an error answer's body read for the message
 
 # Made afresh in each process (and after unpickling): the client, its TLS context, the locks.
+REQUESTER_OPTIONS = (
+    "timeout",
+    "retries",
+    "backoff",
+    "verify",
+    "cert",
+    "client",
+    "max_body_bytes",
+    "deadline_seconds",
+    "redact",
+)
+"""The HTTP options a connector passes on to its :class:`Requester` as they are."""
+
 _PER_PROCESS = ("_client", "_lock", "_closed", "tls")
 
 
@@ -397,3 +416,18 @@ class Requester:
             client, self._client = self._client, None
         if client is not None and self._owns_client:
             client.close()
+
+
+def requester_from(site: Site, options: Mapping[str, Any]) -> Requester:
+    """The :class:`Requester` for a connector's HTTP options.
+
+    ``options`` is what the connector was given (its ``__init__``'s ``locals()``): the ones
+    named in :data:`REQUESTER_OPTIONS` go to the requester, a connector without one (no
+    ``client=``, say) leaves it at its default, the others are not looked at.
+
+    Example:
+        >>> requester = requester_from(Site("p"), {"timeout": 2.0, "retries": 0, "other": 1})
+        >>> requester.timeout, requester.retry.attempts
+        (2.0, 1)
+    """
+    return Requester(site, **{name: options[name] for name in REQUESTER_OPTIONS if name in options})

@@ -28,7 +28,7 @@ from ._options import (
     check_method,
     check_url,
 )
-from ._requester import MAX_BODY_BYTES, Requester
+from ._requester import MAX_BODY_BYTES, REQUESTER_OPTIONS, requester_from
 
 __all__ = ["HttpSender"]
 
@@ -66,20 +66,7 @@ class HttpSender(Sender):
         {'mean': 4.5}
     """
 
-    OPTIONS = (
-        "destination",
-        "label_to_send",
-        "headers",
-        "timeout",
-        "retries",
-        "backoff",
-        "verify",
-        "cert",
-        "client",
-        "max_body_bytes",
-        "deadline_seconds",
-        "redact",
-    )
+    OPTIONS = ("destination", "label_to_send", "headers", *REQUESTER_OPTIONS)
     """The options ``send("http_post", ...)`` accepts."""
 
     def __init__(
@@ -109,18 +96,7 @@ class HttpSender(Sender):
         self._typed = any(name.lower() == "content-type" for name in self.headers)
         self.pipeline = pipeline
         self._where = f"pipeline {pipeline!r}: send({kind!r})"
-        self._http = Requester(
-            site,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            verify=verify,
-            cert=cert,
-            client=client,
-            max_body_bytes=max_body_bytes,
-            deadline_seconds=deadline_seconds,
-            redact=redact,
-        )
+        self._http = requester_from(site, locals())
 
     def send(self, item: Any) -> None:
         """Send one item; raise if it was not accepted after the retries.

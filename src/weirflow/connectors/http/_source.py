@@ -32,7 +32,7 @@ from ._options import (
     check_method,
     check_url,
 )
-from ._requester import MAX_BODY_BYTES, Requester
+from ._requester import MAX_BODY_BYTES, requester_from
 
 __all__ = ["HttpSource"]
 
@@ -152,18 +152,7 @@ class HttpSource(Source):
         self.decode = decode
         self.pipeline = pipeline
         self._site = site
-        self._http = Requester(
-            site,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            verify=verify,
-            cert=cert,
-            client=client,
-            max_body_bytes=max_body_bytes,
-            deadline_seconds=deadline_seconds,
-            redact=redact,
-        )
+        self._http = requester_from(site, locals())
 
     def read(self, parameters: Mapping[str, Any]) -> Iterable[Any]:
         """Make this run's request; return ``[body]`` (``[]`` for a 204 answer)."""

@@ -18,14 +18,22 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
-from ..._errors import HttpRequestError, InvalidArgumentError
+from ..._errors import InvalidArgumentError
 from ..._hints import shown
 from ..._redact import redact_url
 from ..._retry import Retry
 from ...abc import Sender
-from .._triggers import Picker, check_picker, item_key, object_from
+from .._triggers import (
+    Picker,
+    answer_text,
+    answered_without,
+    bearer,
+    check_picker,
+    item_key,
+    object_from,
+)
 from ..http._options import DEFAULT_BACKOFF, DEFAULT_RETRIES, Cert, Site, Verify, check_url
-from ..http._requester import Requester
+from ..http._requester import requester_from
 
 __all__ = ["PrefectDeploymentSender"]
 
@@ -114,16 +122,7 @@ class PrefectDeploymentSender(Sender):
         self.tags = list(tags)
         self.pipeline = pipeline
         self._where = where
-        self._http = Requester(
-            site,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            verify=verify,
-            cert=cert,
-            deadline_seconds=deadline_seconds,
-            redact=redact,
-        )
+        self._http = requester_from(site, locals())
         self._deployment_id: str | None = None
         self._reset()
 
@@ -169,22 +168,22 @@ class PrefectDeploymentSender(Sender):
                 answer = self._http.request(
                     "GET", f"{self.api_url}/deployments/name/{path}", headers=self._headers()
                 )
-                found = _id_of(answer)
-                if not isinstance(found, str):
-                    raise HttpRequestError(
-                        f"{self._where}: GET {redact_url(self.api_url)}/deployments/name/{path} "
-                        "answered without a deployment id; check api_url (the Prefect API, "
-                        "ending in /api)",
+                found = answer_text(answer, "id")
+                if found is None:
+                    raise answered_without(
+                        self._where,
                         self.pipeline,
                         "GET",
                         f"{redact_url(self.api_url)}/deployments/name/{path}",
-                        answer.status_code,
+                        "a deployment id",
+                        "check api_url (the Prefect API, ending in /api)",
+                        answer,
                     )
                 self._deployment_id = found
             return self._deployment_id
 
     def _headers(self) -> dict[str, str]:
-        return {} if self._api_key is None else {"authorization": f"Bearer {self._api_key}"}
+        return bearer(self._api_key)
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -195,11 +194,3 @@ class PrefectDeploymentSender(Sender):
             f"PrefectDeploymentSender({self.name!r}, "
             f"api_url={redact_url(self.api_url, self._http.rules)!r}, pipeline={self.pipeline!r})"
         )
-
-
-def _id_of(answer: Any) -> str | None:
-    try:
-        found = answer.json().get("id")
-    except (ValueError, AttributeError):
-        return None
-    return found if isinstance(found, str) and found else None
