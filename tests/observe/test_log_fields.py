@@ -3,6 +3,7 @@ consumer's own records do not (a ``sync`` stage's context stays its own)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -65,3 +66,14 @@ def test_extra_fields_win(kept: Kept) -> None:
     log.info("mine", extra={"pipeline": "p", "stage": "p.s"})
     [record] = kept.records
     assert (record.pipeline, record.stage) == ("p", "p.s")  # type: ignore[attr-defined]
+
+
+def test_json_lines_leave_out_the_private_fields_libraries_stamp_on_records() -> None:
+    from weirflow.observe import JsonFormatter
+
+    record = logging.makeLogRecord(
+        {"name": "weirflow", "msg": "hello", "items": 2, "_ray_timestamp_ns": 17}
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["items"] == 2
+    assert "_ray_timestamp_ns" not in line

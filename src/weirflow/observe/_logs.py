@@ -43,8 +43,8 @@ class JsonFormatter(logging.Formatter):
 
     Keys: ``time`` (UTC, ISO 8601, milliseconds), ``level``, ``logger``, ``message``,
     ``pipeline`` and ``stage`` (``null`` when not known), then the record's own fields given
-    with ``extra=`` (plain values only: strings, numbers, booleans) and ``exception`` (the
-    formatted traceback) when there is one.
+    with ``extra=`` (plain values only: strings, numbers, booleans; names starting with ``_``
+    are a library's and left out) and ``exception`` (the formatted traceback) when there is one.
 
     Example:
         >>> record = logging.makeLogRecord(
@@ -67,7 +67,12 @@ class JsonFormatter(logging.Formatter):
             "stage": getattr(record, "stage", None),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in fields and isinstance(value, _PLAIN):
+            if (
+                key not in _STANDARD
+                and key not in fields
+                and not key.startswith("_")  # a library's own (Ray stamps every record)
+                and isinstance(value, _PLAIN)
+            ):
                 fields[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
