@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
-from .._hints import did_you_mean
+from .._hints import did_you_mean, shown
 
 if TYPE_CHECKING:
     from ._flow import Flow
@@ -49,7 +49,7 @@ def select_part(
     for name in chosen:
         if name not in known:
             raise ConfigError(
-                f"{option}: the flow has no pipeline {name!r}{did_you_mean(name, known)}; "
+                f"{option}: the flow has no pipeline {shown(name)}{did_you_mean(name, known)}; "
                 f"its pipelines: {', '.join(known)}"
             )
     if distribution.broker is None:

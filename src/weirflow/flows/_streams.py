@@ -292,13 +292,13 @@ class ProcessBroker(Broker):
         maxsizes: Mapping[str, int] | None = None,
     ) -> None:
         self._readers = _readers(writers, readers)
+        self._capacity = {name: (maxsizes or {}).get(name, maxsize) for name in self._readers}
         self._queues: dict[tuple[str, str], Any] = {
-            (name, reader): context.Queue((maxsizes or {}).get(name, maxsize))
+            (name, reader): context.Queue(self._capacity[name])
             for name, names in self._readers.items()
             for reader in names
         }
         self._writers = {key: writers[key[0]] for key in self._queues}
-        self._capacity = {name: (maxsizes or {}).get(name, maxsize) for name in self._readers}
         self._closed = context.RawValue("b", 0)  # shared memory: no lock, nothing to leak
         self._interrupts: dict[tuple[str, str], int] = {}  # of this process's subscriptions
 
