@@ -168,7 +168,13 @@ class StageCounters:
 
     def add(self, worker: int, slot: int, n: int = 1) -> None:
         """Count ``n`` more in ``slot`` (``ERRORS``, ``DROPPED``, ``TIMEOUTS``) of a row."""
-        self.view[self.row(worker) + slot] += n
+        view = self._view
+        if view is None:
+            view = self.view
+        if 0 <= worker < self.workers:
+            view[self._base + worker * ROW + slot] += n
+        else:
+            view[self.row(worker) + slot] += n
 
     def set_queue(self, items: int) -> None:
         self.view[self.offset + QUEUE_ITEMS] = items

@@ -29,7 +29,7 @@ from .._interfaces import Delivery
 from .._runtime._stats import ITEMS, StageCounters
 from ._dead_letters import DeadLetters, ItemFailure
 from ._stages import StageDef
-from ._tickets import CARRIER, TicketBook, Tracked
+from ._tickets import CARRIER, Deliveries, TicketBook, Tracked
 
 logger = logging.getLogger("weirflow")
 
@@ -93,15 +93,22 @@ class SourceRead:
         counters = self.counters
         try:
             for item in iterator:
-                if counters is not None:
-                    counters.add(0, ITEMS)
-                if pending is not None:
-                    yield pending.add(item, self.book)
-                elif isinstance(item, Delivery):
-                    ticket = self.book.ticket(item, acknowledge=self._counted(item))
-                    yield Tracked(item.value, ticket)
+                if type(item) is Deliveries:  # a broker's read: all tracked before the first
+                    if counters is not None:  # goes on, so they reach the next stage together
+                        counters.add(0, ITEMS, len(item))
+                    if pending is not None:
+                        yield from [pending.add(delivery, self.book) for delivery in item]
+                    else:
+                        yield from [self._tracked(delivery) for delivery in item]
                 else:
-                    yield item
+                    if counters is not None:
+                        counters.add(0, ITEMS)
+                    if pending is not None:
+                        yield pending.add(item, self.book)
+                    elif isinstance(item, Delivery):
+                        yield self._tracked(item)
+                    else:
+                        yield item
                 if self._stopped.is_set():
                     return
         except BaseException as error:
@@ -111,6 +118,12 @@ class SourceRead:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+    def _tracked(self, delivery: Delivery) -> Tracked:
+        """``delivery``'s item with a ticket acknowledging it once all it became has passed."""
+        return Tracked(
+            delivery.value, self.book.ticket(delivery, acknowledge=self._counted(delivery))
+        )
 
     def _counted(self, delivery: Delivery) -> Callable[[], None]:
         """``delivery``'s acknowledgement, counted as delivered, and as acknowledged once it is

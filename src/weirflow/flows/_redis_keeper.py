@@ -12,6 +12,7 @@ Taking a lease (:func:`take_lease`) is here too, beside its renewal.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import json
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("weirflow.redis")
 
 TRIM_SECONDS = 0.5
+ACK_BATCH = 1000  # fewer acknowledgements waiting than this: gather a moment first
+GATHER_SECONDS = 0.002
 STOP_SECONDS = 5.0  # what stop() waits for the last acknowledgements through an outage
 
 _RENEW = (
@@ -52,8 +55,10 @@ class Keeper:
     def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
         self._changed = threading.Condition()
-        self._acks: dict[tuple[str, str], list[bytes]] = {}
-        self._errors_done: dict[tuple[str, str], list[bytes]] = {}
+        # (stream, group, entry id, forget its recorded error): appended by any thread
+        # without a lock (a deque's append and popleft are atomic), taken by the keeper
+        self._acks: collections.deque[tuple[str, str, bytes, bool]] = collections.deque()
+        self._sleeping = False  # the keeper waits: the next ack wakes it
         self._watched: set[RedisSubscription] = set()
         self._held: set[str] = set()
         self._instance = False
@@ -72,12 +77,11 @@ class Keeper:
     # -- what others hand in --------------------------------------------------------------
 
     def ack(self, stream: str, group: str, entry_id: bytes, forget_error: bool = False) -> None:
-        with self._changed:
-            first = not self._acks
-            self._acks.setdefault((stream, group), []).append(entry_id)
-            if forget_error:
-                self._errors_done.setdefault((stream, group), []).append(entry_id)
-            if first:  # the keeper sleeps only when nothing is waiting
+        """Acknowledge ``entry_id`` of ``group`` soon (called once per entry: no lock taken,
+        unless the keeper sleeps)."""
+        self._acks.append((stream, group, entry_id, forget_error))
+        if self._sleeping:  # read after the append: see _run for why no wake-up is lost
+            with self._changed:
                 self._changed.notify()
 
     def watch(self, subscription: RedisSubscription) -> None:
@@ -124,11 +128,16 @@ class Keeper:
         deadline: float | None = None
         while True:
             with self._changed:
+                # Sleeping is said before looking at the acks: an ack appended after the look
+                # sees it and notifies (the lock is free once wait() releases it).
+                self._sleeping = True
                 while not self._acks and not self._stopping and not self._due():
                     self._changed.wait(self._until_due())
-                acks, self._acks = self._acks, {}
-                forget, self._errors_done = self._errors_done, {}
+                self._sleeping = False
                 stopping = self._stopping
+            if self._acks and len(self._acks) < ACK_BATCH and not stopping:
+                time.sleep(GATHER_SECONDS)  # let a batch gather: one XACK for many entries
+            acks, forget = self._taken()
             if stopping and deadline is None:
                 deadline = time.monotonic() + STOP_SECONDS
             try:
@@ -142,6 +151,21 @@ class Keeper:
             if stopping:
                 self._last(deadline)
                 return
+
+    def _taken(
+        self,
+    ) -> tuple[dict[tuple[str, str], list[bytes]], dict[tuple[str, str], list[bytes]]]:
+        """The acknowledgements handed in so far, by stream and group, and the entries whose
+        recorded errors can go."""
+        acks: dict[tuple[str, str], list[bytes]] = {}
+        forget: dict[tuple[str, str], list[bytes]] = {}
+        pending, take = self._acks, self._acks.popleft
+        for _ in range(len(pending)):
+            stream, group, entry_id, forget_error = take()
+            acks.setdefault((stream, group), []).append(entry_id)
+            if forget_error:
+                forget.setdefault((stream, group), []).append(entry_id)
+        return acks, forget
 
     def _due(self) -> bool:
         now = time.monotonic()
@@ -237,9 +261,8 @@ class Keeper:
 
     def _last(self, deadline: float | None) -> None:
         """Stopping: what came in meanwhile, leases back, deregister."""
+        acks, forget = self._taken()
         with self._changed:
-            acks, self._acks = self._acks, {}
-            forget, self._errors_done = self._errors_done, {}
             held, self._held = set(self._held), set()
         broker, keys = self.broker, self.broker.settings.keys
         try:

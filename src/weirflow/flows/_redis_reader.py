@@ -1,6 +1,7 @@
 """Reading a Redis stream as one consumer of a reading pipeline's group.
 
-A :class:`RedisSubscription` yields a :class:`StreamDelivery` per entry; the pipeline's last
+A :class:`RedisSubscription` yields a :class:`StreamDelivery` per entry, those of one read
+together (:class:`~weirflow.flows._tickets.Deliveries`); the pipeline's last
 stage acknowledges it (the keeper sends the ``XACK``\\ s in batches) or rejects it with the
 failure. It holds at most ``in_flight`` entries unacknowledged. It reads, in turn: its own
 pending entries once (after a restart of its pipeline in this process), entries idle for
@@ -15,7 +16,6 @@ pending, so it is tried again. The subscription ends when the stream has ended f
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -27,6 +27,7 @@ from .._interfaces import Delivery
 from ..connectors.redis._client import redis
 from ._redis_keys import BLOCK_SECONDS, SEP, entry_key, text
 from ._streams import ReadOptions
+from ._tickets import Deliveries
 
 if TYPE_CHECKING:
     from ._redis_broker import RedisBroker
@@ -38,21 +39,27 @@ ERRORS_KEEP_SECONDS = 7 * 86_400  # the recorded last errors of entries not yet 
 
 
 class StreamDelivery(Delivery):
-    """A stream entry's item; ``reject(failure)`` says it failed (it stays pending)."""
+    """A stream entry's item; ``reject(failure)`` says it failed (it stays pending).
 
-    __slots__ = ("_rejected",)
+    Lean on purpose (one is made per entry): its subscription's ``in_flight`` says whether the
+    entry is still to be settled, so a second ``ack`` or ``reject`` does nothing, without a
+    lock of its own.
+    """
 
-    def __init__(
-        self, value: Any, acknowledge: Callable[[], None], reject: Callable[[Any], None]
-    ) -> None:
-        super().__init__(value, acknowledge)
-        self._rejected: Callable[[Any], None] | None = reject
+    __slots__ = ("_entry", "_subscription")
+
+    def __init__(self, value: Any, subscription: RedisSubscription, entry_id: bytes) -> None:
+        self.value = value
+        self._subscription = subscription
+        self._entry = entry_id
+
+    def ack(self) -> None:
+        """The entry is done with: acknowledge it (idempotent)."""
+        self._subscription._acknowledged(self._entry)
 
     def reject(self, failure: Any) -> None:
         """The pipeline failed on the item (``failure``: an ``ItemFailure`` or ``None``)."""
-        rejected, self._rejected = self._rejected, None
-        if rejected is not None:
-            rejected(failure)
+        self._subscription._rejected(self._entry, failure)
 
 
 Entry = tuple[bytes, dict[bytes, bytes], int]  # id, fields, deliveries so far
@@ -80,12 +87,13 @@ class RedisSubscription:
         self._interrupts = interrupts
         self._changed = threading.Condition()
         self._waiting = False  # the reader waits for room: acknowledgements wake it
+        self._resume_at = options.in_flight - max(1, options.in_flight // 4)
         self._keeper: Keeper
         self._epoch = broker.epoch
 
     # -- the read loop --------------------------------------------------------------------
 
-    def entries(self) -> Iterator[Delivery]:
+    def entries(self) -> Iterator[Deliveries]:
         keeper = self._keeper = self.broker.keeper()
         keeper.watch(self)
         try:
@@ -93,7 +101,7 @@ class RedisSubscription:
         finally:
             keeper.unwatch(self)
 
-    def _entries(self) -> Iterator[Delivery]:
+    def _entries(self) -> Iterator[Deliveries]:
         broker, options = self.broker, self.options
         broker.ensure_group(self.stream, self.group)
         history = True
@@ -121,11 +129,13 @@ class RedisSubscription:
                 if self.ended():
                     return
                 continue
-            yield from [
+            batch = Deliveries(
                 delivery
                 for entry_id, fields, deliveries in got
                 if (delivery := self._delivery(entry_id, fields, deliveries)) is not None
-            ]
+            )
+            if batch:
+                yield batch
 
     def _room(self) -> int:
         """How many more entries may be taken, at least a quarter of ``in_flight`` (so reads
@@ -228,27 +238,27 @@ class RedisSubscription:
         self.in_flight[entry_id] = fields  # one dict operation: no lock needed
         if deliveries > 1:
             self._deliveries[entry_id] = deliveries
-        return StreamDelivery(
-            value,
-            functools.partial(self._acknowledged, entry_id),
-            functools.partial(self._rejected, entry_id),
-        )
+        return StreamDelivery(value, self, entry_id)
 
     # -- outcomes -------------------------------------------------------------------------
 
     def _acknowledged(self, entry_id: bytes) -> None:
-        self.in_flight.pop(entry_id, None)
+        if self.in_flight.pop(entry_id, None) is None:
+            return  # settled already
         deliveries = self._deliveries.pop(entry_id, 1)
         self._wake()
         self._keeper.ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
 
     def _wake(self) -> None:
-        if self._waiting:
+        """Wake the reader if it waits for room and there is enough now (see ``_room``)."""
+        if self._waiting and len(self.in_flight) <= self._resume_at:
             with self._changed:
                 self._changed.notify()
 
     def _rejected(self, entry_id: bytes, failure: Any) -> None:
         fields = self.in_flight.pop(entry_id, None)
+        if fields is None:
+            return  # settled already
         deliveries = self._deliveries.pop(entry_id, 1)
         self._wake()
         error = (
@@ -256,7 +266,7 @@ class RedisSubscription:
             if failure is not None
             else "failed"
         )
-        if fields is not None and deliveries >= self.options.max_deliveries:
+        if deliveries >= self.options.max_deliveries:
             self._dead(entry_id, fields, deliveries, error)
             return
         keys = self.broker.settings.keys

@@ -72,6 +72,11 @@ class CallConvention:
     names: frozenset[str]
     takes_all: bool
 
+    @property
+    def plain(self) -> bool:
+        """Whether the function takes nothing by name (it is called with the item alone)."""
+        return not self.names and not self.takes_all
+
     def call(self, fn: Callable[..., Any], item: Any, available: Mapping[str, Any]) -> Any:
         kwargs = (
             dict(available)
@@ -163,11 +168,17 @@ class StageCall:
     item_level: bool = False
     counters: StageCounters | None = None  # the flow's statistics of this stage
 
+    def __post_init__(self) -> None:
+        # Worked out once, not per item: whether the stage's workers await, and whether its
+        # function takes resources by name.
+        self._awaits = executor_traits(self.stage.kind).awaits
+        self._plain = self.convention is not None and self.convention.plain
+
     def __call__(self, item: Any, **resources: Any) -> Any:
         value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
         if type(value) is ItemFailure or value is CARRIER:
             return (item,) if self._flat else item
-        if executor_traits(self.stage.kind).awaits:
+        if self._awaits:
             return self._call_async(item, value, ticket, resources)
         try:
             result = self._apply(value, resources)
@@ -331,8 +342,15 @@ class StageCall:
             return item
         assert stage.function is not None
         assert self.convention is not None
-        available = {**resources, "db_connectors": self.directory, "pipeline_name": self.pipeline}
-        result = self.convention.call(stage.function, item, available)
+        if self._plain:
+            result = stage.function(item) if self.convention.takes_item else stage.function()
+        else:
+            available = {
+                **resources,
+                "db_connectors": self.directory,
+                "pipeline_name": self.pipeline,
+            }
+            result = self.convention.call(stage.function, item, available)
         if _awaitable(result):
             return self._then(result, stage.role)
         return self._checked(result, stage.role)

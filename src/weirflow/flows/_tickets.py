@@ -39,6 +39,9 @@ class _Carrier:
 CARRIER: Any = _Carrier()
 
 _books: dict[int, TicketBook] = {}
+# Guards the weights of every ticket: a lock each would cost more (one ticket per delivery)
+# than sharing one held for a few additions.
+_weights_lock = threading.Lock()
 _books_lock = threading.Lock()
 _book_keys = itertools.count(1)
 
@@ -102,7 +105,6 @@ class Ticket:
         "_acknowledge",
         "_failed",
         "_failure",
-        "_lock",
         "_reject",
         "_returned",
         "book",
@@ -129,7 +131,6 @@ class Ticket:
         self._failed: Weight = 0
         self._reject = reject
         self._failure: Any = None
-        self._lock = threading.Lock()
 
     def settle(self, weight: Weight) -> None:
         """Items of this weight passed the pipeline (stored, sent, dropped, or dead letters)."""
@@ -147,7 +148,7 @@ class Ticket:
         self._add(weight, failed=True, failure=failure)
 
     def _add(self, weight: Weight, failed: bool, failure: Any = None) -> None:
-        with self._lock:
+        with _weights_lock:
             if failed:
                 self._failed += weight
                 if self._failure is None:
@@ -198,6 +199,11 @@ def _ticket(book: int, number: int, pid: int, redelivers: bool) -> Ticket | Remo
         if ticket is not None:
             return ticket
     return RemoteTicket(book, number, pid, redelivers)
+
+
+class Deliveries(list[Delivery]):
+    """Several deliveries a source yields at once (what one read of a broker got): the
+    pipeline tickets them all before the first goes on, so they travel as one batch."""
 
 
 class Tracked:

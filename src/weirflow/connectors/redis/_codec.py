@@ -16,14 +16,33 @@ import base64
 import datetime
 import decimal
 import json
+import json.scanner
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 SERIALIZERS = ("json", "msgpack")
 _MARK = b'"$'
-_plain = json.JSONDecoder().decode
-_marked = json.JSONDecoder(object_hook=lambda value: _decode_extra(value)).decode
+
+
+def _scanning(decoder: json.JSONDecoder) -> Callable[[str], Any]:
+    """``decoder.decode`` without its two whitespace regex matches per call: the JSON
+    scanner itself, for text with nothing around the value (what :class:`Codec` writes);
+    anything else goes to ``decoder.decode``, which raises its usual error."""
+    scan, decode = json.scanner.make_scanner(decoder), decoder.decode  # type: ignore[arg-type]
+
+    def scanned(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            return decode(text)
+        return value if end == len(text) else decode(text)
+
+    return scanned
+
+
+_plain = _scanning(json.JSONDecoder())
+_marked = _scanning(json.JSONDecoder(object_hook=lambda value: _decode_extra(value)))
 
 
 class UnserializableItem(TypeError):
