@@ -148,24 +148,28 @@ def _query_options(url: str, given: dict[str, Any]) -> dict[str, Any]:
     """The options the URL's query sets (``ssl_ca_certs=...`` -> ``ca_certs``...), checked."""
     found: dict[str, Any] = {}
     for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        field = TLS_PARAMETERS.get(name)
-        if name == "ssl_cert_reqs":
-            if value.lower() not in CERT_REQS:
-                raise ConfigError(
-                    f"broker: ssl_cert_reqs must be one of {', '.join(CERT_REQS)}, got {value!r}"
-                )
-            field, value = "verify", CERT_REQS[value.lower()]
-        elif field is None and name != "db":
+        if name == "db":
+            continue
+        field = "verify" if name == "ssl_cert_reqs" else TLS_PARAMETERS.get(name)
+        if field is None:
             raise ConfigError(
                 f"broker: the URL {redact_url(url)!r} has an unknown query parameter "
                 f"{name!r}{did_you_mean(name, QUERY_PARAMETERS)}; it may carry "
                 f"{', '.join(QUERY_PARAMETERS)} (timeouts are weirflow's own)"
             )
-        elif field is not None and not value:
-            raise ConfigError(f"broker: {name}= in the URL is empty; give a file's path")
-        if field is None:
-            continue
         if field in found or given.get(field) is not None:
             raise ConfigError(f"broker: {name} is given twice (in the URL and as an option)")
-        found[field] = value
+        found[field] = _query_value(name, value)
     return found
+
+
+def _query_value(name: str, value: str) -> str | bool:
+    if name == "ssl_cert_reqs":
+        if value.lower() not in CERT_REQS:
+            raise ConfigError(
+                f"broker: ssl_cert_reqs must be one of {', '.join(CERT_REQS)}, got {value!r}"
+            )
+        return CERT_REQS[value.lower()]
+    if not value:
+        raise ConfigError(f"broker: {name}= in the URL is empty; give a file's path")
+    return value
