@@ -10,7 +10,9 @@ same in ``FlowBuilder(broker=...)``, ``--broker`` and ``$WEIRFLOW_BROKER``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import traceback
 import uuid
@@ -300,12 +302,17 @@ def test_weirflow_run_and_status_over_tls(tls_redis: TlsRedis, tmp_path: Path) -
     worker = weirflow(
         "run", str(SERVICE), "--pipelines", "work", "--broker", url, cwd=tmp_path, env=settings
     )
-    code, _, err = _cli(
-        "run", "--pipelines", "produce", cwd=tmp_path, WEIRFLOW_BROKER=url, **settings
-    )
-    assert code == 0, err
-    code, report, err = finish(worker, 90)
-    assert code == 0, err
+    try:
+        code, _, err = _cli(
+            "run", "--pipelines", "produce", cwd=tmp_path, WEIRFLOW_BROKER=url, **settings
+        )
+        assert code == 0, err
+        code, report, err = finish(worker, 90)
+        assert code == 0, err
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.communicate()
     assert _stored(out) == list(range(40))
     assert PASSWORD not in report + err
     code, text, err = _cli("status", "--broker", url, "--json", cwd=tmp_path, **settings)
