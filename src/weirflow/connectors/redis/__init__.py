@@ -3,8 +3,9 @@
 Install the extra: ``pip install 'weirflow[redis]'`` (redis-py 5 or newer; ``weirflow[msgpack]``
 for ``serializer="msgpack"``). What lives here is the technology, both directions together:
 
-- :class:`RedisOptions` (``_options.py``): the URL (``redis://`` or ``rediss://``), TLS files,
-  socket timeouts, health checks and the reconnect backoff, as one frozen value whose
+- :class:`RedisOptions` (``_options.py``): the URL (``redis://`` or ``rediss://``), TLS files
+  (also as ``?ssl_ca_certs=...&ssl_certfile=...&ssl_keyfile=...`` in the URL), socket
+  timeouts, health checks and the reconnect backoff, as one frozen value whose
   :attr:`~RedisOptions.shown` URL never shows the password;
 - :func:`make_client` (``_client.py``): a redis-py client with explicit socket timeouts (redis-py's
   defaults turn a blocked read into a minute-long hang), retries and ``health_check_interval``,

@@ -56,23 +56,29 @@ def make_client(options: RedisOptions, block_seconds: float = 0.0) -> redis.Redi
             value = getattr(options, name)
             if value is not None:
                 kwargs[f"ssl_{name}"] = value
-    return redis.Redis.from_url(options.url, **kwargs)
+    return redis.Redis.from_url(options.address, **kwargs)
 
 
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` means "the server is away for now" (wait and try again).
 
-    A refused login or a certificate that does not verify is not an outage: it is permanent.
+    A refused login, a certificate that does not verify or a TLS alert of the server (it
+    wants a client certificate, or does not trust ours) is not an outage: it is permanent. A
+    TLS connection cut short (``SSLEOFError``) is a server going away, so it is an outage.
     """
-    if isinstance(error, _REFUSED):
-        return False
-    if isinstance(error, ssl.SSLCertVerificationError) or isinstance(
-        error.__cause__ or error.__context__, ssl.SSLCertVerificationError
-    ):
+    if isinstance(error, _REFUSED) or _tls_refusal(error) is not None:
         return False
     if isinstance(error, redis.ResponseError):
         return str(error).startswith(("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN"))
     return isinstance(error, OUTAGES)
+
+
+def _tls_refusal(error: BaseException) -> ssl.SSLError | None:
+    """The TLS error (other than a cut connection) that ``error`` is or was raised from."""
+    found = error if isinstance(error, ssl.SSLError) else (error.__cause__ or error.__context__)
+    if isinstance(found, ssl.SSLError) and not isinstance(found, ssl.SSLEOFError):
+        return found
+    return None
 
 
 def reason(error: BaseException) -> str:
@@ -92,8 +98,8 @@ def permanent(error: BaseException, options: RedisOptions, pipeline: str | None)
     hint = ""
     if isinstance(error, _REFUSED):
         hint = "; check the user and password in the broker URL"
-    elif isinstance(error, ssl.SSLError) or isinstance(error.__cause__, ssl.SSLError):
-        hint = "; check the TLS options (ca_certs, certfile, keyfile)"
+    elif _tls_refusal(error) is not None:
+        hint = "; check the TLS options of the broker URL (ssl_ca_certs, ssl_certfile, ssl_keyfile)"
     failure = BrokerError(
         f"Redis broker {options.shown}: {reason(error)}{hint}", pipeline, options.shown
     )
