@@ -99,14 +99,14 @@ class SourceRead:
                     if pending is not None:
                         yield from [pending.add(delivery, self.book) for delivery in item]
                     else:
-                        yield from [self._tracked(delivery) for delivery in item]
+                        yield from self.book.tracked(item, self.counts)
                 else:
                     if counters is not None:
                         counters.add(0, ITEMS)
                     if pending is not None:
                         yield pending.add(item, self.book)
                     elif isinstance(item, Delivery):
-                        yield self._tracked(item)
+                        yield from self.book.tracked((item,), self.counts)
                     else:
                         yield item
                 if self._stopped.is_set():
@@ -118,21 +118,6 @@ class SourceRead:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-
-    def _tracked(self, delivery: Delivery) -> Tracked:
-        """``delivery``'s item with a ticket acknowledging it once all it became has passed."""
-        return Tracked(
-            delivery.value, self.book.ticket(delivery, acknowledge=self._counted(delivery))
-        )
-
-    def _counted(self, delivery: Delivery) -> Callable[[], None]:
-        """``delivery``'s acknowledgement, counted as delivered, and as acknowledged once it is
-        (the delivery itself goes on to the ticket: a broker's may also ``reject``)."""
-        counts = self.counts
-        if counts is None:
-            return delivery.ack
-        counts.delivered += 1
-        return functools.partial(_acknowledge, delivery, counts)
 
     def stop(self) -> None:
         """The run is ending: have a blocked ``read`` return (safe from any thread)."""
@@ -153,11 +138,6 @@ class SourceRead:
                 with contextlib.suppress(ValueError):  # still stepped by a stuck thread
                     close()
         self.book.close()  # what was not acknowledged is delivered again
-
-
-def _acknowledge(delivery: Delivery, counts: Any) -> None:
-    delivery.ack()
-    counts.acked += 1
 
 
 NOT_AN_ITEM: Any = type("_NotAnItem", (), {"__repr__": lambda self: "NOT_AN_ITEM"})()

@@ -154,17 +154,20 @@ class RedisSubscription:
         return [(i, f, 1) for i, f in self._read(">", count, int(BLOCK_SECONDS * 1000))]
 
     def _read(self, start: str, count: int, block: int | None) -> list[tuple[bytes, Any]]:
+        command: list[Any] = ["XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count]
+        if block is not None:
+            command += ["BLOCK", block]
+        command += ["STREAMS", self.key, start]
+
         def read(client: redis.Redis) -> Any:
-            return client.xreadgroup(
-                self.group, self.consumer, {self.key: start}, count=count, block=block
-            )
+            return client.execute_command(*command)  # type: ignore[no-untyped-call]
 
         try:
             answer = self.broker.call(read, f"reading stream {self.stream!r}")
         except redis.ResponseError:  # NOGROUP: the server lost it
             self.broker.ensure_group(self.stream, self.group, after_outage=True)
             return []
-        return list(answer[0][1]) if answer else []
+        return read_entries(answer)
 
     def _claim(self, room: int) -> list[Entry]:
         """Entries idle for ``claim_idle_seconds`` in any consumer of the group."""
@@ -384,3 +387,32 @@ class RedisSubscription:
             f"forgetting stopped writers of {self.stream!r}",
         )
         return True
+
+
+def read_entries(answer: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+    """The entries of one stream in an ``XREADGROUP`` answer as the server sent it (the
+    broker's client leaves that command's answers unparsed: see ``RedisBroker.client``).
+
+    ``None`` fields: an entry deleted or trimmed while pending. An entry weirflow wrote has one
+    field; its dict is made without a function call.
+
+    Example:
+        >>> read_entries([[b"s", [[b"1-0", [b"json", b"1"]], [b"2-0", None]]]])
+        [(b'1-0', {b'json': b'1'}), (b'2-0', None)]
+        >>> read_entries({b"s": [[b"1-0", [b"a", b"1", b"b", b"2"]]]})  # RESP3
+        [(b'1-0', {b'a': b'1', b'b': b'2'})]
+        >>> read_entries(None)
+        []
+    """
+    if not answer:
+        return []
+    entries = next(iter(answer.values())) if isinstance(answer, dict) else answer[0][1]
+    return [
+        (
+            entry_id,
+            {fields[0]: fields[1]}
+            if fields is not None and len(fields) == 2
+            else (None if fields is None else dict(zip(fields[::2], fields[1::2], strict=True))),
+        )
+        for entry_id, fields in entries
+    ]

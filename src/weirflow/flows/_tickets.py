@@ -70,6 +70,29 @@ class TicketBook:
         ack = delivery.ack if acknowledge is None else acknowledge
         return Ticket(self, next(self._numbers), ack, redelivers, reject)
 
+    def tracked(self, deliveries: Iterable[Delivery], counts: Any = None) -> list[Tracked]:
+        """Each delivery's item with a ticket of its own; ``counts`` (statistics with
+        ``delivered`` and ``acked``, or ``None``) counts them delivered now, acknowledged
+        once they are."""
+        numbers = self._numbers
+        items = [
+            Tracked(
+                delivery.value,
+                Ticket(
+                    self,
+                    next(numbers),
+                    delivery.ack,
+                    True,
+                    getattr(delivery, "reject", None),
+                    counts,
+                ),
+            )
+            for delivery in deliveries
+        ]
+        if counts is not None:
+            counts.delivered += len(items)
+        return items
+
     def local_ticket(self, acknowledge: Callable[[], None]) -> Ticket:
         """A ticket of an item that is not redelivered: ``acknowledge`` lets it go."""
         return Ticket(self, next(self._numbers), acknowledge, False)
@@ -108,6 +131,7 @@ class Ticket:
         "_reject",
         "_returned",
         "book",
+        "counts",
         "kept",
         "number",
         "redelivers",
@@ -121,6 +145,7 @@ class Ticket:
         acknowledge: Callable[[], None],
         redelivers: bool,
         reject: Callable[[Any], None] | None = None,
+        counts: Any = None,
     ) -> None:
         self.book = book
         self.number = number
@@ -131,11 +156,12 @@ class Ticket:
         self._failed: Weight = 0
         self._reject = reject
         self._failure: Any = None
+        self.counts = counts  # statistics whose ``acked`` goes up with the acknowledgement
 
     def settle(self, weight: Weight) -> None:
         """Items of this weight passed the pipeline (stored, sent, dropped, or dead letters)."""
         if weight == 1 and not self.kept:  # the one item of its delivery: nothing to add up
-            self._acknowledge()
+            self._acknowledged()
             return
         self._add(weight, failed=False)
 
@@ -160,9 +186,15 @@ class Ticket:
         if complete and self.kept:
             self.book.forget(self.number)
         if acknowledge:
-            self._acknowledge()
+            self._acknowledged()
         elif complete and self._reject is not None:
             self._reject(self._failure)
+
+    def _acknowledged(self) -> None:
+        self._acknowledge()
+        counts = self.counts
+        if counts is not None:
+            counts.acked += 1
 
     def __reduce__(self) -> tuple[Any, ...]:
         if not self.kept:
