@@ -434,6 +434,7 @@ class PipelineBuilder:
             claim_idle_seconds=float(claim_idle),
             max_deliveries=deliveries,
             in_flight=engine[2] or IN_FLIGHT,
+            adapt_in_flight=not engine[2],
         )
         return self._add(
             StageDef(

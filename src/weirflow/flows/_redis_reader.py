@@ -3,7 +3,8 @@
 A :class:`RedisSubscription` yields a :class:`StreamDelivery` per entry, those of one read
 together (:class:`~weirflow.flows._tickets.Deliveries`); the pipeline's last
 stage acknowledges it (the keeper sends the ``XACK``\\ s in batches) or rejects it with the
-failure. It holds at most ``in_flight`` entries unacknowledged. It reads, in turn: its own
+failure. It holds at most ``in_flight`` entries unacknowledged (by default about 0.1 s of
+the pipeline's work: :class:`~weirflow.flows._read_window.ReadWindow`). It reads, in turn: its own
 pending entries once (after a restart of its pipeline in this process), entries idle for
 ``claim_idle_seconds`` in any consumer (``XAUTOCLAIM``: their consumer died; a live one keeps
 refreshing its claims), and new entries (``XREADGROUP ... BLOCK``). An entry tried
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._interfaces import Delivery
 from ..connectors.redis._client import redis
+from ._read_window import ReadWindow
 from ._redis_keys import BLOCK_SECONDS, SEP, entry_key, text
 from ._streams import ReadOptions
 from ._tickets import Deliveries
@@ -88,6 +90,8 @@ class RedisSubscription:
         self._changed = threading.Condition()
         self._waiting = False  # the reader waits for room: acknowledgements wake it
         self._resume_at = options.in_flight - max(1, options.in_flight // 4)
+        self._window = ReadWindow(options.in_flight, options.adapt_in_flight, time.monotonic())
+        self._settled = 0  # entries acknowledged or rejected: how fast the pipeline goes
         self._keeper: Keeper
         self._epoch = broker.epoch
 
@@ -138,13 +142,15 @@ class RedisSubscription:
                 yield batch
 
     def _room(self) -> int:
-        """How many more entries may be taken, at least a quarter of ``in_flight`` (so reads
+        """How many more entries may be taken, at least a quarter of the window (so reads
         stay batches), waiting a moment for acknowledgements when there is less."""
-        limit = self.options.in_flight
+        limit = self._window.size(self._settled, time.monotonic())
         with self._changed:
             room = limit - len(self.in_flight)
             if room >= max(1, limit // 4) or room == limit:
                 return room
+            self._window.full()
+            self._resume_at = limit - max(1, limit // 4)
             self._waiting = True
             self._changed.wait(BLOCK_SECONDS)
             self._waiting = False
@@ -248,6 +254,7 @@ class RedisSubscription:
     def _acknowledged(self, entry_id: bytes) -> None:
         if self.in_flight.pop(entry_id, None) is None:
             return  # settled already
+        self._settled += 1
         deliveries = self._deliveries.pop(entry_id, 1)
         self._wake()
         self._keeper.ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
@@ -262,6 +269,7 @@ class RedisSubscription:
         fields = self.in_flight.pop(entry_id, None)
         if fields is None:
             return  # settled already
+        self._settled += 1
         deliveries = self._deliveries.pop(entry_id, 1)
         self._wake()
         error = (

@@ -58,11 +58,15 @@ class ReadOptions:
         max_deliveries: an entry is tried at most this many times, then it goes to the
             stream's dead letters.
         in_flight: the most entries this consumer holds unacknowledged.
+        adapt_in_flight: hold fewer while the pipeline is slow, about 0.1 s of its work (at
+            least 64), so the consumers of a group share a backlog evenly; ``False`` when the
+            stream connector was given ``maxsize=``.
     """
 
     claim_idle_seconds: float = 30.0
     max_deliveries: int = 5
     in_flight: int = 1000
+    adapt_in_flight: bool = False
 
 
 class Broker(ABC):
@@ -447,11 +451,12 @@ class StreamSource(Source):
         claim_idle_seconds: float = 30.0,
         max_deliveries: int = 5,
         in_flight: int = 1000,
+        adapt_in_flight: bool = False,
     ) -> None:
         self.flow_id = flow_id
         self.name = name
         self.reader = reader
-        self.options = ReadOptions(claim_idle_seconds, max_deliveries, in_flight)
+        self.options = ReadOptions(claim_idle_seconds, max_deliveries, in_flight, adapt_in_flight)
         self._reset()
 
     def _reset(self) -> None:
