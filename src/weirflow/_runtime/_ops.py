@@ -141,7 +141,7 @@ class FlatMap(Operation):
                 continue
             if produced is None:
                 count = 0
-            elif isinstance(produced, AsyncIterable):
+            elif type(produced) is not tuple and isinstance(produced, AsyncIterable):
                 count = await emitter.async_iterable(produced, _children_of(index))
             else:
                 count = await emitter.iterable(produced, _children_of(index))

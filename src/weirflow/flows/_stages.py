@@ -374,7 +374,12 @@ class StageCall:
 def _awaitable(result: Any) -> bool:
     """Whether a user function's result must be awaited (a coroutine, an async generator)."""
     kind = type(result)
+    if kind in _NEVER_AWAITED:  # the usual results, without two failed attribute lookups
+        return False
     return hasattr(kind, "__await__") or hasattr(kind, "__aiter__")
+
+
+_NEVER_AWAITED = frozenset({type(None), dict, list, tuple, str, bytes, int, float, bool})
 
 
 _ending: dict[str, threading.Event] = {}  # pipeline -> set when its run in this process ends
