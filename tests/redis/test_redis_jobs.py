@@ -56,6 +56,7 @@ def test_a_finite_job_split_over_two_consumers_ends_everywhere_with_each_row_onc
     assert shares["b"] > 0, shares
     assert summary_items(outcomes[0][1], "produce") == n
     assert sum(summary_items(out, "work") for _, out, _ in outcomes[1:]) >= n
+    assert group_consumers(redis_url, flow_name, "work") == 0  # both left the group on exit
 
 
 def test_a_consumer_killed_mid_stream_loses_nothing(

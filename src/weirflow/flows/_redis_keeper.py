@@ -43,6 +43,10 @@ _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 )
+_LEAVE_GROUP = (  # a consumer leaves its group only when it holds nothing: never lose a claim
+    "if #redis.call('xpending', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then "
+    "return redis.call('xgroup', 'delconsumer', KEYS[1], ARGV[1], ARGV[2]) else return -1 end"
+)
 _GIVE_BACK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end"
@@ -60,6 +64,7 @@ class Keeper:
         self._acks: collections.deque[tuple[str, str, bytes, bool]] = collections.deque()
         self._sleeping = False  # the keeper waits: the next ack wakes it
         self._watched: set[RedisSubscription] = set()
+        self._consumers: set[tuple[str, str, str]] = set()  # (key, group, name) used here
         self._held: set[str] = set()
         self._instance = False
         self._stopping = False
@@ -87,6 +92,7 @@ class Keeper:
     def watch(self, subscription: RedisSubscription) -> None:
         with self._changed:
             self._watched.add(subscription)
+            self._consumers.add((subscription.key, subscription.group, subscription.consumer))
 
     def unwatch(self, subscription: RedisSubscription) -> None:
         with self._changed:
@@ -288,6 +294,21 @@ class Keeper:
                 )
         except Exception:
             logger.debug("Redis broker keeper: stopping", exc_info=True)
+        self._leave_groups()
+
+    def _leave_groups(self) -> None:
+        """Take this process's consumers off their groups (``weirflow status`` counts live
+        ones), each only if it holds no pending entry: one that does stays, so its entries
+        can still be claimed."""
+        for key, group, consumer in sorted(self._consumers):
+            try:
+                self.broker.call(
+                    functools.partial(_leave_group, key=key, group=group, consumer=consumer),
+                    "leaving a consumer group",
+                    lambda: True,
+                )
+            except Exception:  # the group is gone, the server away: it stays listed
+                logger.debug("Redis broker keeper: leaving %s", group, exc_info=True)
 
 
 def trim(broker: RedisBroker, client: redis.Redis, stream: str) -> None:
@@ -379,6 +400,10 @@ def take_lease(broker: RedisBroker, pipeline: str, stop: threading.Event) -> boo
             extra={"pipeline": pipeline, "stage": None},
         )
     return True
+
+
+def _leave_group(client: redis.Redis, key: str, group: str, consumer: str) -> Any:
+    return client.eval(_LEAVE_GROUP, 1, key, group, consumer)
 
 
 def _give_back(client: redis.Redis, key: str, me: str) -> Any:
