@@ -10,9 +10,10 @@ imports weirflow afresh) runs only for the operator and failure tests
 of the suite uses the default start method.
 
 ``ray`` runs every stage test too, on one local Ray for the whole run (:func:`ray_cluster`:
-started the first time a test needs it, shut down when the run ends; starting one takes seconds,
-and each test's actors about a second more), with one cut to keep the suite fast: a test that reads its stage both with ``for`` and ``async for`` (the ``consume``
-fixture) reads a ray stage with ``for`` only, in every module. How a run is consumed is the
+started the first time a test needs it, shut down when the run ends; starting one takes
+seconds, and each test's actors about a second more), with one cut to keep the suite fast: a
+test that reads its stage both with ``for`` and ``async for`` (the ``consume`` fixture) reads a
+ray stage with ``for`` only, in every module. How a run is consumed is the
 supervisor's business, the same for every back end with workers of its own. What only Ray has
 is in ``tests/test_ray.py`` and ``tests/test_ray_processes.py``.
 """
