@@ -113,6 +113,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 RAY_INSTALLED = importlib.util.find_spec("ray") is not None
 RAY_TEST_CPUS = 16  # logical CPUs: the tests' actors mostly wait, and stages ask for 4 workers
+RAY_TOKEN = Path.home() / ".ray" / "auth_token"  # where a local Ray keeps its token (one a user)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make Ray's token before the test workers (pytest-xdist) start, when there is none yet.
+
+    A local Ray writes a new token the first time one starts on a machine: two workers starting
+    their first at once would each write their own, and one cluster would refuse the other's.
+    """
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    if not RAY_INSTALLED or RAY_TOKEN.exists():
+        return
+    try:
+        from ray._private.authentication import authentication_token_setup
+    except ImportError:  # a Ray without token authentication
+        return
+    authentication_token_setup.generate_and_save_token()
 
 
 @pytest.fixture(scope="session")
