@@ -9,10 +9,11 @@ imports weirflow afresh) runs only for the operator and failure tests
 (:data:`EVERY_VARIANT_MODULES`), which exercise every path a start method changes, and the rest
 of the suite uses the default start method.
 
-``ray`` runs every stage test too, on one local Ray per module (:func:`ray_cluster`: it starts
-in seconds, and each test's actors in about a second more), with one cut to keep the suite
-fast: a test that reads its stage both with ``for`` and ``async for`` (the ``consume``
-fixture) reads a ray stage with ``for`` only, in every module. How a run is consumed is the
+``ray`` runs every stage test too, on one local Ray for the whole run (:func:`ray_cluster`:
+started the first time a test needs it, shut down when the run ends; starting one takes
+seconds, and each test's actors about a second more), with one cut to keep the suite fast: a
+test that reads its stage both with ``for`` and ``async for`` (the ``consume`` fixture) reads a
+ray stage with ``for`` only, in every module. How a run is consumed is the
 supervisor's business, the same for every back end with workers of its own. What only Ray has
 is in ``tests/test_ray.py`` and ``tests/test_ray_processes.py``.
 """
@@ -112,19 +113,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 RAY_INSTALLED = importlib.util.find_spec("ray") is not None
 RAY_TEST_CPUS = 16  # logical CPUs: the tests' actors mostly wait, and stages ask for 4 workers
+RAY_TOKEN = Path.home() / ".ray" / "auth_token"  # where a local Ray keeps its token (one a user)
 
 
-@pytest.fixture(scope="module")
+def pytest_configure(config: pytest.Config) -> None:
+    """Make Ray's token before the test workers (pytest-xdist) start, when there is none yet.
+
+    A local Ray writes a new token the first time one starts on a machine: two workers starting
+    their first at once would each write their own, and one cluster would refuse the other's.
+    """
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    if not RAY_INSTALLED or RAY_TOKEN.exists():
+        return
+    try:
+        from ray._private.authentication import authentication_token_setup
+    except ImportError:  # a Ray without token authentication
+        return
+    authentication_token_setup.generate_and_save_token()
+
+
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:
-    """A local Ray for the tests of one module (skipped without Ray; in CI, a failure).
+    """One local Ray for every test that needs it (skipped without Ray; in CI, a failure).
 
-    Started here, before any test of the module snapshots the running threads, with more
-    logical CPUs than the machine has; weirflow uses it as a program's own ``ray.init``.
+    Started the first time a test needs it, before that test snapshots the running threads, and
+    shut down at the end of the run, with more logical CPUs than the machine has; weirflow uses
+    it as a program's own ``ray.init``. A local Ray weirflow started for a ray stage run without
+    this fixture (a doctest's) is shut down first: the tests need this one's resources.
     """
     if not RAY_INSTALLED:
         skip_or_fail("Ray is not installed: pip install 'weirflow[ray]'")
     import ray
 
+    from weirflow._runtime.executors import _ray_cluster
+
+    _ray_cluster.shutdown()
     ray.init(
         address="local",
         num_cpus=RAY_TEST_CPUS,

@@ -1,8 +1,8 @@
 """The ``ray`` back end: placement options, actors' lifetimes, failures, flows; on a local Ray.
 
 The operator and failure tests run under ``ray`` too (the kind matrix of ``conftest.py``); these
-are what only Ray has. One local Ray serves the module (``ray_cluster``: it takes seconds to
-start). Which actors are alive is read from Ray's control store (GCS), the same truth Ray's
+are what only Ray has. They share the test run's one local Ray (``ray_cluster``: it takes seconds
+to start). Which actors are alive is read from Ray's control store (GCS), the same truth Ray's
 state API shows without needing its dashboard.
 """
 

@@ -241,6 +241,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="module")
 def head_node() -> Iterator[str]:
     """A Ray cluster of its own, ``ray start --head --port N``; its address (one per module)."""
@@ -271,10 +276,7 @@ def head_node() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 120
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        while not _listening(port):
             assert head.poll() is None, head.stderr.read() if head.stderr else ""
             assert time.monotonic() < deadline, "the head node did not start"
             time.sleep(0.2)
@@ -284,8 +286,9 @@ def head_node() -> Iterator[str]:
 
         started = [head.pid, *descendants(head.pid)]
         os.killpg(head.pid, signal.SIGTERM)  # the GCS ends; ``ray start --block`` lingers
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(10)
+        deadline = time.monotonic() + 10  # until the GCS has closed its port
+        while head.poll() is None and _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)  # the group it leads: the raylet, its workers
         head.wait(10)
