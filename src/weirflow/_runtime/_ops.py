@@ -133,13 +133,20 @@ class FlatMap(Operation):
     async def apply(self, batch: Batch, ctx: OpContext) -> None:
         invoker, emitter = ctx.invoker, ctx.emitter
         marks: list[Mark] = list(batch.marks) if batch.marks else []
+        # a plain call (nothing to await, no timeout, no index) is made here, not in a
+        # coroutine of the invoker's per element
+        direct = not (invoker.awaits or invoker.timeout or invoker.wants_index)
+        f, kwargs = invoker.f, invoker.kwargs
         for index, value in zip(batch.indices, batch.values):
-            produced = await invoker.call_one(value, index, collect=bool(invoker.timeout))
+            if direct:
+                produced = f(value, **kwargs) if kwargs else f(value)
+            else:
+                produced = await invoker.call_one(value, index, collect=bool(invoker.timeout))
             if produced is TIMED_OUT:
                 invoker.skipped(index)
                 marks.append((index, DROPPED))
                 continue
-            if produced is None:
+            if produced is None or produced == ():  # nothing came of it (a dropped item)
                 count = 0
             elif type(produced) is not tuple and isinstance(produced, AsyncIterable):
                 count = await emitter.async_iterable(produced, _children_of(index))

@@ -44,6 +44,13 @@ logger = logging.getLogger("weirflow.redis")
 
 T = TypeVar("T")
 
+# One batch of entries in one command: the server adds them in a loop (atomically, so a batch
+# is in the stream whole or not at all), where a pipeline of XADDs costs the client a command
+# packed and an answer parsed per entry.
+_XADD_ALL = (
+    "for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i]) end return #ARGV - 1"
+)
+
 
 class RedisBroker(Broker):
     """Streams of one flow in Redis (see the module's docstring)."""
@@ -89,6 +96,7 @@ class RedisBroker(Broker):
         self._outage = False
         self.epoch = 0  # outages survived: groups are checked again after each
         self._keeper: Keeper | None = None
+        self._script: str | None = None  # the SHA of _XADD_ALL
         self.pipelines: tuple[str, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -211,20 +219,31 @@ class RedisBroker(Broker):
 
     def publish_many(self, stream: str, items: Sequence[Any]) -> None:
         """XADD ``items`` in pipelined batches; an item without a JSON form raises TypeError."""
-        encoded = [self._codec.encode(item) for item in items]  # nothing sent if one fails
+        encode = self._codec.encode
+        encoded = [encode(item)[1] for item in items]  # nothing sent if one fails
+        field = self._codec.serializer
         self._ensure_groups(stream)
         key = self.settings.keys.stream(stream)
         for start in range(0, len(encoded), BATCH):
             chunk = encoded[start : start + BATCH]
             self._wait_for_room(stream, len(chunk))
 
-            def write(client: redis.Redis, chunk: list[tuple[str, bytes]] = chunk) -> None:
-                pipe = client.pipeline(transaction=False)
-                for field, data in chunk:
-                    pipe.xadd(key, {field: data})
-                pipe.execute()
+            def write(client: redis.Redis, chunk: list[bytes] = chunk) -> None:
+                try:
+                    client.evalsha(self._add_script(client), 1, key, field, *chunk)
+                except redis.exceptions.NoScriptError:  # the server restarted since
+                    self._script = None
+                    client.evalsha(self._add_script(client), 1, key, field, *chunk)
 
             self.call(write, f"publishing to stream {stream!r}")
+
+    def _add_script(self, client: redis.Redis) -> str:
+        """The SHA of :data:`_XADD_ALL`, loaded on the server once (and again after a restart
+        that forgot it)."""
+        sha = self._script
+        if sha is None:
+            sha = self._script = client.script_load(_XADD_ALL)
+        return sha
 
     def _wait_for_room(self, stream: str, count: int) -> None:
         """Wait while the slowest reading group's backlog is at the stream's maxsize."""
@@ -319,6 +338,11 @@ class RedisBroker(Broker):
 
     def decode(self, fields: dict[bytes, bytes]) -> Any:
         return self._codec.decode(fields)
+
+    @property
+    def codec(self) -> Codec:
+        """How items are written to and read from entries (``Codec.decode`` reads any)."""
+        return self._codec
 
     # -- instances and leases -------------------------------------------------------------
 

@@ -59,9 +59,11 @@ class Keeper:
     def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
         self._changed = threading.Condition()
-        # (stream, group, entry id, forget its recorded error): appended by any thread
-        # without a lock (a deque's append and popleft are atomic), taken by the keeper
-        self._acks: collections.deque[tuple[str, str, bytes, bool]] = collections.deque()
+        # Entry ids to acknowledge, and those whose recorded errors can go, per (stream,
+        # group): appended by any thread without a lock (a deque's append and popleft are
+        # atomic), taken by the keeper. A subscription appends to its group's queue itself.
+        self._queues: dict[tuple[str, str], collections.deque[bytes]] = {}
+        self._forget: dict[tuple[str, str], collections.deque[bytes]] = {}
         self._sleeping = False  # the keeper waits: the next ack wakes it
         self._watched: set[RedisSubscription] = set()
         self._consumers: set[tuple[str, str, str]] = set()  # (key, group, name) used here
@@ -81,13 +83,32 @@ class Keeper:
 
     # -- what others hand in --------------------------------------------------------------
 
+    def queue(self, stream: str, group: str) -> collections.deque[bytes]:
+        """The queue of ids to acknowledge in ``group`` of ``stream``: append an id, then call
+        :meth:`appended` (what :meth:`ack` does, without a call per entry)."""
+        key = (stream, group)
+        with self._changed:
+            if key not in self._queues:
+                self._forget[key] = collections.deque()
+                self._queues[key] = collections.deque()  # last: the keeper looks at these
+            return self._queues[key]
+
     def ack(self, stream: str, group: str, entry_id: bytes, forget_error: bool = False) -> None:
-        """Acknowledge ``entry_id`` of ``group`` soon (called once per entry: no lock taken,
-        unless the keeper sleeps)."""
-        self._acks.append((stream, group, entry_id, forget_error))
+        """Acknowledge ``entry_id`` of ``group`` soon (and forget its recorded error)."""
+        queue = self.queue(stream, group)
+        if forget_error:
+            self._forget[(stream, group)].append(entry_id)
+        queue.append(entry_id)
+        self.appended()
+
+    def appended(self) -> None:
+        """Ids were appended to a queue: wake the keeper if it sleeps (no lock otherwise)."""
         if self._sleeping:  # read after the append: see _run for why no wake-up is lost
             with self._changed:
                 self._changed.notify()
+
+    def _waiting_acks(self) -> int:
+        return sum(len(queue) for queue in list(self._queues.values()))
 
     def watch(self, subscription: RedisSubscription) -> None:
         with self._changed:
@@ -137,11 +158,11 @@ class Keeper:
                 # Sleeping is said before looking at the acks: an ack appended after the look
                 # sees it and notifies (the lock is free once wait() releases it).
                 self._sleeping = True
-                while not self._acks and not self._stopping and not self._due():
+                while not self._waiting_acks() and not self._stopping and not self._due():
                     self._changed.wait(self._until_due())
                 self._sleeping = False
                 stopping = self._stopping
-            if self._acks and len(self._acks) < ACK_BATCH and not stopping:
+            if 0 < self._waiting_acks() < ACK_BATCH and not stopping:
                 time.sleep(GATHER_SECONDS)  # let a batch gather: one XACK for many entries
             acks, forget = self._taken()
             if stopping and deadline is None:
@@ -163,14 +184,17 @@ class Keeper:
     ) -> tuple[dict[tuple[str, str], list[bytes]], dict[tuple[str, str], list[bytes]]]:
         """The acknowledgements handed in so far, by stream and group, and the entries whose
         recorded errors can go."""
+        with self._changed:
+            queues = [(key, queue, self._forget[key]) for key, queue in self._queues.items()]
         acks: dict[tuple[str, str], list[bytes]] = {}
         forget: dict[tuple[str, str], list[bytes]] = {}
-        pending, take = self._acks, self._acks.popleft
-        for _ in range(len(pending)):
-            stream, group, entry_id, forget_error = take()
-            acks.setdefault((stream, group), []).append(entry_id)
-            if forget_error:
-                forget.setdefault((stream, group), []).append(entry_id)
+        for key, queue, forgotten in queues:
+            if forgotten:  # before the acks: a forgotten id is acknowledged in this batch
+                take = forgotten.popleft
+                forget[key] = [take() for _ in range(len(forgotten))]
+            if queue:
+                take = queue.popleft
+                acks[key] = [take() for _ in range(len(queue))]
         return acks, forget
 
     def _due(self) -> bool:

@@ -92,6 +92,7 @@ class RedisSubscription:
         self._resume_at = options.in_flight - max(1, options.in_flight // 4)
         self._window = ReadWindow(options.in_flight, options.adapt_in_flight, time.monotonic())
         self._settled = 0  # entries acknowledged or rejected: how fast the pipeline goes
+        self._decode = broker.codec.decode
         self._keeper: Keeper
         self._epoch = broker.epoch
 
@@ -99,6 +100,7 @@ class RedisSubscription:
 
     def entries(self) -> Iterator[Deliveries]:
         keeper = self._keeper = self.broker.keeper()
+        self._acks = keeper.queue(self.stream, self.group)
         keeper.watch(self)
         try:
             yield from self._entries()
@@ -134,9 +136,11 @@ class RedisSubscription:
                     return
                 continue
             batch = Deliveries(
-                delivery
-                for entry_id, fields, deliveries in got
-                if (delivery := self._delivery(entry_id, fields, deliveries)) is not None
+                [
+                    delivery
+                    for entry_id, fields, deliveries in got
+                    if (delivery := self._delivery(entry_id, fields, deliveries)) is not None
+                ]
             )
             if batch:
                 yield batch
@@ -238,7 +242,7 @@ class RedisSubscription:
             self._dead(entry_id, fields, deliveries, self._recorded_error(entry_id))
             return None
         try:
-            value = self.broker.decode(fields)
+            value = self._decode(fields)
         except Exception as error:
             self._dead(
                 entry_id, fields, deliveries, f"cannot decode: {type(error).__name__}: {error}"
@@ -255,9 +259,13 @@ class RedisSubscription:
         if self.in_flight.pop(entry_id, None) is None:
             return  # settled already
         self._settled += 1
-        deliveries = self._deliveries.pop(entry_id, 1)
-        self._wake()
-        self._keeper.ack(self.stream, self.group, entry_id, forget_error=deliveries > 1)
+        if self._waiting:
+            self._wake()
+        if self._deliveries and self._deliveries.pop(entry_id, 1) > 1:
+            self._keeper.ack(self.stream, self.group, entry_id, forget_error=True)
+        else:
+            self._acks.append(entry_id)
+            self._keeper.appended()
 
     def _wake(self) -> None:
         """Wake the reader if it waits for room and there is enough now (see ``_room``)."""

@@ -298,9 +298,11 @@ class StageCall:
         if self.stage.role == "sender":
             return item  # sent: the same item goes on
         if self.stage.role == "core_logic":
-            if type(result) is tuple and not result:  # None: dropped
-                self._count(resources, DROPPED)
-            result = self._guarded(result, value, attempts, resources)
+            if type(result) is tuple:
+                if not result:  # None: dropped
+                    self._count(resources, DROPPED)
+            else:
+                result = self._guarded(result, value, attempts, resources)
         if ticket is None:
             return result
         return spread(result, ticket)
@@ -344,6 +346,8 @@ class StageCall:
         assert self.convention is not None
         if self._plain:
             result = stage.function(item) if self.convention.takes_item else stage.function()
+            if stage.role == "core_logic" and type(result) in _SINGLE_ITEMS:
+                return () if result is None else (result,)  # _checked's answer, sooner
         else:
             available = {
                 **resources,
@@ -380,6 +384,7 @@ def _awaitable(result: Any) -> bool:
 
 
 _NEVER_AWAITED = frozenset({type(None), dict, list, tuple, str, bytes, int, float, bool})
+_SINGLE_ITEMS = _NEVER_AWAITED  # a core logic result of these types is one item (None: none)
 
 
 _ending: dict[str, threading.Event] = {}  # pipeline -> set when its run in this process ends

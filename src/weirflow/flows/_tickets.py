@@ -161,7 +161,10 @@ class Ticket:
     def settle(self, weight: Weight) -> None:
         """Items of this weight passed the pipeline (stored, sent, dropped, or dead letters)."""
         if weight == 1 and not self.kept:  # the one item of its delivery: nothing to add up
-            self._acknowledged()
+            self._acknowledge()
+            counts = self.counts
+            if counts is not None:
+                counts.acked += 1
             return
         self._add(weight, failed=False)
 
