@@ -247,7 +247,7 @@ def test_with_http_connector_has_every_option_of_http_source() -> None:
 
 def test_with_stream_connector_has_every_option_of_stream_source() -> None:
     method = parameters(PipelineBuilder.with_stream_connector, STAGE_OWN)
-    given = {"self", "flow_id", "reader", "in_flight", "adapt_in_flight"}  # from the stage maxsize
+    given = {"self", "flow_id", "reader", "in_flight", "adapt_in_flight", "least_in_flight"}
     assert set(method) == set(parameters(StreamSource.__init__, given))
 
 

@@ -790,6 +790,10 @@ class PipelineBuilder:
     def _pipeline(self) -> Pipeline:
         stages = tuple(self._stages)
         _check_order(self.name, stages)
+        source = stages[0].source if stages else None
+        if source is not None and source.factory is StreamSource:
+            # a reader that adapts what it holds in flight keeps every worker supplied
+            source.options["least_in_flight"] = 2 * sum(stage.workers for stage in stages[1:])
         schedule = self._schedule or Once()
         if stages[0].continuous and schedule.repeats:
             raise ConfigError(

@@ -36,7 +36,7 @@ logger = logging.getLogger("weirflow.redis")
 
 TRIM_SECONDS = 0.5
 ACK_BATCH = 1000  # fewer acknowledgements waiting than this: gather a moment first
-GATHER_SECONDS = 0.002
+GATHER_SECONDS = 0.01  # a slow pipeline's keeper wakes ~100 times a second, not per entry
 STOP_SECONDS = 5.0  # what stop() waits for the last acknowledgements through an outage
 
 _RENEW = (

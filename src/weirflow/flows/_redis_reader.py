@@ -3,7 +3,7 @@
 A :class:`RedisSubscription` yields a :class:`StreamDelivery` per entry, those of one read
 together (:class:`~weirflow.flows._tickets.Deliveries`); the pipeline's last
 stage acknowledges it (the keeper sends the ``XACK``\\ s in batches) or rejects it with the
-failure. It holds at most ``in_flight`` entries unacknowledged (by default about 0.1 s of
+failure. It holds at most ``in_flight`` entries unacknowledged (by default about 0.05 s of
 the pipeline's work: :class:`~weirflow.flows._read_window.ReadWindow`). It reads, in turn: its own
 pending entries once (after a restart of its pipeline in this process), entries idle for
 ``claim_idle_seconds`` in any consumer (``XAUTOCLAIM``: their consumer died; a live one keeps
@@ -90,7 +90,9 @@ class RedisSubscription:
         self._changed = threading.Condition()
         self._waiting = False  # the reader waits for room: acknowledgements wake it
         self._resume_at = options.in_flight - max(1, options.in_flight // 4)
-        self._window = ReadWindow(options.in_flight, options.adapt_in_flight, time.monotonic())
+        self._window = ReadWindow(
+            options.in_flight, options.adapt_in_flight, time.monotonic(), options.least_in_flight
+        )
         self._settled = 0  # entries acknowledged or rejected: how fast the pipeline goes
         self._decode = broker.codec.decode
         self._keeper: Keeper

@@ -58,15 +58,18 @@ class ReadOptions:
         max_deliveries: an entry is tried at most this many times, then it goes to the
             stream's dead letters.
         in_flight: the most entries this consumer holds unacknowledged.
-        adapt_in_flight: hold fewer while the pipeline is slow, about 0.1 s of its work (at
-            least 64), so the consumers of a group share a backlog evenly; ``False`` when the
-            stream connector was given ``maxsize=``.
+        adapt_in_flight: hold fewer while the pipeline is slow, about 0.05 s of its work (at
+            least ``least_in_flight``), so the consumers of a group share a backlog evenly;
+            ``False`` when the stream connector was given ``maxsize=``.
+        least_in_flight: the fewest an adapting reader holds: two per worker of the
+            pipeline's stages (set when the flow is built), 16 at least.
     """
 
     claim_idle_seconds: float = 30.0
     max_deliveries: int = 5
     in_flight: int = 1000
     adapt_in_flight: bool = False
+    least_in_flight: int = 0
 
 
 class Broker(ABC):
@@ -452,11 +455,14 @@ class StreamSource(Source):
         max_deliveries: int = 5,
         in_flight: int = 1000,
         adapt_in_flight: bool = False,
+        least_in_flight: int = 0,
     ) -> None:
         self.flow_id = flow_id
         self.name = name
         self.reader = reader
-        self.options = ReadOptions(claim_idle_seconds, max_deliveries, in_flight, adapt_in_flight)
+        self.options = ReadOptions(
+            claim_idle_seconds, max_deliveries, in_flight, adapt_in_flight, least_in_flight
+        )
         self._reset()
 
     def _reset(self) -> None:
