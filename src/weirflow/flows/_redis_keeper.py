@@ -64,7 +64,7 @@ class Keeper:
         # atomic), taken by the keeper. A subscription appends to its group's queue itself.
         self._queues: dict[tuple[str, str], collections.deque[bytes]] = {}
         self._forget: dict[tuple[str, str], collections.deque[bytes]] = {}
-        self._sleeping = False  # the keeper waits: the next ack wakes it
+        self.sleeping = False  # the keeper waits: the next ack wakes it (read it, then wake())
         self._watched: set[RedisSubscription] = set()
         self._consumers: set[tuple[str, str, str]] = set()  # (key, group, name) used here
         self._held: set[str] = set()
@@ -103,9 +103,12 @@ class Keeper:
 
     def appended(self) -> None:
         """Ids were appended to a queue: wake the keeper if it sleeps (no lock otherwise)."""
-        if self._sleeping:  # read after the append: see _run for why no wake-up is lost
-            with self._changed:
-                self._changed.notify()
+        if self.sleeping:  # read after the append: see _run for why no wake-up is lost
+            self.wake()
+
+    def wake(self) -> None:
+        with self._changed:
+            self._changed.notify()
 
     def _waiting_acks(self) -> int:
         return sum(len(queue) for queue in list(self._queues.values()))
@@ -157,10 +160,10 @@ class Keeper:
             with self._changed:
                 # Sleeping is said before looking at the acks: an ack appended after the look
                 # sees it and notifies (the lock is free once wait() releases it).
-                self._sleeping = True
+                self.sleeping = True
                 while not self._waiting_acks() and not self._stopping and not self._due():
                     self._changed.wait(self._until_due())
-                self._sleeping = False
+                self.sleeping = False
                 stopping = self._stopping
             if 0 < self._waiting_acks() < ACK_BATCH and not stopping:
                 time.sleep(GATHER_SECONDS)  # let a batch gather: one XACK for many entries

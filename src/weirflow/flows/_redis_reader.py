@@ -56,8 +56,24 @@ class StreamDelivery(Delivery):
         self._entry = entry_id
 
     def ack(self) -> None:
-        """The entry is done with: acknowledge it (idempotent)."""
-        self._subscription._acknowledged(self._entry)
+        """The entry is done with: acknowledge it (idempotent). Once per entry, so the
+        subscription's bookkeeping is done here, not in a call of its own."""
+        subscription, entry_id = self._subscription, self._entry
+        if subscription.in_flight.pop(entry_id, None) is None:
+            return  # settled already
+        subscription._settled += 1
+        if subscription._waiting:
+            subscription._wake()
+        deliveries = subscription._deliveries
+        if deliveries and deliveries.pop(entry_id, 1) > 1:
+            subscription._keeper.ack(
+                subscription.stream, subscription.group, entry_id, forget_error=True
+            )
+            return
+        subscription._acks.append(entry_id)
+        keeper = subscription._keeper
+        if keeper.sleeping:
+            keeper.wake()
 
     def reject(self, failure: Any) -> None:
         """The pipeline failed on the item (``failure``: an ``ItemFailure`` or ``None``)."""
@@ -256,18 +272,6 @@ class RedisSubscription:
         return StreamDelivery(value, self, entry_id)
 
     # -- outcomes -------------------------------------------------------------------------
-
-    def _acknowledged(self, entry_id: bytes) -> None:
-        if self.in_flight.pop(entry_id, None) is None:
-            return  # settled already
-        self._settled += 1
-        if self._waiting:
-            self._wake()
-        if self._deliveries and self._deliveries.pop(entry_id, 1) > 1:
-            self._keeper.ack(self.stream, self.group, entry_id, forget_error=True)
-        else:
-            self._acks.append(entry_id)
-            self._keeper.appended()
 
     def _wake(self) -> None:
         """Wake the reader if it waits for room and there is enough now (see ``_room``)."""

@@ -299,8 +299,9 @@ class StageCall:
             return item  # sent: the same item goes on
         if self.stage.role == "core_logic":
             if type(result) is tuple:
-                if not result:  # None: dropped
-                    self._count(resources, DROPPED)
+                if not result and self.counters is not None:  # None: dropped
+                    info = resources.get("worker_info")
+                    self.counters.add(info.index if info is not None else 0, DROPPED)
             else:
                 result = self._guarded(result, value, attempts, resources)
         if ticket is None:
