@@ -173,8 +173,19 @@ class StageCall:
         # function takes resources by name.
         self._awaits = executor_traits(self.stage.kind).awaits
         self._plain = self.convention is not None and self.convention.plain
+        # core logic called with the item alone, in a thread: a tracked item whose result is
+        # one plain item (or None) goes through _tracked_call, the rest the general way
+        self._direct = (
+            self.stage.role == "core_logic"
+            and self._plain
+            and self.convention is not None
+            and self.convention.takes_item
+            and not self._awaits
+        )
 
     def __call__(self, item: Any, **resources: Any) -> Any:
+        if self._direct and type(item) is Tracked:
+            return self._tracked_call(item, resources)
         value, ticket = (item.value, item) if type(item) is Tracked else (item, None)
         if type(value) is ItemFailure or value is CARRIER:
             return (item,) if self._flat else item
@@ -192,6 +203,39 @@ class StageCall:
             tag_stage(error, self.stage_name)
             raise
         return self._outputs(result, item, value, ticket, 1, resources)
+
+    def _tracked_call(self, item: Tracked, resources: dict[str, Any]) -> Any:
+        """:meth:`__call__` of a tracked item, with the common case (one plain result, or
+        ``None``) done here: once per item of every stream and at-least-once pipeline."""
+        value = item.value
+        if type(value) is ItemFailure or value is CARRIER:
+            return (item,)
+        function = self.stage.function
+        assert function is not None
+        try:
+            result = function(value)
+            single = type(result) in _SINGLE_ITEMS
+            if not single:  # a generator, an iterator, something awaitable: as _apply does
+                result = self._after(result, "core_logic")
+                if type(result) is CoroutineType:
+                    result = run_awaitable(result)
+        except _NOT_ITEM_FAILURES:
+            raise
+        except Exception as error:
+            return self._again(item, value, item, resources, error)
+        except BaseException as error:
+            tag_stage(error, self.stage_name)
+            raise
+        if not single:
+            return self._outputs(result, item, value, item, 1, resources)
+        ticket, weight = item.ticket, item.weight
+        if result is not None:
+            return (Tracked(result, ticket, weight),)
+        self._count(resources, DROPPED)
+        if ticket.local:
+            ticket.settle(weight)
+            return ()
+        return (Tracked(CARRIER, ticket, weight),)  # the weight goes back in its process
 
     def _count(self, resources: Mapping[str, Any], slot: int) -> None:
         counters = self.counters
@@ -356,9 +400,13 @@ class StageCall:
                 "pipeline_name": self.pipeline,
             }
             result = self.convention.call(stage.function, item, available)
+        return self._after(result, stage.role)
+
+    def _after(self, result: Any, role: Role) -> Any:
+        """A user function's result as the stage's outputs (a coroutine if it must be awaited)."""
         if _awaitable(result):
-            return self._then(result, stage.role)
-        return self._checked(result, stage.role)
+            return self._then(result, role)
+        return self._checked(result, role)
 
     async def _then(self, result: Any, role: Role) -> Any:
         if isinstance(result, AsyncIterable) and not inspect.isawaitable(result):
