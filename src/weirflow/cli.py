@@ -182,10 +182,12 @@ def _run(
     observed: AbstractContextManager[Any],
     http: str | None = None,
 ) -> int:
+    from ._heap import freeze_startup_heap
     from .flows._signals import keep_handlers_after_a_signal
 
     logger = logging.getLogger("weirflow")
     keep_handlers_after_a_signal()  # a late SIGTERM must not cut the summary short
+    freeze_startup_heap()  # the service's process: what exists now lives until it exits
     try:
         with observed:  # progress lines end before the summary is printed
             flow.launch_flow(execution_seconds=execution_seconds, http=http)

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from .._errors import PipelineFailed, WorkerDied
+from .._heap import freeze_startup_heap
 from .._logforward import forward_logging, handle_forwarded, logging_levels
 from .._runtime._pickling import dumps_by_value
 from .._runtime._stats import StageCounters
@@ -382,6 +383,7 @@ def _pipeline_main(
     forward_logging(send, levels)
     pipeline, storages = pickle.loads(payload)
     register_broker(flow_id, broker)
+    freeze_startup_heap()
     local_stop = threading.Event()
 
     def report(failure: PipelineFailed) -> None:
