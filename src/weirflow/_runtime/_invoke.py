@@ -102,6 +102,8 @@ class Invoker:
         self.awaits = awaits
         self.stage = stage
         self._helper = _HelperThread(f"{stage} timeout helper") if timeout and not awaits else None
+        # call_one is then only ``f(value, **kwargs)``: a caller may make that call itself
+        self.plain = not (awaits or timeout or wants_index)
         self.counted: tuple[StageCounters, int] | None = None  # counters and worker row
 
     def close(self) -> None:

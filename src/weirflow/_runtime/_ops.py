@@ -133,10 +133,8 @@ class FlatMap(Operation):
     async def apply(self, batch: Batch, ctx: OpContext) -> None:
         invoker, emitter = ctx.invoker, ctx.emitter
         marks: list[Mark] = list(batch.marks) if batch.marks else []
-        # a plain call (nothing to await, no timeout, no index) is made here, not in a
-        # coroutine of the invoker's per element
-        direct = not (invoker.awaits or invoker.timeout or invoker.wants_index)
-        f, kwargs = invoker.f, invoker.kwargs
+        # a plain call is made here, not in a coroutine of the invoker's per element
+        direct, f, kwargs = invoker.plain, invoker.f, invoker.kwargs
         for index, value in zip(batch.indices, batch.values):
             if direct:
                 produced = f(value, **kwargs) if kwargs else f(value)

@@ -336,9 +336,6 @@ class RedisBroker(Broker):
         key = (stream, reader)
         self._interrupts[key] = self._interrupts.get(key, 0) + 1
 
-    def decode(self, fields: dict[bytes, bytes]) -> Any:
-        return self._codec.decode(fields)
-
     @property
     def codec(self) -> Codec:
         """How items are written to and read from entries (``Codec.decode`` reads any)."""

@@ -56,24 +56,8 @@ class StreamDelivery(Delivery):
         self._entry = entry_id
 
     def ack(self) -> None:
-        """The entry is done with: acknowledge it (idempotent). Once per entry, so the
-        subscription's bookkeeping is done here, not in a call of its own."""
-        subscription, entry_id = self._subscription, self._entry
-        if subscription.in_flight.pop(entry_id, None) is None:
-            return  # settled already
-        subscription._settled += 1
-        if subscription._waiting:
-            subscription._wake()
-        deliveries = subscription._deliveries
-        if deliveries and deliveries.pop(entry_id, 1) > 1:
-            subscription._keeper.ack(
-                subscription.stream, subscription.group, entry_id, forget_error=True
-            )
-            return
-        subscription._acks.append(entry_id)
-        keeper = subscription._keeper
-        if keeper.sleeping:
-            keeper.wake()
+        """The entry is done with: acknowledge it (idempotent)."""
+        self._subscription._acknowledged(self._entry)
 
     def reject(self, failure: Any) -> None:
         """The pipeline failed on the item (``failure``: an ``ItemFailure`` or ``None``)."""
@@ -105,7 +89,7 @@ class RedisSubscription:
         self._interrupts = interrupts
         self._changed = threading.Condition()
         self._waiting = False  # the reader waits for room: acknowledgements wake it
-        self._resume_at = options.in_flight - max(1, options.in_flight // 4)
+        self._resume_at = 0  # how few in flight wake the reader: set by _room before it waits
         self._window = ReadWindow(
             options.in_flight, options.adapt_in_flight, time.monotonic(), options.least_in_flight
         )
@@ -272,6 +256,17 @@ class RedisSubscription:
         return StreamDelivery(value, self, entry_id)
 
     # -- outcomes -------------------------------------------------------------------------
+
+    def _acknowledged(self, entry_id: bytes) -> None:
+        if self.in_flight.pop(entry_id, None) is None:
+            return  # settled already
+        self._settled += 1
+        self._wake()
+        if self._deliveries and self._deliveries.pop(entry_id, 1) > 1:
+            self._keeper.ack(self.stream, self.group, entry_id, forget_error=True)
+            return
+        self._acks.append(entry_id)  # the group's queue: no call into the keeper per entry
+        self._keeper.appended()
 
     def _wake(self) -> None:
         """Wake the reader if it waits for room and there is enough now (see ``_room``)."""

@@ -343,9 +343,8 @@ class StageCall:
             return item  # sent: the same item goes on
         if self.stage.role == "core_logic":
             if type(result) is tuple:
-                if not result and self.counters is not None:  # None: dropped
-                    info = resources.get("worker_info")
-                    self.counters.add(info.index if info is not None else 0, DROPPED)
+                if not result:  # None: dropped
+                    self._count(resources, DROPPED)
             else:
                 result = self._guarded(result, value, attempts, resources)
         if ticket is None:
@@ -391,8 +390,6 @@ class StageCall:
         assert self.convention is not None
         if self._plain:
             result = stage.function(item) if self.convention.takes_item else stage.function()
-            if stage.role == "core_logic" and type(result) in _SINGLE_ITEMS:
-                return () if result is None else (result,)  # _checked's answer, sooner
         else:
             available = {
                 **resources,
@@ -468,8 +465,8 @@ def passes_by(value: Any) -> bool:
 
 def _as_items(result: Any) -> Iterable[Any]:
     """Core logic returns one item, yields many, or returns None to drop."""
-    if result is None:
-        return ()
+    if type(result) in _SINGLE_ITEMS:  # the usual results, without the iterator checks
+        return () if result is None else (result,)
     if inspect.isgenerator(result) or (
         isinstance(result, Iterator) and not isinstance(result, (str, bytes, dict))
     ):

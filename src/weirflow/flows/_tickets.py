@@ -58,18 +58,6 @@ class TicketBook:
         with _books_lock:
             _books[self.key] = self
 
-    def ticket(
-        self,
-        delivery: Delivery,
-        redelivers: bool = True,
-        acknowledge: Callable[[], None] | None = None,
-    ) -> Ticket:
-        """A ticket acknowledging ``delivery`` (through ``acknowledge`` when given: a wrapper
-        of ``delivery.ack`` that counts, say)."""
-        reject = getattr(delivery, "reject", None)  # told why an item of it failed, if it asks
-        ack = delivery.ack if acknowledge is None else acknowledge
-        return Ticket(self, next(self._numbers), ack, redelivers, reject)
-
     def tracked(self, deliveries: Iterable[Delivery], counts: Any = None) -> list[Tracked]:
         """Each delivery's item with a ticket of its own; ``counts`` (statistics with
         ``delivered`` and ``acked``, or ``None``) counts them delivered now, acknowledged
@@ -161,10 +149,7 @@ class Ticket:
     def settle(self, weight: Weight) -> None:
         """Items of this weight passed the pipeline (stored, sent, dropped, or dead letters)."""
         if weight == 1 and not self.kept:  # the one item of its delivery: nothing to add up
-            self._acknowledge()
-            counts = self.counts
-            if counts is not None:
-                counts.acked += 1
+            self._acknowledged()
             return
         self._add(weight, failed=False)
 

@@ -41,9 +41,7 @@ def _scanning(decoder: json.JSONDecoder) -> Callable[[str], Any]:
     return scanned
 
 
-_plain_decoder = json.JSONDecoder()
-_scan_plain = json.scanner.make_scanner(_plain_decoder)  # type: ignore[arg-type]
-_decode_plain = _plain_decoder.decode
+_plain = _scanning(json.JSONDecoder())
 _marked = _scanning(json.JSONDecoder(object_hook=lambda value: _decode_extra(value)))
 
 
@@ -138,14 +136,7 @@ class Codec:
         """The item of an entry's fields (``ValueError`` if it has none weirflow wrote)."""
         data = fields.get(b"json")
         if data is not None:
-            text = data.decode()
-            if _MARK in data:
-                return _marked(text)
-            try:  # _scanning's work, without a call: this runs once per entry read
-                value, end = _scan_plain(text, 0)
-            except StopIteration:
-                return _decode_plain(text)  # raises the JSON error
-            return value if end == len(text) else _decode_plain(text)
+            return (_marked if _MARK in data else _plain)(data.decode())
         data = fields.get(b"msgpack")
         if data is not None:
             import msgpack
