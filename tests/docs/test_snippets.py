@@ -8,7 +8,6 @@ are drawn by hand: each must show every pipeline of its example and that pipelin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,11 +15,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from weirflow.testing.pytest_plugin import require_server, skip_or_fail
+
+from ..example_support import load_example
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS = ROOT / "docs" / "snippets"
@@ -146,19 +146,6 @@ def test_progress_draws_what_the_guide_shows(tmp_path: Path) -> None:
         ), (name, final[-3:])
 
 
-def _example(name: str) -> ModuleType:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / name)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(EXAMPLES))
-
-
 GRAPHS = sorted((SNIPPETS / "graphs").glob("*.mmd"))
 
 
@@ -168,7 +155,7 @@ def test_each_graph_draws_its_example(graph: Path) -> None:
     assert example.is_file(), f"{graph.name}: no examples/{graph.stem}.py"
     text = graph.read_text()
     assert text.startswith("flowchart LR\n")
-    module = _example(example.name)
+    module = load_example(example.name)
     if not hasattr(module, "build_flow"):  # the functional API: the stages' functions
         calls = re.findall(r"wf\.(\w+)\.(map|filter|flat_map|each)\((\w+)", example.read_text())
         assert calls, f"{example.name}: no stage found"

@@ -3,14 +3,12 @@ and as DOT that Graphviz's ``dot -Tsvg`` parses; SVG and PNG drawn; the same gra
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,6 +16,8 @@ import pytest
 from weirflow import FlowBuilder
 from weirflow.observe import flow_graph, to_dot, to_mermaid
 from weirflow.testing.pytest_plugin import skip_or_fail
+
+from ..example_support import load_example
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -43,21 +43,8 @@ MERMAID_LINE = re.compile(
 )
 
 
-def load(name: str) -> ModuleType:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        spec = importlib.util.spec_from_file_location(f"example_{name[:-3]}", EXAMPLES / name)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(EXAMPLES))
-
-
 def example_flow(name: str) -> Any:
-    return load(name).build_flow("http://127.0.0.1:9")  # built, never run
+    return load_example(name).build_flow("http://127.0.0.1:9")  # built, never run
 
 
 def check_mermaid(text: str) -> None:
